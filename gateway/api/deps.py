@@ -1,0 +1,44 @@
+"""Request dependencies shared by the API routes."""
+
+from __future__ import annotations
+
+from fastapi import Header, Request
+
+from gateway.api.errors import ApiError
+from gateway.services import GatewayServices
+
+
+def get_services(request: Request) -> GatewayServices:
+    """The process-wide services."""
+    return request.app.state.services
+
+
+def resolve_tenant(services: GatewayServices, widget_key: str | None) -> str:
+    """Map a widget key to its tenant.
+
+    Raises:
+        ApiError: 401 when the key is missing, unknown or revoked.
+    """
+    if not widget_key:
+        raise ApiError(401, "missing_widget_key", "send the tenant's widget key in X-Widget-Key")
+    tenant_id = services.tenants.tenant_for_key(widget_key)
+    if tenant_id is None:
+        raise ApiError(401, "unknown_widget_key", "the widget key is unknown or revoked")
+    return tenant_id
+
+
+def tenant_id_from_header(request: Request, x_widget_key: str | None = Header(default=None)) -> str:
+    """Dependency: the tenant identified by the ``X-Widget-Key`` header."""
+    return resolve_tenant(get_services(request), x_widget_key)
+
+
+def check_conversation(services: GatewayServices, tenant_id: str, conversation_id: str, token: str | None) -> None:
+    """Ensure the caller may use this conversation.
+
+    Raises:
+        ApiError: 403 for a missing / wrong token, 404 for an unknown conversation.
+    """
+    if not services.tokens.verify(tenant_id, conversation_id, token):
+        raise ApiError(403, "bad_conversation_token", "the conversation token does not match this conversation")
+    if not services.conversations.exists(tenant_id, conversation_id):
+        raise ApiError(404, "unknown_conversation", "no such conversation")

@@ -1,0 +1,30 @@
+"""Demo tenant, its widget key and its orders: what `make run` needs to show a real conversation."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.stores.order_store import OrderRecord, OrderStore
+from gateway.stores.tenant_store import TenantStore
+
+
+def demo_orders(today: date) -> list[OrderRecord]:
+    """The fictional retailer's orders, with dates relative to today."""
+    return [
+        OrderRecord("A1234", "shipped", "Trail running shoes (42)", "UPS", "1Z999AA10123456784", today + timedelta(days=2)),
+        OrderRecord("B5521", "processing", "Merino wool sweater (M), 2 pairs of socks", None, None, today + timedelta(days=5)),
+        OrderRecord("C7302", "delivered", "Rain jacket (L)", "DHL", "JD014600006281234567", today - timedelta(days=3)),
+        OrderRecord("D4410", "cancelled", "Canvas backpack", None, None, None),
+    ]
+
+
+def seed_demo(sessions: sessionmaker[Session], tenant_id: str, widget_key: str, today: date | None = None) -> None:
+    """Create the demo tenant, key and orders; running it again changes nothing but dates."""
+    tenants = TenantStore(sessions)
+    tenants.ensure_tenant(tenant_id, "Northwind Goods")
+    tenants.issue_widget_key(tenant_id, widget_key)
+    orders = OrderStore(sessions)
+    for record in demo_orders(today or date.today()):
+        orders.upsert(tenant_id, record)

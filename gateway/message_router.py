@@ -1,0 +1,145 @@
+"""Routes one customer message: log it, run the bot turn, log and return the replies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from gateway.db.models import Sender
+from gateway.rasa_client import DialogueEngine, RasaUnavailableError
+from gateway.stores.conversation_store import (
+    ConversationStore,
+    DuplicateClientIdError,
+    StoredMessage,
+)
+
+logger = logging.getLogger(__name__)
+
+TROUBLE_TEXT = (
+    "Sorry, I'm having trouble answering right now. Please try again in a moment, "
+    "or ask for a person and our team will get back to you."
+)
+
+# Keys of a Rasa reply that are kept as the message payload next to its text.
+_PAYLOAD_KEYS = ("buttons", "custom", "image", "attachment", "quick_replies")
+
+
+class MessageRejectedError(ValueError):
+    """The message breaks an input rule (empty, too long); nothing was stored."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """The stored customer message and the replies it got."""
+
+    customer: StoredMessage
+    replies: list[StoredMessage]
+    duplicate: bool = False
+
+
+class MessageRouter:
+    """Owns the order of turns inside a conversation and the log writes around them.
+
+    Args:
+        store: The conversation log.
+        engine: The dialogue engine (Rasa).
+        max_message_chars: Longest accepted customer message.
+    """
+
+    def __init__(self, store: ConversationStore, engine: DialogueEngine, max_message_chars: int) -> None:
+        self._store = store
+        self._engine = engine
+        self._max_chars = max_message_chars
+        # One turn at a time per conversation, so replies are stored in the order they were asked.
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def validate(self, text: object) -> str:
+        """Return the message text if it is acceptable.
+
+        Raises:
+            MessageRejectedError: Not a string, empty / blank, or longer than the limit.
+        """
+        if not isinstance(text, str):
+            raise MessageRejectedError("invalid_text", "text must be a string")
+        if not text.strip():
+            raise MessageRejectedError("empty_message", "text must not be empty")
+        if len(text) > self._max_chars:
+            raise MessageRejectedError(
+                "message_too_long", f"text is {len(text)} characters; the limit is {self._max_chars}"
+            )
+        return text
+
+    async def handle_customer_message(
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        text: object,
+        channel: str,
+        client_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> TurnResult:
+        """Store a customer message, run the bot turn and store its replies.
+
+        A message whose ``client_id`` was already stored is not processed again: the replies
+        stored the first time are returned instead. ``payload`` is kept with the customer message
+        (e.g. the title of the button that produced it).
+
+        Raises:
+            MessageRejectedError: The text breaks an input rule.
+            ConversationNotFoundError: Unknown conversation for this tenant.
+        """
+        valid_text = self.validate(text)
+        async with self._locks[conversation_id]:
+            try:
+                customer = await run_in_threadpool(
+                    self._store.append,
+                    tenant_id,
+                    conversation_id,
+                    Sender.CUSTOMER,
+                    valid_text,
+                    payload,
+                    client_id,
+                )
+            except DuplicateClientIdError:
+                return await self._replay(tenant_id, conversation_id, client_id or "")
+
+            turn_metadata = {"tenant_id": tenant_id, "channel": channel, **(metadata or {})}
+            try:
+                replies = await self._engine.send(conversation_id, valid_text, turn_metadata)
+            except RasaUnavailableError as exc:
+                logger.warning("bot turn failed for %s: %s", conversation_id, exc)
+                stored = await run_in_threadpool(
+                    self._store.append, tenant_id, conversation_id, Sender.SYSTEM, TROUBLE_TEXT,
+                    {"error": "dialogue_unavailable"}, None, customer.id,
+                )
+                return TurnResult(customer=customer, replies=[stored])
+
+            stored_replies = []
+            for reply in replies:
+                payload = {key: reply[key] for key in _PAYLOAD_KEYS if key in reply} or None
+                stored_replies.append(
+                    await run_in_threadpool(
+                        self._store.append, tenant_id, conversation_id, Sender.BOT,
+                        reply.get("text"), payload, None, customer.id,
+                    )
+                )
+            return TurnResult(customer=customer, replies=stored_replies)
+
+    async def _replay(self, tenant_id: str, conversation_id: str, client_id: str) -> TurnResult:
+        customer = await run_in_threadpool(
+            self._store.find_by_client_id, tenant_id, conversation_id, client_id
+        )
+        assert customer is not None  # the store just reported it as a duplicate
+        replies = await run_in_threadpool(self._store.replies_to, tenant_id, customer.id)
+        return TurnResult(customer=customer, replies=replies, duplicate=True)

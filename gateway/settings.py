@@ -1,0 +1,107 @@
+"""Typed settings for every Switchboard process (gateway, action server, stack runner).
+
+Values come from environment variables prefixed ``SWITCHBOARD_`` or from the project's ``.env``
+file. Secrets have no default: the platform refuses to start without real ones.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Values people copy from examples; refusing them keeps a demo secret out of production.
+_WEAK_SECRETS = {"changeme", "change-me", "secret", "password", "token", "default", "dev", "test"}
+_MIN_SECRET_LENGTH = 24
+
+
+def _check_secret(value: SecretStr, name: str) -> SecretStr:
+    raw = value.get_secret_value()
+    if raw.lower() in _WEAK_SECRETS or len(raw) < _MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"{name} must be a random value of at least {_MIN_SECRET_LENGTH} characters "
+            "(run `make env` to generate one into .env)"
+        )
+    return value
+
+
+class Settings(BaseSettings):
+    """All configuration of one Switchboard deployment.
+
+    Attributes:
+        secret_key: Signs conversation tokens. Required, never defaulted.
+        rasa_token: Shared token between gateway and Rasa. Required, never defaulted.
+        host: Interface every process binds to. Rasa and actions must stay private.
+        gateway_port: Public port of the gateway (widget, API, pages).
+        rasa_port: Rasa server port (private).
+        actions_port: Action server port (private).
+        database_url: SQLAlchemy URL of the gateway database (SQLite file by default).
+        rasa_tracker_db: SQLite file of Rasa's SQL tracker store in the embedded default.
+        models_dir: Where trained Rasa model archives live.
+        model_name: Fixed name of the Rasa model archive (``<models_dir>/<model_name>.tar.gz``).
+        max_message_chars: Longest customer message accepted.
+        max_body_bytes: Largest HTTP request body accepted.
+        rasa_timeout_s: How long the gateway waits for one Rasa turn.
+        demo_tenant: Slug of the tenant seeded for the demo page.
+        demo_widget_key: Widget key of the demo tenant (generated into .env when absent).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="SWITCHBOARD_", env_file=PROJECT_ROOT / ".env", extra="ignore"
+    )
+
+    secret_key: SecretStr
+    rasa_token: SecretStr
+    host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    rasa_port: int = 5005
+    actions_port: int = 5055
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'switchboard.db'}"
+    rasa_tracker_db: Path = PROJECT_ROOT / "var" / "rasa_tracker.db"
+    models_dir: Path = PROJECT_ROOT / "models"
+    model_name: str = "northwind"
+    max_message_chars: int = Field(default=4000, gt=0)
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    rasa_timeout_s: float = Field(default=30.0, gt=0)
+    demo_tenant: str = "northwind"
+    demo_widget_key: str = "wk_demo_northwind"
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key_is_real(cls, value: SecretStr) -> SecretStr:
+        return _check_secret(value, "SWITCHBOARD_SECRET_KEY")
+
+    @field_validator("rasa_token")
+    @classmethod
+    def _rasa_token_is_real(cls, value: SecretStr) -> SecretStr:
+        return _check_secret(value, "SWITCHBOARD_RASA_TOKEN")
+
+    @property
+    def rasa_url(self) -> str:
+        """Base URL of the private Rasa server."""
+        return f"http://{self.host}:{self.rasa_port}"
+
+    @property
+    def actions_url(self) -> str:
+        """Base URL of the private action server."""
+        return f"http://{self.host}:{self.actions_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        """Base URL of the public gateway."""
+        return f"http://{self.host}:{self.gateway_port}"
+
+    @property
+    def model_path(self) -> Path:
+        """Path of the Rasa model archive the stack serves."""
+        return self.models_dir / f"{self.model_name}.tar.gz"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once."""
+    return Settings()  # type: ignore[call-arg]  # values come from the environment

@@ -1,0 +1,239 @@
+"""Runs the embedded stack natively: action server, Rasa server and gateway on 127.0.0.1.
+
+``python -m gateway.stack`` is what ``make run`` calls; the test suite uses ``Stack`` to start
+the same processes once per session.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from gateway.db.session import create_db_engine, create_session_factory
+from gateway.demo_seed import seed_demo
+from gateway.migrate import upgrade_database
+from gateway.settings import PROJECT_ROOT, Settings, get_settings
+
+APP_PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
+RASA_BIN = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
+BOT_DIR = PROJECT_ROOT / "bot"
+
+
+class StackStartError(RuntimeError):
+    """A process of the stack exited or did not become healthy in time."""
+
+
+@dataclass
+class ManagedProcess:
+    """One child process with its log file."""
+
+    name: str
+    command: list[str]
+    log_path: Path
+    ready: Callable[[], bool]
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, env: dict[str, str]) -> None:
+        """Start the process in its own process group, output to its log file."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def exited(self) -> bool:
+        """Whether the process has already ended."""
+        return self.process is not None and self.process.poll() is not None
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """SIGTERM the process group, SIGKILL it if it lingers."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        except ProcessLookupError:
+            pass
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of the log, for error messages."""
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _get_ok(url: str, params: dict[str, str] | None = None) -> bool:
+    try:
+        return httpx.get(url, params=params, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _env_for(settings: Settings) -> dict[str, str]:
+    """Environment every child gets: the settings as variables plus what Rasa needs."""
+    env = dict(os.environ)
+    tracker_db = str(settings.rasa_tracker_db)
+    env.update(
+        {
+            "SWITCHBOARD_SECRET_KEY": settings.secret_key.get_secret_value(),
+            "SWITCHBOARD_RASA_TOKEN": settings.rasa_token.get_secret_value(),
+            "SWITCHBOARD_HOST": settings.host,
+            "SWITCHBOARD_GATEWAY_PORT": str(settings.gateway_port),
+            "SWITCHBOARD_RASA_PORT": str(settings.rasa_port),
+            "SWITCHBOARD_ACTIONS_PORT": str(settings.actions_port),
+            "SWITCHBOARD_DATABASE_URL": settings.database_url,
+            "SWITCHBOARD_RASA_TRACKER_DIALECT": "sqlite",
+            "SWITCHBOARD_RASA_TRACKER_DB": tracker_db,
+            "SWITCHBOARD_DEMO_TENANT": settings.demo_tenant,
+            "SWITCHBOARD_DEMO_WIDGET_KEY": settings.demo_widget_key,
+            "PYTHONPATH": str(PROJECT_ROOT),
+            "RASA_TELEMETRY_ENABLED": "false",
+            "SANIC_HOST": settings.host,  # rasa-sdk binds here instead of 0.0.0.0
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        }
+    )
+    return env
+
+
+@dataclass
+class Stack:
+    """The three services of the embedded default, started and stopped together.
+
+    Args:
+        settings: Ports, paths and secrets.
+        log_dir: Where each service writes its log.
+    """
+
+    settings: Settings
+    log_dir: Path = PROJECT_ROOT / "var" / "logs"
+    processes: list[ManagedProcess] = field(default_factory=list)
+
+    def _define(self) -> list[ManagedProcess]:
+        s = self.settings
+        token = s.rasa_token.get_secret_value()
+        return [
+            ManagedProcess(
+                "actions",
+                [str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(s.actions_port)],
+                self.log_dir / "actions.log",
+                lambda: _get_ok(f"{s.actions_url}/health"),
+            ),
+            ManagedProcess(
+                "rasa",
+                [
+                    str(RASA_BIN), "run", "--model", str(s.model_path), "--enable-api",
+                    "--auth-token", token, "--interface", s.host, "--port", str(s.rasa_port),
+                    "--endpoints", str(BOT_DIR / "endpoints.yml"),
+                    "--credentials", str(BOT_DIR / "credentials.yml"),
+                ],
+                self.log_dir / "rasa.log",
+                lambda: _get_ok(f"{s.rasa_url}/status", {"token": token}),
+            ),
+            ManagedProcess(
+                "gateway",
+                [str(APP_PYTHON), "-m", "gateway", "serve"],
+                self.log_dir / "gateway.log",
+                lambda: _get_ok(f"{s.gateway_url}/healthz"),
+            ),
+        ]
+
+    def prepare_database(self) -> None:
+        """Migrate the gateway database and seed the demo tenant."""
+        upgrade_database(self.settings.database_url)
+        engine = create_db_engine(self.settings.database_url)
+        seed_demo(create_session_factory(engine), self.settings.demo_tenant, self.settings.demo_widget_key)
+        engine.dispose()
+
+    def start(self, timeout_s: float = 240.0, progress: Callable[[str], None] = print) -> None:
+        """Start every service and wait until all report healthy.
+
+        Raises:
+            StackStartError: A service exited or missed the deadline (the stack is stopped).
+        """
+        if not self.settings.model_path.exists():
+            raise StackStartError(f"no trained model at {self.settings.model_path}; run `make train`")
+        self.settings.rasa_tracker_db.parent.mkdir(parents=True, exist_ok=True)
+        self.prepare_database()
+        env = _env_for(self.settings)
+        self.processes = self._define()
+        for managed in self.processes:
+            managed.start(env)
+            progress(f"started {managed.name} (pid {managed.process.pid if managed.process else '?'}, log {managed.log_path})")
+        deadline = time.monotonic() + timeout_s
+        pending = list(self.processes)
+        while pending:
+            for managed in list(pending):
+                if managed.exited():
+                    self.stop()
+                    raise StackStartError(f"{managed.name} exited during start-up:\n{managed.log_tail()}")
+                if managed.ready():
+                    progress(f"{managed.name} is healthy")
+                    pending.remove(managed)
+            if pending and time.monotonic() > deadline:
+                names = ", ".join(m.name for m in pending)
+                tails = "\n".join(f"--- {m.name} ---\n{m.log_tail()}" for m in pending)
+                self.stop()
+                raise StackStartError(f"not healthy after {timeout_s:.0f}s: {names}\n{tails}")
+            time.sleep(1.0)
+
+    def stop(self) -> None:
+        """Stop the services in reverse start order."""
+        for managed in reversed(self.processes):
+            managed.stop()
+
+    def process(self, name: str) -> ManagedProcess:
+        """The managed process called ``name``."""
+        return next(m for m in self.processes if m.name == name)
+
+
+def main() -> int:
+    """Start the stack, print the demo address, and stop everything on Ctrl-C."""
+    settings = get_settings()
+    stack = Stack(settings)
+    try:
+        stack.start()
+    except StackStartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"\nSwitchboard is up.\n  Demo page:  {settings.gateway_url}/demo\n"
+        f"  API:        {settings.gateway_url}/docs\n  Health:     {settings.gateway_url}/healthz\n"
+        "Press Ctrl-C to stop.",
+        flush=True,
+    )
+    stopping = False
+
+    def _stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopping:
+            crashed = [m for m in stack.processes if m.exited()]
+            if crashed:
+                print(f"error: {crashed[0].name} stopped unexpectedly:\n{crashed[0].log_tail()}", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        print("stopping…", flush=True)
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

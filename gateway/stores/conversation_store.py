@@ -1,0 +1,179 @@
+"""The conversation log: conversations and their messages, in order, per tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.db.models import Conversation, Message, Sender, utcnow
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message as read back from the log."""
+
+    id: int
+    conversation_id: str
+    seq: int
+    sender: Sender
+    text: str | None
+    payload: dict[str, Any] | None
+    client_id: str | None
+    in_reply_to: int | None
+    created_at: datetime
+
+    def to_public(self) -> dict[str, Any]:
+        """The JSON shape clients (widget, API) see."""
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "sender": self.sender.value,
+            "text": self.text,
+            "payload": self.payload,
+            "client_id": self.client_id,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def _stored(row: Message) -> StoredMessage:
+    return StoredMessage(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        seq=row.seq,
+        sender=row.sender,
+        text=row.text,
+        payload=row.payload,
+        client_id=row.client_id,
+        in_reply_to=row.in_reply_to,
+        created_at=row.created_at,
+    )
+
+
+class ConversationNotFoundError(LookupError):
+    """The conversation does not exist for this tenant."""
+
+
+class ConversationStore:
+    """Append-only log of conversations, scoped by tenant.
+
+    Every read and write takes the tenant id, so one tenant can never see or write another
+    tenant's conversation even with a valid id.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def create_conversation(self, tenant_id: str, channel: str) -> str:
+        """Start a conversation and return its id."""
+        with self._sessions.begin() as session:
+            conversation = Conversation(tenant_id=tenant_id, channel=channel)
+            session.add(conversation)
+            session.flush()
+            return conversation.id
+
+    def exists(self, tenant_id: str, conversation_id: str) -> bool:
+        """Whether the conversation exists and belongs to the tenant."""
+        with self._sessions() as session:
+            conversation = session.get(Conversation, conversation_id)
+            return conversation is not None and conversation.tenant_id == tenant_id
+
+    def append(
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        sender: Sender,
+        text: str | None,
+        payload: dict[str, Any] | None = None,
+        client_id: str | None = None,
+        in_reply_to: int | None = None,
+    ) -> StoredMessage:
+        """Append one message at the end of a conversation.
+
+        The sequence number comes from an atomic increment of the conversation's counter, so
+        concurrent writers never share a position.
+
+        Raises:
+            ConversationNotFoundError: Unknown conversation, or one of another tenant.
+            DuplicateClientIdError: A customer message with this client id is already stored.
+        """
+        try:
+            with self._sessions.begin() as session:
+                conversation = session.get(Conversation, conversation_id)
+                if conversation is None or conversation.tenant_id != tenant_id:
+                    raise ConversationNotFoundError(conversation_id)
+                now = utcnow()
+                seq = session.execute(
+                    update(Conversation)
+                    .where(Conversation.id == conversation_id)
+                    .values(last_seq=Conversation.last_seq + 1, updated_at=now)
+                    .returning(Conversation.last_seq)
+                ).scalar_one()
+                row = Message(
+                    conversation_id=conversation_id,
+                    tenant_id=tenant_id,
+                    channel=conversation.channel,
+                    seq=seq,
+                    sender=sender,
+                    text=text,
+                    payload=payload,
+                    client_id=client_id,
+                    in_reply_to=in_reply_to,
+                    created_at=now,
+                )
+                session.add(row)
+                session.flush()
+                return _stored(row)
+        except IntegrityError as exc:
+            if client_id is not None and self.find_by_client_id(tenant_id, conversation_id, client_id):
+                raise DuplicateClientIdError(client_id) from exc
+            raise
+
+    def find_by_client_id(
+        self, tenant_id: str, conversation_id: str, client_id: str
+    ) -> StoredMessage | None:
+        """The customer message a client sent with this id, if stored."""
+        with self._sessions() as session:
+            row = session.execute(
+                select(Message).where(
+                    Message.tenant_id == tenant_id,
+                    Message.conversation_id == conversation_id,
+                    Message.client_id == client_id,
+                )
+            ).scalar_one_or_none()
+            return _stored(row) if row else None
+
+    def replies_to(self, tenant_id: str, message_id: int) -> list[StoredMessage]:
+        """Bot/system messages stored as answers to one customer message, in order."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Message)
+                .where(Message.tenant_id == tenant_id, Message.in_reply_to == message_id)
+                .order_by(Message.seq)
+            ).scalars()
+            return [_stored(row) for row in rows]
+
+    def history(self, tenant_id: str, conversation_id: str, limit: int = 500) -> list[StoredMessage]:
+        """The last ``limit`` messages of a conversation, oldest first.
+
+        Raises:
+            ConversationNotFoundError: Unknown conversation, or one of another tenant.
+        """
+        if not self.exists(tenant_id, conversation_id):
+            raise ConversationNotFoundError(conversation_id)
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Message)
+                .where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id)
+                .order_by(Message.seq.desc())
+                .limit(limit)
+            ).scalars()
+            return [_stored(row) for row in reversed(list(rows))]
+
+
+class DuplicateClientIdError(Exception):
+    """A customer message with the same client id was already stored."""

@@ -1,0 +1,44 @@
+"""Tenants and their widget keys."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.db.models import Tenant, WidgetKey
+
+
+class TenantStore:
+    """Creates tenants, issues widget keys and resolves a key to its tenant."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def ensure_tenant(self, tenant_id: str, name: str) -> Tenant:
+        """Create the tenant if it does not exist yet and return it."""
+        with self._sessions.begin() as session:
+            tenant = session.get(Tenant, tenant_id)
+            if tenant is None:
+                tenant = Tenant(id=tenant_id, name=name)
+                session.add(tenant)
+            return tenant
+
+    def issue_widget_key(self, tenant_id: str, key: str | None = None) -> str:
+        """Register a widget key for a tenant (random unless given) and return it."""
+        key = key or f"wk_{secrets.token_urlsafe(24)}"
+        with self._sessions.begin() as session:
+            if session.get(WidgetKey, key) is None:
+                session.add(WidgetKey(key=key, tenant_id=tenant_id))
+        return key
+
+    def tenant_for_key(self, key: str) -> str | None:
+        """Return the tenant id of an active widget key, or None for unknown / revoked keys."""
+        if not key or len(key) > 128:
+            return None
+        with self._sessions() as session:
+            row = session.execute(
+                select(WidgetKey.tenant_id).where(WidgetKey.key == key, WidgetKey.revoked.is_(False))
+            ).first()
+            return row[0] if row else None
