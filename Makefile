@@ -1,0 +1,40 @@
+# Switchboard: `make run` starts the platform, `make test` runs every test. Both set up what is missing.
+SHELL := /bin/bash
+export RASA_TELEMETRY_ENABLED := false
+export PYTHONPATH := $(CURDIR)
+
+RASA := .venv-rasa/bin/rasa
+PY := .venv/bin/python
+MODEL := models/northwind.tar.gz
+BOT_FILES := bot/config.yml bot/domain.yml $(wildcard bot/data/*.yml)
+
+.PHONY: run test setup env train validate test-stories compose-check clean
+
+setup:  ## create / update both virtual environments, Chromium and .env (idempotent)
+	@bash scripts/setup.sh
+
+env:
+	@$(PY) scripts/ensure_env.py
+
+train: setup $(MODEL)  ## (re)train the default bot when its data or config changed
+
+$(MODEL): $(BOT_FILES)
+	@echo "training the default bot (Rasa $(shell $(RASA) --version 2>/dev/null | head -1 | awk '{print $$NF}'))…"
+	$(RASA) train --config bot/config.yml --domain bot/domain.yml --data bot/data \
+	  --out models --fixed-model-name northwind
+	@touch $(MODEL)
+
+run: setup $(MODEL)  ## start gateway, Rasa and the action server; Ctrl-C stops them
+	@$(PY) -m gateway.stack
+
+test: setup $(MODEL)  ## unit, integration and end-to-end tests
+	$(PY) -m pytest
+
+validate: setup
+	$(RASA) data validate --domain bot/domain.yml --data bot/data --config bot/config.yml
+
+compose-check:
+	docker-compose config -q
+
+clean:
+	rm -rf var models .pytest_cache

@@ -1,0 +1,53 @@
+"""Fixtures shared by every test layer: settings on a throw-away database."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.db.session import create_db_engine, create_session_factory
+from gateway.migrate import upgrade_database
+from gateway.settings import Settings
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    """Settings with fresh secrets and every file under ``tmp_path``."""
+    values: dict[str, object] = {
+        "secret_key": secrets.token_urlsafe(32),
+        "rasa_token": secrets.token_urlsafe(32),
+        "database_url": f"sqlite:///{tmp_path / 'gateway.db'}",
+        "rasa_tracker_db": tmp_path / "tracker.db",
+        "demo_widget_key": "wk_test_northwind",
+        "gateway_port": free_port(),
+        "rasa_port": free_port(),
+        "actions_port": free_port(),
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings for one test, on its own SQLite file."""
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """A migrated database (real Alembic migrations) and its session factory."""
+    upgrade_database(settings.database_url)
+    engine = create_db_engine(settings.database_url)
+    yield create_session_factory(engine)
+    engine.dispose()

@@ -1,0 +1,68 @@
+"""The conversation log: order, idempotency by client id, tenant isolation."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.db.models import Sender
+from gateway.stores.conversation_store import (
+    ConversationNotFoundError,
+    ConversationStore,
+    DuplicateClientIdError,
+)
+from gateway.stores.tenant_store import TenantStore
+
+
+@pytest.fixture
+def store(sessions: sessionmaker[Session]) -> ConversationStore:
+    tenants = TenantStore(sessions)
+    tenants.ensure_tenant("acme", "Acme")
+    tenants.ensure_tenant("globex", "Globex")
+    return ConversationStore(sessions)
+
+
+def test_messages_come_back_in_order_with_their_payloads(store: ConversationStore) -> None:
+    conversation = store.create_conversation("acme", "web")
+    first = store.append("acme", conversation, Sender.CUSTOMER, "hi", client_id="c1")
+    store.append("acme", conversation, Sender.BOT, "hello!", {"buttons": [{"title": "A", "payload": "/a"}]},
+                 in_reply_to=first.id)
+    history = store.history("acme", conversation)
+    assert [(m.seq, m.sender, m.text) for m in history] == [(1, Sender.CUSTOMER, "hi"), (2, Sender.BOT, "hello!")]
+    assert history[1].payload == {"buttons": [{"title": "A", "payload": "/a"}]}
+    assert [r.text for r in store.replies_to("acme", first.id)] == ["hello!"]
+
+
+def test_same_client_id_is_stored_once(store: ConversationStore) -> None:
+    conversation = store.create_conversation("acme", "web")
+    store.append("acme", conversation, Sender.CUSTOMER, "hi", client_id="c1")
+    with pytest.raises(DuplicateClientIdError):
+        store.append("acme", conversation, Sender.CUSTOMER, "hi", client_id="c1")
+    assert len(store.history("acme", conversation)) == 1
+
+
+def test_other_tenant_cannot_read_or_write(store: ConversationStore) -> None:
+    conversation = store.create_conversation("acme", "web")
+    store.append("acme", conversation, Sender.CUSTOMER, "private")
+    with pytest.raises(ConversationNotFoundError):
+        store.history("globex", conversation)
+    with pytest.raises(ConversationNotFoundError):
+        store.append("globex", conversation, Sender.CUSTOMER, "intrusion")
+    assert [m.text for m in store.history("acme", conversation)] == ["private"]
+
+
+def test_concurrent_appends_get_distinct_sequence_numbers(store: ConversationStore) -> None:
+    conversation = store.create_conversation("acme", "web")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda i: store.append("acme", conversation, Sender.CUSTOMER, f"m{i}"), range(40)))
+    history = store.history("acme", conversation)
+    assert [m.seq for m in history] == list(range(1, 41))
+    assert sorted(m.text for m in history) == sorted(f"m{i}" for i in range(40))
+
+
+def test_unknown_conversation(store: ConversationStore) -> None:
+    assert not store.exists("acme", "no-such-id")
+    with pytest.raises(ConversationNotFoundError):
+        store.append("acme", "no-such-id", Sender.CUSTOMER, "hi")
