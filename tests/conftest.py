@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import socket
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.db.session import create_db_engine, create_session_factory
 from gateway.migrate import upgrade_database
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.stack import Stack
 
 
 def free_port() -> int:
@@ -51,3 +55,17 @@ def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
     engine = create_db_engine(settings.database_url)
     yield create_session_factory(engine)
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Stack"]:
+    """The real embedded stack (actions, Rasa, gateway) on free ports, started once per session."""
+    from gateway.stack import Stack  # imported lazily: unit tests never need it
+
+    workdir = tmp_path_factory.mktemp("stack")
+    stack = Stack(make_settings(workdir), log_dir=workdir / "logs")
+    if not stack.settings.model_path.exists():
+        pytest.fail(f"no trained model at {stack.settings.model_path}: run `make train` (make test does)")
+    stack.start(timeout_s=300, progress=lambda line: print(f"[stack] {line}"))
+    yield stack
+    stack.stop()
