@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     Attributes:
         secret_key: Signs conversation tokens. Required, never defaulted.
         rasa_token: Shared token between gateway and Rasa. Required, never defaulted.
-        host: Interface every process binds to. Rasa and actions must stay private.
+        host: Interface the gateway binds to (and the address it prints).
+        rasa_host: Where Rasa listens; private (127.0.0.1 natively, the service name in compose).
+        actions_host: Where the action server listens; private like Rasa.
         gateway_port: Public port of the gateway (widget, API, pages).
         rasa_port: Rasa server port (private).
         actions_port: Action server port (private).
@@ -57,6 +59,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr
     rasa_token: SecretStr
     host: str = "127.0.0.1"
+    rasa_host: str = "127.0.0.1"
+    actions_host: str = "127.0.0.1"
     gateway_port: int = 8000
     rasa_port: int = 5005
     actions_port: int = 5055
@@ -83,12 +87,12 @@ class Settings(BaseSettings):
     @property
     def rasa_url(self) -> str:
         """Base URL of the private Rasa server."""
-        return f"http://{self.host}:{self.rasa_port}"
+        return f"http://{self.rasa_host}:{self.rasa_port}"
 
     @property
     def actions_url(self) -> str:
         """Base URL of the private action server."""
-        return f"http://{self.host}:{self.actions_port}"
+        return f"http://{self.actions_host}:{self.actions_port}"
 
     @property
     def gateway_url(self) -> str:

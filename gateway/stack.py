@@ -91,6 +91,8 @@ def _env_for(settings: Settings) -> dict[str, str]:
             "SWITCHBOARD_SECRET_KEY": settings.secret_key.get_secret_value(),
             "SWITCHBOARD_RASA_TOKEN": settings.rasa_token.get_secret_value(),
             "SWITCHBOARD_HOST": settings.host,
+            "SWITCHBOARD_RASA_HOST": settings.rasa_host,
+            "SWITCHBOARD_ACTIONS_HOST": settings.actions_host,
             "SWITCHBOARD_GATEWAY_PORT": str(settings.gateway_port),
             "SWITCHBOARD_RASA_PORT": str(settings.rasa_port),
             "SWITCHBOARD_ACTIONS_PORT": str(settings.actions_port),
@@ -101,7 +103,7 @@ def _env_for(settings: Settings) -> dict[str, str]:
             "SWITCHBOARD_DEMO_WIDGET_KEY": settings.demo_widget_key,
             "PYTHONPATH": str(PROJECT_ROOT),
             "RASA_TELEMETRY_ENABLED": "false",
-            "SANIC_HOST": settings.host,  # rasa-sdk binds here instead of 0.0.0.0
+            "SANIC_HOST": settings.actions_host,  # rasa-sdk binds here instead of 0.0.0.0
             "TF_CPP_MIN_LOG_LEVEL": "2",
         }
     )
@@ -135,7 +137,7 @@ class Stack:
                 "rasa",
                 [
                     str(RASA_BIN), "run", "--model", str(s.model_path), "--enable-api",
-                    "--auth-token", token, "--interface", s.host, "--port", str(s.rasa_port),
+                    "--auth-token", token, "--interface", s.rasa_host, "--port", str(s.rasa_port),
                     "--endpoints", str(BOT_DIR / "endpoints.yml"),
                     "--credentials", str(BOT_DIR / "credentials.yml"),
                 ],

@@ -51,13 +51,17 @@ ensure_venv() {
 ensure_venv .venv 3.11 requirements/app.in requirements/app.lock.txt
 ensure_venv .venv-rasa 3.10 requirements/rasa.in requirements/rasa.lock.txt
 
-# Browser for the end-to-end tests (Playwright cannot download its own here).
-if [ "${SWITCHBOARD_SKIP_BROWSER:-0}" != "1" ] && [ ! -x /usr/bin/chromium ]; then
+# Debian packages the tests use: Chromium for the browser tests (Playwright cannot download its
+# own here) and docker-compose to validate docker-compose.yml (no Docker engine is needed for that).
+missing=()
+[ "${SWITCHBOARD_SKIP_BROWSER:-0}" = "1" ] || [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing Debian chromium for the browser tests"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "setup: installing Debian packages: ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    die "/usr/bin/chromium is missing: install Debian's chromium package (or set SWITCHBOARD_SKIP_BROWSER=1 to skip)"
+    die "missing Debian packages: ${missing[*]} (install them with apt-get as root)"
   fi
 fi
 
