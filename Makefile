@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)
 RASA := .venv-rasa/bin/rasa
 PY := .venv/bin/python
 MODEL := models/northwind.tar.gz
-BOT_FILES := bot/config.yml bot/domain.yml $(wildcard bot/data/*.yml)
+BOT_FILES := bot/config.yml bot/domain.yml $(wildcard bot/data/*.yml) $(wildcard bot/sentiment/*.csv) $(wildcard nlu_models/*.py)
 
 .PHONY: run test setup env train validate test-stories compose-check clean
 

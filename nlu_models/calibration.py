@@ -1,0 +1,59 @@
+"""Temperature scaling and the out-of-scope threshold (numpy only: shared by trainer and server)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of ``logits / temperature``."""
+    scaled = logits / temperature
+    scaled = scaled - scaled.max(axis=-1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Temperature minimising the negative log-likelihood on held-out data (grid + refinement).
+
+    A 1-D search is exact enough and needs no optimiser state; T is searched on a log scale.
+    """
+    if len(labels) == 0:
+        return 1.0
+
+    def nll(t: float) -> float:
+        probs = softmax(logits, t)
+        return float(-np.log(probs[np.arange(len(labels)), labels] + 1e-12).mean())
+
+    grid = np.exp(np.linspace(np.log(0.05), np.log(20.0), 121))
+    best = float(min(grid, key=nll))
+    fine = np.exp(np.linspace(np.log(best / 1.1), np.log(best * 1.1), 41))
+    return float(min(fine, key=nll))
+
+
+def choose_oos_threshold(
+    in_scope_confidence: np.ndarray,
+    in_scope_correct: np.ndarray,
+    oos_confidence: np.ndarray | None = None,
+    target_in_scope_recall: float = 0.97,
+) -> float:
+    """Confidence below which a message is treated as out of scope.
+
+    With out-of-scope validation examples, the threshold maximises the mean of in-scope accuracy
+    (accepted and correct) and out-of-scope recall. Without them, it keeps
+    ``target_in_scope_recall`` of the correctly classified in-scope examples.
+    """
+    if oos_confidence is not None and len(oos_confidence) > 0:
+        candidates = np.unique(np.concatenate([in_scope_confidence, oos_confidence]))
+        best_threshold, best_score = 0.0, -1.0
+        for threshold in candidates:
+            accepted_correct = float(np.mean((in_scope_confidence >= threshold) & in_scope_correct))
+            oos_recall = float(np.mean(oos_confidence < threshold))
+            score = (accepted_correct + oos_recall) / 2
+            if score > best_score:
+                best_threshold, best_score = float(threshold), score
+        return best_threshold
+    correct = in_scope_confidence[in_scope_correct]
+    if len(correct) == 0:
+        return 0.0
+    return float(np.quantile(correct, 1.0 - target_in_scope_recall))

@@ -1,0 +1,103 @@
+"""Serving side of the classifier: ONNX Runtime + tokenizers + numpy, nothing else.
+
+This module is imported inside the Rasa process (``.venv-rasa``, Python 3.10): no torch, no
+transformers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from nlu_models.calibration import softmax
+
+FORMAT_VERSION = 1
+MODEL_FP32 = "model.onnx"
+MODEL_INT8 = "model.int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+LABELS_FILE = "labels.json"
+META_FILE = "meta.json"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the classifier says about one message.
+
+    Attributes:
+        intent_ranking: (intent, calibrated confidence), best first.
+        out_of_scope: Whether the best confidence is below the out-of-scope threshold.
+        sentiment: Best sentiment label.
+        sentiment_scores: Calibrated probability of each sentiment label.
+    """
+
+    intent_ranking: List[Tuple[str, float]]
+    out_of_scope: bool
+    sentiment: str
+    sentiment_scores: Dict[str, float]
+
+
+class OnnxIntentSentimentPredictor:
+    """Loads an exported classifier folder and predicts intents and sentiment.
+
+    Args:
+        folder: The folder written by ``nlu_models.export.export_classifier``.
+        quantized: Serve the int8 model (default) instead of fp32.
+        threads: Intra-op threads of the ONNX Runtime session.
+    """
+
+    def __init__(self, folder: Path, quantized: bool = True, threads: int = 1) -> None:
+        self.folder = Path(folder)
+        self.meta: Dict[str, Any] = json.loads((self.folder / META_FILE).read_text())
+        if self.meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{self.folder}: unsupported model format {self.meta.get('format_version')!r}")
+        labels = json.loads((self.folder / LABELS_FILE).read_text())
+        self.intents: List[str] = labels["intents"]
+        self.sentiments: List[str] = labels["sentiments"]
+        self.max_length = int(self.meta["max_length"])
+        self.intent_temperature = float(self.meta["intent_temperature"])
+        self.sentiment_temperature = float(self.meta["sentiment_temperature"])
+        self.oos_threshold = float(self.meta["oos_threshold"])
+        self.tokenizer = Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
+        self.tokenizer.enable_truncation(self.max_length)
+        self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        model = MODEL_INT8 if quantized else MODEL_FP32
+        self.session = ort.InferenceSession(str(self.folder / model), options, providers=["CPUExecutionProvider"])
+
+    def logits(self, texts: List[str]) -> Tuple[np.ndarray, np.ndarray]:
+        """Raw (intent, sentiment) logits."""
+        if not texts:
+            return np.zeros((0, len(self.intents)), np.float32), np.zeros((0, len(self.sentiments)), np.float32)
+        encodings = self.tokenizer.encode_batch([text if text else " " for text in texts])
+        input_ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        attention_mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        intent, sentiment = self.session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})
+        return intent, sentiment
+
+    def predict(self, texts: List[str]) -> List[Prediction]:
+        """Calibrated predictions for a batch of texts."""
+        intent_logits, sentiment_logits = self.logits(texts)
+        intent_probs = softmax(intent_logits.astype(np.float64), self.intent_temperature)
+        sentiment_probs = softmax(sentiment_logits.astype(np.float64), self.sentiment_temperature)
+        predictions = []
+        for intent_row, sentiment_row in zip(intent_probs, sentiment_probs):
+            order = np.argsort(-intent_row)
+            ranking = [(self.intents[i], float(intent_row[i])) for i in order]
+            predictions.append(
+                Prediction(
+                    intent_ranking=ranking,
+                    out_of_scope=ranking[0][1] < self.oos_threshold,
+                    sentiment=self.sentiments[int(sentiment_row.argmax())],
+                    sentiment_scores={label: float(p) for label, p in zip(self.sentiments, sentiment_row)},
+                )
+            )
+        return predictions

@@ -1,0 +1,237 @@
+"""Rasa 3.6 intent classifier backed by the fine-tuned intent + sentiment model (ONNX Runtime).
+
+Runs inside the Rasa process (``.venv-rasa``, Python 3.10), so it imports Rasa, numpy, ONNX
+Runtime and tokenizers only. Training needs torch, which lives in the Python 3.11 ``.venv``: the
+component hands the training data to ``python -m nlu_models.train`` there and stores the exported
+folder inside the Rasa model archive, so one archive is one complete bot version.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from nlu_models.onnx_predictor import OnnxIntentSentimentPredictor, Prediction
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SENTIMENT = "sentiment"
+EXPORT_DIR = "classifier"
+TRAINER_PYTHON_ENV = "SWITCHBOARD_TRAINER_PYTHON"
+
+
+def _resolve(path: Text) -> Path:
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else PROJECT_ROOT / candidate
+
+
+def _hash_files(paths: List[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            if file.exists() and "__pycache__" not in file.parts:
+                digest.update(file.name.encode())
+                digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
+class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
+    """Sets ``intent``, ``intent_ranking`` and ``sentiment`` on every message.
+
+    Messages whose calibrated confidence is below the out-of-scope threshold chosen on validation
+    data get ``fallback_intent`` (Rasa's ``nlu_fallback``), with the real ranking kept below it.
+    """
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """Defaults; every key can be set in ``config.yml``."""
+        return {
+            # Sentiment training data: CSV files (text,label) or folders of them.
+            "sentiment_data": ["bot/sentiment"],
+            # Local Hugging Face BERT-family folder; None = packaged all-MiniLM-L6-v2.
+            "encoder": None,
+            "epochs": 20,
+            "patience": 4,
+            "batch_size": 32,
+            "random_seed": 13,
+            # Python of the torch environment that trains (default: the project's .venv).
+            "trainer_python": None,
+            "quantized": True,
+            "threads": 1,
+            "ranking_length": 10,
+            "fallback_intent": "nlu_fallback",
+        }
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        """Serving needs only these (training runs in the torch environment)."""
+        return ["onnxruntime", "tokenizers"]
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[Text, Any]) -> Optional[str]:
+        """Retrain when the sentiment data or the training code changes, not only the NLU data."""
+        sources = [_resolve(p) for p in config.get("sentiment_data", [])]
+        sources.append(Path(__file__).resolve().parent)
+        return _hash_files(sources)
+
+    def __init__(
+        self,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        predictor: Optional[OnnxIntentSentimentPredictor] = None,
+    ) -> None:
+        self.component_config = config
+        self._model_storage = model_storage
+        self._resource = resource
+        self._execution_context = execution_context
+        self.predictor = predictor
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "BertIntentSentimentClassifier":
+        """A new, untrained classifier."""
+        return cls(config, model_storage, resource, execution_context)
+
+    def _trainer_python(self) -> str:
+        configured = self.component_config.get("trainer_python") or os.environ.get(TRAINER_PYTHON_ENV)
+        python = _resolve(configured) if configured else PROJECT_ROOT / ".venv" / "bin" / "python"
+        if not Path(python).exists():
+            raise RuntimeError(
+                f"the classifier trains with torch in the Python 3.11 environment, but {python} does not exist: "
+                "run `make setup` (or set trainer_python / SWITCHBOARD_TRAINER_PYTHON)"
+            )
+        return str(python)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Fine-tune the classifier in the torch environment and store the exported model."""
+        examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
+        if not examples:
+            logger.warning("no intent examples: the classifier is not trained")
+            return self._resource
+        with tempfile.TemporaryDirectory(prefix="switchboard-nlu-") as workdir:
+            data_file = Path(workdir) / "intents.csv"
+            with data_file.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["text", "label"])
+                for message in examples:
+                    writer.writerow([message.get(TEXT), message.get(INTENT)])
+            out = Path(workdir) / EXPORT_DIR
+            cfg = self.component_config
+            command = [
+                self._trainer_python(), "-m", "nlu_models.train", "--data", str(data_file), "--out", str(out),
+                "--epochs", str(cfg["epochs"]), "--patience", str(cfg["patience"]),
+                "--batch-size", str(cfg["batch_size"]), "--seed", str(cfg["random_seed"]),
+            ]
+            for path in cfg.get("sentiment_data", []):
+                command += ["--sentiment", str(_resolve(path))]
+            if cfg.get("encoder"):
+                command += ["--encoder", str(_resolve(cfg["encoder"]))]
+            env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "HF_HUB_OFFLINE": "1"}
+            # Output is inherited so the trainer's progress bars show during `rasa train`.
+            result = subprocess.run(command, cwd=PROJECT_ROOT, env=env)
+            if result.returncode != 0:
+                raise RuntimeError(f"classifier training failed (exit {result.returncode}): {' '.join(command)}")
+            with self._model_storage.write_to(self._resource) as model_dir:
+                shutil.copytree(out, Path(model_dir) / EXPORT_DIR)
+            with self._model_storage.read_from(self._resource) as model_dir:
+                self.predictor = self._load_predictor(Path(model_dir) / EXPORT_DIR, cfg)
+        return self._resource
+
+    @staticmethod
+    def _load_predictor(folder: Path, config: Dict[Text, Any]) -> OnnxIntentSentimentPredictor:
+        return OnnxIntentSentimentPredictor(
+            folder, quantized=bool(config.get("quantized", True)), threads=int(config.get("threads", 1))
+        )
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "BertIntentSentimentClassifier":
+        """Load the exported classifier from the model archive."""
+        try:
+            with model_storage.read_from(resource) as model_dir:
+                predictor = cls._load_predictor(Path(model_dir) / EXPORT_DIR, config)
+        except (ValueError, FileNotFoundError) as exc:
+            logger.warning("no trained classifier in the model (%s); intents will not be predicted", exc)
+            predictor = None
+        return cls(config, model_storage, resource, execution_context, predictor)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Classify every message that has text."""
+        if self.predictor is None:
+            return messages
+        with_text = [m for m in messages if isinstance(m.get(TEXT), str)]
+        texts = [self._clean(m.get(TEXT)) for m in with_text]
+        nonempty = [t for t in texts if t]
+        predictions = iter(self.predictor.predict(nonempty)) if nonempty else iter(())
+        for message, text in zip(with_text, texts):
+            if not text:
+                self._set_fallback(message, confidence=1.0, ranking=[])
+                continue
+            self._apply(message, next(predictions))
+        return messages
+
+    @staticmethod
+    def _clean(text: Text) -> Text:
+        # Control characters carry no meaning for the classifier and can confuse tokenisation.
+        return "".join(ch if ch.isprintable() or ch in " \t" else " " for ch in text).strip()
+
+    def _apply(self, message: Message, prediction: Prediction) -> None:
+        limit = int(self.component_config.get("ranking_length", 10)) or None
+        ranking = [
+            {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence}
+            for name, confidence in prediction.intent_ranking[:limit]
+        ]
+        top_name, top_confidence = prediction.intent_ranking[0]
+        if prediction.out_of_scope:
+            self._set_fallback(message, confidence=1.0 - top_confidence, ranking=ranking)
+        else:
+            message.set(INTENT, {INTENT_NAME_KEY: top_name, PREDICTED_CONFIDENCE_KEY: top_confidence}, add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        message.set(
+            SENTIMENT,
+            {
+                "label": prediction.sentiment,
+                "score": prediction.sentiment_scores[prediction.sentiment],
+                "scores": prediction.sentiment_scores,
+            },
+            add_to_output=True,
+        )
+
+    def _set_fallback(self, message: Message, confidence: float, ranking: List[Dict[Text, Any]]) -> None:
+        fallback = {INTENT_NAME_KEY: self.component_config["fallback_intent"], PREDICTED_CONFIDENCE_KEY: confidence}
+        message.set(INTENT, fallback, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [fallback] + ranking, add_to_output=True)
+        if message.get(SENTIMENT) is None:
+            message.set(SENTIMENT, {"label": "neutral", "score": 1.0, "scores": {}}, add_to_output=True)
