@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from gateway.db.models import Sender
 from gateway.rasa_client import DialogueEngine, RasaUnavailableError
+from gateway.sentiment_trigger import NEGATIVE_SENTIMENT_INTENT, NegativeSentimentTrigger
 from gateway.stores.conversation_store import (
     ConversationStore,
     DuplicateClientIdError,
@@ -56,10 +57,17 @@ class MessageRouter:
         max_message_chars: Longest accepted customer message.
     """
 
-    def __init__(self, store: ConversationStore, engine: DialogueEngine, max_message_chars: int) -> None:
+    def __init__(
+        self,
+        store: ConversationStore,
+        engine: DialogueEngine,
+        max_message_chars: int,
+        sentiment_trigger: NegativeSentimentTrigger | None = None,
+    ) -> None:
         self._store = store
         self._engine = engine
         self._max_chars = max_message_chars
+        self._sentiment_trigger = sentiment_trigger or NegativeSentimentTrigger()
         # One turn at a time per conversation, so replies are stored in the order they were asked.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -116,7 +124,7 @@ class MessageRouter:
 
             turn_metadata = {"tenant_id": tenant_id, "channel": channel, **(metadata or {})}
             try:
-                replies = await self._engine.send(conversation_id, valid_text, turn_metadata)
+                turn = await self._engine.send(conversation_id, valid_text, turn_metadata)
             except RasaUnavailableError as exc:
                 logger.warning("bot turn failed for %s: %s", conversation_id, exc)
                 stored = await run_in_threadpool(
@@ -125,16 +133,45 @@ class MessageRouter:
                 )
                 return TurnResult(customer=customer, replies=[stored])
 
+            nlu = dict(turn.nlu)
+            messages = list(turn.messages)
+            offer = await self._sentiment_offer(tenant_id, conversation_id, nlu, messages)
+            if offer is not None:
+                reason, offer_messages = offer
+                nlu["handoff_offer"] = reason
+                messages += [{**m, "custom": {**(m.get("custom") or {}), "trigger": reason}} for m in offer_messages]
+            await run_in_threadpool(self._store.annotate_nlu, tenant_id, customer.id, nlu, turn.model_id)
+            customer = replace(customer, nlu=nlu, model_id=turn.model_id)
+
             stored_replies = []
-            for reply in replies:
+            for reply in messages:
                 payload = {key: reply[key] for key in _PAYLOAD_KEYS if key in reply} or None
                 stored_replies.append(
                     await run_in_threadpool(
                         self._store.append, tenant_id, conversation_id, Sender.BOT,
-                        reply.get("text"), payload, None, customer.id,
+                        reply.get("text"), payload, None, customer.id, turn.model_id,
                     )
                 )
             return TurnResult(customer=customer, replies=stored_replies)
+
+    async def _sentiment_offer(
+        self, tenant_id: str, conversation_id: str, nlu: dict[str, Any], replies: list[dict[str, Any]]
+    ) -> tuple[str, list[dict[str, Any]]] | None:
+        """Ask Rasa to offer a human when the customer's sentiment calls for it."""
+        trigger = self._sentiment_trigger
+        recent = await run_in_threadpool(
+            self._store.recent_customer_messages, tenant_id, conversation_id, trigger.cooldown_messages + 2
+        )
+        previous = [m.nlu for m in recent[1:]]
+        offered_within = next((i + 1 for i, p in enumerate(previous) if (p or {}).get("handoff_offer")), None)
+        reason = trigger.should_offer(nlu, previous, offered_within, replies)
+        if reason is None:
+            return None
+        try:
+            return reason, await self._engine.trigger_intent(conversation_id, NEGATIVE_SENTIMENT_INTENT)
+        except RasaUnavailableError as exc:
+            logger.warning("could not offer a human in %s: %s", conversation_id, exc)
+            return None
 
     async def _replay(self, tenant_id: str, conversation_id: str, client_id: str) -> TurnResult:
         customer = await run_in_threadpool(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
@@ -14,11 +15,30 @@ class RasaUnavailableError(RuntimeError):
     """Rasa could not be reached or failed to answer a turn."""
 
 
-class DialogueEngine(Protocol):
-    """What the router needs from a dialogue engine: one customer turn in, bot replies out."""
+@dataclass(frozen=True)
+class BotTurn:
+    """What the dialogue engine made of one customer message.
 
-    async def send(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
-        """Run one turn and return the bot's replies (Rasa's REST output format)."""
+    Attributes:
+        messages: Bot replies in Rasa's REST output format (text, buttons, custom, …).
+        nlu: NLU result of the customer message (intent, intent_ranking, entities, sentiment).
+        model_id: Id of the Rasa model that answered.
+    """
+
+    messages: list[dict[str, Any]]
+    nlu: dict[str, Any] = field(default_factory=dict)
+    model_id: str | None = None
+
+
+class DialogueEngine(Protocol):
+    """What the router needs from a dialogue engine."""
+
+    async def send(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> BotTurn:
+        """Run one customer turn."""
+        ...
+
+    async def trigger_intent(self, conversation_id: str, intent: str) -> list[dict[str, Any]]:
+        """Inject an external intent (e.g. ``EXTERNAL_negative_sentiment``) and return the replies."""
         ...
 
     async def healthy(self) -> bool:
@@ -30,7 +50,7 @@ class RasaClient:
     """Talks to Rasa with the shared token; Rasa itself is never exposed to the outside.
 
     Args:
-        base_url: Rasa server URL (127.0.0.1 only).
+        base_url: Rasa server URL (private network only).
         token: Shared secret checked by the gateway channel and Rasa's HTTP API.
         timeout_s: Upper bound for one turn (actions included).
     """
@@ -39,26 +59,46 @@ class RasaClient:
         self._token = token
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
 
-    async def send(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
-        """Send one customer message and return Rasa's replies.
-
-        Raises:
-            RasaUnavailableError: Rasa is down, timed out or answered with an error.
-        """
+    async def _post(self, path: str, **kwargs: Any) -> Any:
         try:
-            response = await self._http.post(
-                WEBHOOK_PATH,
-                json={"sender": conversation_id, "message": text, "metadata": metadata},
-                headers={"Authorization": f"Bearer {self._token}"},
-            )
+            response = await self._http.post(path, **kwargs)
         except httpx.HTTPError as exc:
             raise RasaUnavailableError(f"Rasa unreachable: {exc.__class__.__name__}") from exc
         if response.status_code != 200:
             raise RasaUnavailableError(f"Rasa answered HTTP {response.status_code}")
-        replies = response.json()
-        if not isinstance(replies, list):
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise RasaUnavailableError("Rasa answered with a body that is not JSON") from exc
+
+    async def send(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> BotTurn:
+        """Send one customer message and return Rasa's replies and NLU result.
+
+        Raises:
+            RasaUnavailableError: Rasa is down, timed out or answered with an error.
+        """
+        body = await self._post(
+            WEBHOOK_PATH,
+            json={"sender": conversation_id, "message": text, "metadata": metadata},
+            headers={"Authorization": f"Bearer {self._token}"},
+        )
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             raise RasaUnavailableError("Rasa answered with an unexpected body")
-        return [reply for reply in replies if isinstance(reply, dict)]
+        return BotTurn(
+            messages=[m for m in body["messages"] if isinstance(m, dict)],
+            nlu=body.get("nlu") if isinstance(body.get("nlu"), dict) else {},
+            model_id=body.get("model_id"),
+        )
+
+    async def trigger_intent(self, conversation_id: str, intent: str) -> list[dict[str, Any]]:
+        """Run an external intent through Rasa's HTTP API and return the bot messages it produced."""
+        body = await self._post(
+            f"/conversations/{conversation_id}/trigger_intent",
+            params={"token": self._token, "include_events": "NONE"},
+            json={"name": intent, "entities": {}},
+        )
+        messages = body.get("messages", []) if isinstance(body, dict) else []
+        return [m for m in messages if isinstance(m, dict)]
 
     async def healthy(self) -> bool:
         """Whether Rasa answers ``/status`` with a loaded model."""

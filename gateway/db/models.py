@@ -90,6 +90,10 @@ class Message(Base):
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # Set by the client on customer messages so a resend is recognised; NULLs never collide.
     client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # For customer messages: what the bot understood (intent, ranking, entities, sentiment).
+    nlu: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The Rasa model that handled the turn (customer message and its replies).
+    model_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     # For bot/system replies: the customer message they answer.
     in_reply_to: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

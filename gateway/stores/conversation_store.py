@@ -26,6 +26,8 @@ class StoredMessage:
     client_id: str | None
     in_reply_to: int | None
     created_at: datetime
+    nlu: dict[str, Any] | None = None
+    model_id: str | None = None
 
     def to_public(self) -> dict[str, Any]:
         """The JSON shape clients (widget, API) see."""
@@ -51,6 +53,8 @@ def _stored(row: Message) -> StoredMessage:
         client_id=row.client_id,
         in_reply_to=row.in_reply_to,
         created_at=row.created_at,
+        nlu=row.nlu,
+        model_id=row.model_id,
     )
 
 
@@ -91,6 +95,7 @@ class ConversationStore:
         payload: dict[str, Any] | None = None,
         client_id: str | None = None,
         in_reply_to: int | None = None,
+        model_id: str | None = None,
     ) -> StoredMessage:
         """Append one message at the end of a conversation.
 
@@ -123,6 +128,7 @@ class ConversationStore:
                     payload=payload,
                     client_id=client_id,
                     in_reply_to=in_reply_to,
+                    model_id=model_id,
                     created_at=now,
                 )
                 session.add(row)
@@ -132,6 +138,30 @@ class ConversationStore:
             if client_id is not None and self.find_by_client_id(tenant_id, conversation_id, client_id):
                 raise DuplicateClientIdError(client_id) from exc
             raise
+
+    def annotate_nlu(self, tenant_id: str, message_id: int, nlu: dict[str, Any], model_id: str | None) -> None:
+        """Attach what the bot understood to a stored customer message (text stays untouched)."""
+        with self._sessions.begin() as session:
+            session.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.tenant_id == tenant_id)
+                .values(nlu=nlu, model_id=model_id)
+            )
+
+    def recent_customer_messages(self, tenant_id: str, conversation_id: str, limit: int) -> list[StoredMessage]:
+        """The last ``limit`` customer messages of a conversation, newest first."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Message)
+                .where(
+                    Message.tenant_id == tenant_id,
+                    Message.conversation_id == conversation_id,
+                    Message.sender == Sender.CUSTOMER,
+                )
+                .order_by(Message.seq.desc())
+                .limit(limit)
+            ).scalars()
+            return [_stored(row) for row in rows]
 
     def find_by_client_id(
         self, tenant_id: str, conversation_id: str, client_id: str

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.app import create_app
-from gateway.rasa_client import RasaUnavailableError
+from gateway.rasa_client import BotTurn, RasaUnavailableError
 from gateway.settings import Settings
 from gateway.stores.tenant_store import TenantStore
 
@@ -23,20 +23,38 @@ OTHER_KEY = "wk_test_globex"
 
 
 class ScriptedDialogueEngine:
-    """Answers every message with an echo and a button; can be switched off to simulate an outage."""
+    """Echoes every message with a button; sentiment comes from ``sentiments`` (text → label, score).
+
+    Can be switched off to simulate an outage.
+    """
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.triggered: list[tuple[str, str]] = []
+        self.sentiments: dict[str, tuple[str, float]] = {}
         self.down = False
 
-    async def send(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    async def send(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> BotTurn:
         if self.down:
             raise RasaUnavailableError("scripted outage")
         self.calls.append((conversation_id, text, metadata))
-        return [
-            {"recipient_id": conversation_id, "text": f"echo: {text}"},
-            {"recipient_id": conversation_id, "text": "more?", "buttons": [{"title": "Yes", "payload": "/affirm"}]},
-        ]
+        label, score = self.sentiments.get(text, ("neutral", 0.8))
+        return BotTurn(
+            messages=[
+                {"recipient_id": conversation_id, "text": f"echo: {text}"},
+                {"recipient_id": conversation_id, "text": "more?", "buttons": [{"title": "Yes", "payload": "/affirm"}]},
+            ],
+            nlu={
+                "intent": {"name": "echo", "confidence": 0.9},
+                "sentiment": {"label": label, "score": score, "scores": {label: score}},
+            },
+            model_id="scripted-model",
+        )
+
+    async def trigger_intent(self, conversation_id: str, intent: str) -> list[dict[str, Any]]:
+        self.triggered.append((conversation_id, intent))
+        return [{"recipient_id": conversation_id, "text": "want a person?",
+                 "buttons": [{"title": "Yes", "payload": "/human_handoff"}]}]
 
     async def healthy(self) -> bool:
         return not self.down

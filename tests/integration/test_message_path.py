@@ -107,3 +107,27 @@ def test_bad_input_is_refused_and_nothing_is_lost(api: httpx.Client) -> None:
         assert response.json()["detail"]
     assert conversation.history() == before
     assert conversation.say("thanks")  # still serving
+
+
+def test_nlu_result_and_sentiment_reach_the_log(running_stack: Stack, api: httpx.Client) -> None:
+    from gateway.db.session import create_db_engine, create_session_factory
+    from gateway.stores.conversation_store import ConversationStore
+
+    conversation = Conversation(api)
+    conversation.say("where is my order A1234?")
+    replies = conversation.say("I am absolutely furious, this is the worst service I have ever had")
+    engine = create_db_engine(running_stack.settings.database_url)
+    try:
+        log = ConversationStore(create_session_factory(engine)).history(running_stack.settings.demo_tenant, conversation.id or "")
+    finally:
+        engine.dispose()
+    customer = [m for m in log if m.sender.value == "customer"]
+    assert customer[0].nlu["intent"]["name"] == "order_status"
+    assert customer[0].nlu["entities"][0]["value"] == "A1234"
+    assert customer[0].model_id and all(m.model_id == customer[0].model_id for m in log)
+    angry = customer[1].nlu
+    assert angry["sentiment"]["label"] == "negative"
+    # Very negative (or a second negative in a row): the bot offers a person, or the answer already did.
+    offered = angry.get("handoff_offer") or angry["intent"]["name"] in ("complaint", "human_handoff")
+    assert offered, angry
+    assert any("person" in r or "our team" in r for r in replies), replies

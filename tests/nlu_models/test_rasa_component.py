@@ -1,0 +1,104 @@
+"""The classifier inside real Rasa: train → persist in the archive → load → parse."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import PROJECT_ROOT
+from tests.nlu_models.conftest import INTENTS, SENTIMENT
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
+RASA = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
+PROBE = Path(__file__).with_name("rasa_parse_probe.py")
+BOT_MODEL = PROJECT_ROOT / "models" / "northwind.tar.gz"
+HOSTILE = ["", "x" * 100_000, "😡😡😡", "\x00\x07\x1b[31m", "¿Dónde está mi pedido?", "<img src=x onerror=alert(1)>"]
+
+
+def rasa_env() -> dict[str, str]:
+    return {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def parse(model: Path, texts: list[str]) -> list[dict]:
+    out = model.with_suffix(".parses.json")
+    result = subprocess.run([str(RASA_PYTHON), str(PROBE), str(model), str(out)], input=json.dumps(texts),
+                            env=rasa_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    parses = json.loads(out.read_text())
+    out.unlink()
+    return parses
+
+
+def test_component_trains_persists_and_loads_in_a_real_rasa_run(tmp_path: Path) -> None:
+    nlu = ['version: "3.1"', "nlu:"]
+    for intent, texts in INTENTS.items():
+        nlu += [f"- intent: {intent}", "  examples: |"] + [f"    - {t}" for t in texts]
+    (tmp_path / "nlu.yml").write_text("\n".join(nlu) + "\n")
+    (tmp_path / "sentiment.csv").write_text(
+        "text,label\n" + "".join(f"{t},{label}\n" for label, texts in SENTIMENT.items() for t in texts))
+    (tmp_path / "config.yml").write_text(f"""
+recipe: default.v1
+language: en
+assistant_id: tiny
+pipeline:
+  - name: WhitespaceTokenizer
+  - name: nlu_models.rasa_component.BertIntentSentimentClassifier
+    sentiment_data: ["{tmp_path / 'sentiment.csv'}"]
+    epochs: 2
+    patience: 2
+    batch_size: 8
+policies: []
+""")
+    result = subprocess.run(
+        [str(RASA), "train", "nlu", "--config", str(tmp_path / "config.yml"), "--nlu", str(tmp_path / "nlu.yml"),
+         "--out", str(tmp_path / "models"), "--fixed-model-name", "tiny"],
+        cwd=PROJECT_ROOT, env=rasa_env(), capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    archive = tmp_path / "models" / "tiny.tar.gz"
+    listing = subprocess.run(["tar", "tzf", str(archive)], capture_output=True, text=True, check=True).stdout
+    assert "classifier/model.int8.onnx" in listing and "classifier/meta.json" in listing
+
+    parses = parse(archive, ["hello there", "where is my parcel"])
+    assert {p["intent"]["name"] for p in parses} <= set(INTENTS) | {"nlu_fallback"}
+    for p in parses:
+        assert p["sentiment"]["label"] in ("negative", "neutral", "positive")
+        assert 0.0 <= p["sentiment"]["score"] <= 1.0
+        assert len(p["intent_ranking"]) >= 3
+
+
+@pytest.fixture(scope="module")
+def bot_parses() -> dict[str, dict]:
+    if not BOT_MODEL.exists():
+        pytest.fail("no trained bot model: run `make train` (make test does)")
+    texts = ["where is my order A1234?", "I am so angry, this is the worst service ever",
+             "purple monkey dishwasher", "thank you so much, that was great", *HOSTILE]
+    return dict(zip(texts, parse(BOT_MODEL, texts)))
+
+
+def test_bot_model_understands_intent_and_sentiment(bot_parses: dict[str, dict]) -> None:
+    order = bot_parses["where is my order A1234?"]
+    assert order["intent"]["name"] == "order_status"
+    assert order["entities"][0]["value"] == "A1234"
+    assert bot_parses["I am so angry, this is the worst service ever"]["sentiment"]["label"] == "negative"
+    assert bot_parses["thank you so much, that was great"]["sentiment"]["label"] == "positive"
+
+
+def test_out_of_scope_text_lands_in_nlu_fallback(bot_parses: dict[str, dict]) -> None:
+    parse_result = bot_parses["purple monkey dishwasher"]
+    assert parse_result["intent"]["name"] == "nlu_fallback"
+    assert parse_result["intent_ranking"][0]["name"] == "nlu_fallback"
+    assert len(parse_result["intent_ranking"]) > 1  # the real ranking is kept below it
+
+
+def test_hostile_input_never_crashes_parsing(bot_parses: dict[str, dict]) -> None:
+    for text in HOSTILE:
+        assert bot_parses[text]["intent"]["name"], text
+        assert "sentiment" in bot_parses[text]
+    assert bot_parses[""]["intent"]["name"] == "nlu_fallback"
