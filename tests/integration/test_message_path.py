@@ -131,3 +131,21 @@ def test_nlu_result_and_sentiment_reach_the_log(running_stack: Stack, api: httpx
     offered = angry.get("handoff_offer") or angry["intent"]["name"] in ("complaint", "human_handoff")
     assert offered, angry
     assert any("person" in r or "our team" in r for r in replies), replies
+
+
+async def test_external_sentiment_intent_makes_rasa_offer_a_person(running_stack: Stack, api: httpx.Client) -> None:
+    from gateway.rasa_client import RasaClient
+    from gateway.sentiment_trigger import NEGATIVE_SENTIMENT_INTENT
+
+    conversation = Conversation(api)
+    conversation.say("where is my order A1234?")
+    settings = running_stack.settings
+    client = RasaClient(settings.rasa_url, settings.rasa_token.get_secret_value())
+    try:
+        messages = await client.trigger_intent(conversation.id or "", NEGATIVE_SENTIMENT_INTENT)
+    finally:
+        await client.aclose()
+    assert "bring in a person" in messages[0]["text"]
+    assert messages[0]["buttons"][0]["payload"] == "/human_handoff"
+    # The customer's "yes" continues the dialogue Rasa now knows about.
+    assert any("support team" in r for r in conversation.say("yes please"))
