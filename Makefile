@@ -8,7 +8,7 @@ PY := .venv/bin/python
 MODEL := models/northwind.tar.gz
 BOT_FILES := bot/config.yml bot/domain.yml $(wildcard bot/data/*.yml) $(wildcard bot/sentiment/*.csv) $(wildcard nlu_models/*.py)
 
-.PHONY: run test setup env train validate test-stories compose-check clean
+.PHONY: run test setup env train validate compose-check clean bench-nlu
 
 setup:  ## create / update both virtual environments, Chromium and .env (idempotent)
 	@bash scripts/setup.sh
@@ -38,3 +38,6 @@ compose-check:
 
 clean:
 	rm -rf var models .pytest_cache
+
+bench-nlu: setup $(MODEL)  ## NLU benchmark (not in CI): writes bench/results/nlu.{json,md}
+	HF_HUB_OFFLINE=1 $(PY) -m nlu_models.bench --data $(or $(DATA),../shared/data)

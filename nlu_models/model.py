@@ -13,6 +13,29 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
+class CosineHead(nn.Module):
+    """Scaled cosine similarity to one learned prototype per class.
+
+    Initialised from the class centroids of the pre-trained embeddings, so fine-tuning starts
+    where a nearest-centroid classifier on the frozen encoder already is (this matters most with
+    few examples per class).
+    """
+
+    def __init__(self, hidden: int, num_classes: int, scale: float = 20.0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(num_classes, hidden) * 0.02)
+        self.scale = scale
+
+    @torch.no_grad()
+    def init_from_prototypes(self, prototypes: torch.Tensor) -> None:
+        """Set each class vector to the (normalised) mean embedding of its examples."""
+        self.weight.copy_(nn.functional.normalize(prototypes, dim=-1))
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Logits = scale · cos(pooled, class vector)."""
+        return self.scale * nn.functional.normalize(pooled, dim=-1) @ nn.functional.normalize(self.weight, dim=-1).T
+
+
 class IntentSentimentModel(nn.Module):
     """Shared encoder with two classification heads.
 
@@ -28,11 +51,15 @@ class IntentSentimentModel(nn.Module):
         self.encoder = AutoModel.from_pretrained(encoder_path)
         hidden = int(self.encoder.config.hidden_size)
         self.dropout = nn.Dropout(dropout)
-        self.intent_head = nn.Linear(hidden, num_intents)
+        self.intent_head = CosineHead(hidden, num_intents)
         self.sentiment_head = nn.Linear(hidden, num_sentiments)
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Mean-pooled sentence vectors (no dropout applied here)."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return mean_pool(hidden, attention_mask)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (intent logits, sentiment logits)."""
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        pooled = self.dropout(mean_pool(hidden, attention_mask))
+        pooled = self.dropout(self.embed(input_ids, attention_mask))
         return self.intent_head(pooled), self.sentiment_head(pooled)

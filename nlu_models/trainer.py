@@ -55,7 +55,7 @@ class TrainingConfig:
     max_epochs: int = 20
     patience: int = 3
     batch_size: int = 32
-    encoder_lr: float = 8e-5
+    encoder_lr: float = 5e-5
     head_lr: float = 2e-3
     max_length: int = 64
     validation_fraction: float = 0.15
@@ -162,17 +162,24 @@ class JointTrainer:
         encoded = tokenizer(texts, padding=True, truncation=True, max_length=self.config.max_length, return_tensors="pt")
         return {key: value.to(self.device) for key, value in encoded.items() if key in ("input_ids", "attention_mask")}
 
-    def fit(self, intent_examples: list[Example], sentiment_examples: list[Example]) -> TrainedClassifier:
+    def fit(
+        self,
+        intent_examples: list[Example],
+        sentiment_examples: list[Example],
+        validation_examples: list[Example] | None = None,
+    ) -> TrainedClassifier:
         """Train, early-stop on the validation split, calibrate, choose the out-of-scope threshold.
 
         Args:
             intent_examples: Labelled intents; labels in ``config.oos_labels`` are used only to
                 choose the out-of-scope threshold.
             sentiment_examples: Texts labelled negative / neutral / positive.
+            validation_examples: A given validation set (out-of-scope examples included); when
+                omitted, ``validation_fraction`` of each intent is held out.
         """
         cfg = self.config
         seed_everything(cfg.seed)
-        oos_examples = [e for e in intent_examples if e.label in cfg.oos_labels]
+        oos_examples = [e for e in intent_examples + (validation_examples or []) if e.label in cfg.oos_labels]
         in_scope = [e for e in intent_examples if e.label not in cfg.oos_labels]
         if not in_scope:
             raise ValueError("no intent examples to train on")
@@ -184,13 +191,18 @@ class JointTrainer:
         if unknown_sentiments:
             raise ValueError(f"unknown sentiment labels {sorted(unknown_sentiments)}; expected {sentiments}")
 
-        train, validation = stratified_split(in_scope, cfg.validation_fraction, cfg.seed)
+        if validation_examples is not None:
+            train = in_scope
+            validation = [e for e in validation_examples if e.label in intent_index]
+        else:
+            train, validation = stratified_split(in_scope, cfg.validation_fraction, cfg.seed)
         sent_train, sent_validation = stratified_split(sentiment_examples, cfg.validation_fraction, cfg.seed)
         oos_validation = oos_examples  # only ever used for the threshold
 
         encoder = cfg.resolved_encoder()
         tokenizer = AutoTokenizer.from_pretrained(encoder)
         model = IntentSentimentModel(encoder, len(intents), len(sentiments)).to(self.device)
+        model.intent_head.init_from_prototypes(self._prototypes(model, tokenizer, train, intents))
 
         intent_weights = self._class_weights([e.label for e in train], intents)
         sentiment_weights = self._class_weights([e.label for e in sent_train], sentiments)
@@ -307,6 +319,23 @@ class JointTrainer:
             weighted.append((0.5, summary["sentiment_macro_recall"]))
         score = sum(w * v for w, v in weighted) / sum(w for w, _ in weighted) if weighted else 0.0
         return score, summary
+
+    @torch.no_grad()
+    def _prototypes(
+        self, model: IntentSentimentModel, tokenizer: PreTrainedTokenizerBase, examples: list[Example], labels: list[str]
+    ) -> torch.Tensor:
+        """Mean normalised pre-trained embedding of each class."""
+        model.eval()
+        sums = torch.zeros(len(labels), model.intent_head.weight.shape[1], device=self.device)
+        counts = torch.zeros(len(labels), 1, device=self.device)
+        index = {label: i for i, label in enumerate(labels)}
+        for start in range(0, len(examples), 64):
+            batch = examples[start : start + 64]
+            vectors = nn.functional.normalize(model.embed(**self._batches(tokenizer, [e.text for e in batch])), dim=-1)
+            rows = torch.tensor([index[e.label] for e in batch], device=self.device)
+            sums.index_add_(0, rows, vectors)
+            counts.index_add_(0, rows, torch.ones(len(batch), 1, device=self.device))
+        return sums / counts.clamp(min=1)
 
     @staticmethod
     def _class_weights(labels: list[str], classes: list[str]) -> torch.Tensor:

@@ -1,0 +1,361 @@
+"""NLU benchmark: fine-tuned classifier vs frozen MiniLM + logistic regression vs Rasa's DIET.
+
+    make bench-nlu                      # or: python -m nlu_models.bench --data ../shared/data
+
+Writes ``bench/results/nlu.json`` and ``bench/results/nlu.md`` after every task, so a partial run
+still leaves results. Baselines run in the same process on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nlu_models.bench_data import (
+    BenchSet,
+    banking77_10shot,
+    banking77_full,
+    clinc150,
+    tweeteval_sentiment,
+    uss_dissatisfaction,
+    write_rasa_nlu,
+)
+from nlu_models.calibration import choose_oos_threshold
+from nlu_models.data import Example
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RESULTS = PROJECT_ROOT / "bench" / "results"
+CACHE = PROJECT_ROOT / "var" / "bench-cache"
+RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
+RASA = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
+
+ANCHORS = {
+    "banking77_full": "BERT-large 93.66 % (the anchor named in the benchmark issue)",
+    "clinc150": "BERT 96.2 % in-scope / 52.3 % out-of-scope recall (Larson et al., EMNLP 2019)",
+    "tweeteval_sentiment": "RoBERTa-base 72.6 macro-recall on the official test split (Barbieri et al. 2020); not comparable: here test trains and val evaluates",
+}
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """How long each system trains on a task (CPU budget: the whole run stays near an hour)."""
+
+    loader: Callable[[Path], BenchSet]
+    epochs: int
+    patience: int
+    diet_epochs: int
+    metric: str  # accuracy | macro_recall | f1_dissatisfied
+
+
+PLANS = {
+    "banking77_full": TaskPlan(banking77_full, epochs=6, patience=2, diet_epochs=10, metric="accuracy"),
+    "banking77_10shot": TaskPlan(banking77_10shot, epochs=25, patience=5, diet_epochs=100, metric="accuracy"),
+    "clinc150": TaskPlan(clinc150, epochs=5, patience=2, diet_epochs=10, metric="accuracy"),
+    "tweeteval_sentiment": TaskPlan(tweeteval_sentiment, epochs=2, patience=1, diet_epochs=10, metric="macro_recall"),
+    "uss_dissatisfaction": TaskPlan(uss_dissatisfaction, epochs=2, patience=1, diet_epochs=10, metric="f1_dissatisfied"),
+}
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+def score(predicted: list[str], gold: list[str], oos_label: str | None) -> dict[str, float]:
+    """Accuracy (in-scope), out-of-scope recall, macro recall and the dissatisfied F1."""
+    result: dict[str, float] = {}
+    in_scope = [(p, g) for p, g in zip(predicted, gold) if g != oos_label]
+    result["accuracy"] = float(np.mean([p == g for p, g in in_scope])) if in_scope else 0.0
+    if oos_label:
+        oos = [p for p, g in zip(predicted, gold) if g == oos_label]
+        result["oos_recall"] = float(np.mean([p == oos_label for p in oos])) if oos else 0.0
+    labels = sorted(set(gold))
+    result["macro_recall"] = float(np.mean([np.mean([p == l for p, g in zip(predicted, gold) if g == l]) for l in labels]))
+    tp = sum(p == g == "dissatisfied" for p, g in zip(predicted, gold))
+    fp = sum(p == "dissatisfied" != g for p, g in zip(predicted, gold))
+    fn = sum(g == "dissatisfied" != p for p, g in zip(predicted, gold))
+    result["f1_dissatisfied"] = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    return result
+
+
+def data_key(bench: BenchSet, extra: str) -> str:
+    """Cache key of a task's data and a system's settings."""
+    digest = hashlib.sha256(extra.encode())
+    for group in (bench.train, bench.validation, bench.test):
+        digest.update(json.dumps([[e.text, e.label] for e in group]).encode())
+    return digest.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------- systems
+def run_finetuned(bench: BenchSet, plan: TaskPlan, export_to: Path | None) -> tuple[dict[str, Any], Any]:
+    """Fine-tune the joint model's encoder + intent head on the task."""
+    from nlu_models.trainer import JointTrainer, TrainingConfig
+
+    oos = (bench.oos_label,) if bench.oos_label else ()
+    train = bench.train
+    config = TrainingConfig(max_epochs=plan.epochs, patience=plan.patience, oos_labels=oos or ("\0",))
+    started = time.perf_counter()
+    trained = JointTrainer(config).fit(train, [], bench.validation or None)
+    train_s = time.perf_counter() - started
+    predicted = trained.predict_intents([e.text for e in bench.test], oos_label=bench.oos_label or "\0")
+    result = score(predicted, [e.label for e in bench.test], bench.oos_label)
+    result.update(train_seconds=round(train_s, 1), epochs_run=len(trained.metrics["history"]),
+                  best_epoch=trained.metrics["best_epoch"], oos_threshold=trained.oos_threshold)
+    if export_to is not None:
+        from nlu_models.data import data_hash
+        from nlu_models.export import export_classifier
+
+        export_classifier(trained, export_to, data_hash(train), [e.text for e in bench.test[:64]])
+    return result, trained
+
+
+def run_frozen_lr(bench: BenchSet) -> dict[str, Any]:
+    """Frozen all-MiniLM-L6-v2 sentence embeddings + logistic regression."""
+    from sentence_transformers import SentenceTransformer
+    from sklearn.linear_model import LogisticRegression
+
+    from nlu_models.trainer import default_encoder_path
+
+    started = time.perf_counter()
+    encoder = SentenceTransformer(default_encoder_path(), device="cpu")
+    embed = lambda exs: encoder.encode([e.text for e in exs], batch_size=64, normalize_embeddings=True)  # noqa: E731
+    in_scope = [e for e in bench.train if e.label != bench.oos_label]
+    model = LogisticRegression(C=20.0, max_iter=3000, class_weight="balanced")
+    model.fit(embed(in_scope), [e.label for e in in_scope])
+    threshold = 0.0
+    if bench.oos_label and bench.validation:
+        val_probs = model.predict_proba(embed(bench.validation))
+        gold = np.array([e.label for e in bench.validation])
+        is_oos = gold == bench.oos_label
+        top = model.classes_[val_probs.argmax(1)]
+        threshold = choose_oos_threshold(val_probs.max(1)[~is_oos], (top == gold)[~is_oos], val_probs.max(1)[is_oos])
+    probs = model.predict_proba(embed(bench.test))
+    labels = model.classes_[probs.argmax(1)]
+    predicted = [str(l) if p >= threshold else (bench.oos_label or "\0") for l, p in zip(labels, probs.max(1))]
+    result = score(predicted, [e.label for e in bench.test], bench.oos_label)
+    result.update(train_seconds=round(time.perf_counter() - started, 1), oos_threshold=threshold)
+    return result
+
+
+DIET_CONFIG = """recipe: default.v1
+language: en
+assistant_id: bench
+pipeline:
+  - name: WhitespaceTokenizer
+  - name: RegexFeaturizer
+  - name: LexicalSyntacticFeaturizer
+  - name: CountVectorsFeaturizer
+  - name: CountVectorsFeaturizer
+    analyzer: char_wb
+    min_ngram: 1
+    max_ngram: 4
+  - name: DIETClassifier
+    epochs: {epochs}
+    random_seed: 13
+policies: []
+"""
+
+
+def rasa_parse(model: Path, texts: list[str]) -> list[dict[str, Any]]:
+    """Parse texts with a Rasa model archive in the Rasa interpreter."""
+    probe = PROJECT_ROOT / "nlu_models" / "rasa_probe.py"
+    with tempfile.TemporaryDirectory() as tmp:
+        inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
+        inp.write_text(json.dumps(texts))
+        subprocess.run([str(RASA_PYTHON), str(probe), "parse", str(model), str(inp), str(out)], check=True,
+                       env=rasa_env(), stdout=subprocess.DEVNULL)
+        return json.loads(out.read_text())
+
+
+def rasa_env() -> dict[str, str]:
+    """Environment of every Rasa subprocess."""
+    return {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def run_diet(bench: BenchSet, plan: TaskPlan) -> dict[str, Any]:
+    """Rasa's default NLU pipeline (sparse features + DIET), cached by data hash and epochs."""
+    key = data_key(bench, f"diet-{plan.diet_epochs}")
+    cached = CACHE / f"diet_{bench.name}_{key}.json"
+    if cached.exists():
+        return {**json.loads(cached.read_text()), "cached": True}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        in_scope = [e for e in bench.train if e.label != bench.oos_label]
+        write_rasa_nlu(in_scope, work / "nlu.yml")
+        (work / "config.yml").write_text(DIET_CONFIG.format(epochs=plan.diet_epochs))
+        started = time.perf_counter()
+        subprocess.run(
+            [str(RASA), "train", "nlu", "--config", str(work / "config.yml"), "--nlu", str(work / "nlu.yml"),
+             "--out", str(work), "--fixed-model-name", "diet"],
+            check=True, env=rasa_env(), cwd=work, stdout=subprocess.DEVNULL,
+        )
+        train_s = time.perf_counter() - started
+        model = work / "diet.tar.gz"
+        threshold = 0.0
+        if bench.oos_label and bench.validation:
+            parses = rasa_parse(model, [e.text for e in bench.validation])
+            gold = np.array([e.label for e in bench.validation])
+            conf = np.array([p["intent"]["confidence"] for p in parses])
+            top = np.array([p["intent"]["name"] for p in parses])
+            is_oos = gold == bench.oos_label
+            threshold = choose_oos_threshold(conf[~is_oos], (top == gold)[~is_oos], conf[is_oos])
+        parses = rasa_parse(model, [e.text for e in bench.test])
+    predicted = [p["intent"]["name"] if p["intent"]["confidence"] >= threshold else (bench.oos_label or "\0") for p in parses]
+    result = score(predicted, [e.label for e in bench.test], bench.oos_label)
+    result.update(train_seconds=round(train_s, 1), epochs=plan.diet_epochs, oos_threshold=threshold)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(result))
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- latency
+def latency(trained: Any, export: Path) -> dict[str, Any]:
+    """p50 / p99 per utterance and per batch of 32: torch fp32, ONNX fp32, ONNX int8 (in .venv-rasa)."""
+    import torch
+
+    texts = ["where is my card, it has not arrived yet", "I was charged twice for the same purchase"] * 16
+    trained.model.to("cpu").eval()
+
+    def timed(fn: Callable[[], Any], runs: int) -> dict[str, float]:
+        for _ in range(5):
+            fn()
+        samples = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            fn()
+            samples.append((time.perf_counter() - start) * 1000)
+        return {"p50_ms": float(np.percentile(samples, 50)), "p99_ms": float(np.percentile(samples, 99))}
+
+    with torch.inference_mode():
+        torch_single = timed(lambda: trained.logits(texts[:1]), 200)
+        torch_batch = timed(lambda: trained.logits(texts), 30)
+    probe = PROJECT_ROOT / "nlu_models" / "rasa_probe.py"
+    out = CACHE / "latency.json"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(RASA_PYTHON), str(probe), "latency", str(export), str(out)], check=True, env=rasa_env())
+    onnx = json.loads(out.read_text())
+    return {
+        "torch_fp32": {"single": torch_single, "batch32": torch_batch, "threads": torch.get_num_threads()},
+        **onnx,
+        "size_mb": {
+            "onnx_fp32": round((export / "model.onnx").stat().st_size / 1e6, 1),
+            "onnx_int8": round((export / "model.int8.onnx").stat().st_size / 1e6, 1),
+        },
+    }
+
+
+def rasa_memory(model: Path) -> dict[str, Any]:
+    """Peak resident memory of a Rasa process that loaded the bot model and parsed a message."""
+    probe = PROJECT_ROOT / "nlu_models" / "rasa_probe.py"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    out = CACHE / "memory.json"
+    subprocess.run([str(RASA_PYTHON), str(probe), "memory", str(model), str(out)], check=True, env=rasa_env(),
+                   stdout=subprocess.DEVNULL)
+    return json.loads(out.read_text())
+
+
+# ---------------------------------------------------------------------------------------------- report
+def write_report(results: dict[str, Any]) -> None:
+    """nlu.json and a markdown table next to it."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "nlu.json").write_text(json.dumps(results, indent=2))
+    lines = [
+        "# NLU benchmark",
+        "",
+        f"Measured {results['measured_at']} on commit `{results['commit']}`, {results['machine']}.",
+        "Fine-tuned = all-MiniLM-L6-v2 encoder fine-tuned with the classification head (this project);",
+        "frozen + LR = the same encoder frozen, logistic regression on its sentence embeddings; DIET = Rasa 3.6's",
+        "default NLU pipeline (sparse features + DIETClassifier). All three run in the same benchmark run.",
+        "",
+        "| task | metric | fine-tuned | frozen + LR | DIET (epochs) | published anchor |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, task in results["tasks"].items():
+        metric = task["metric"]
+        ft, lr, diet = task.get("finetuned", {}), task.get("frozen_lr", {}), task.get("diet", {})
+        fmt = lambda r, m=metric: f"{100 * r[m]:.2f}" if m in r else "n/a"  # noqa: E731
+        diet_cell = f"{fmt(diet)} ({diet.get('epochs', '?')})" if diet else "n/a"
+        lines.append(f"| {name} | {metric} | {fmt(ft)} | {fmt(lr)} | {diet_cell} | {ANCHORS.get(name, '')} |")
+        if "oos_recall" in ft:
+            lines.append(f"| {name} | oos_recall | {fmt(ft, 'oos_recall')} | {fmt(lr, 'oos_recall')} | "
+                         f"{fmt(diet, 'oos_recall')} ({diet.get('epochs', '?')}) | |")
+    lines += ["", "Fine-tuning epochs actually run (early stopping): " + ", ".join(
+        f"{n}: {t['finetuned'].get('epochs_run')}/{t['plan_epochs']}" for n, t in results["tasks"].items() if "finetuned" in t)]
+    lat = results.get("latency")
+    if lat:
+        lines += ["", "## Latency per utterance (CPU, this machine)", "",
+                  "| runtime | single p50 ms | single p99 ms | batch of 32 p50 ms | batch of 32 p99 ms | size MB |",
+                  "|---|---|---|---|---|---|"]
+        for runtime, size_key in (("torch_fp32", "onnx_fp32"), ("onnx_fp32", "onnx_fp32"), ("onnx_int8", "onnx_int8")):
+            r = lat[runtime]
+            lines.append(f"| {runtime} | {r['single']['p50_ms']:.2f} | {r['single']['p99_ms']:.2f} | "
+                         f"{r['batch32']['p50_ms']:.1f} | {r['batch32']['p99_ms']:.1f} | {lat['size_mb'][size_key]} |")
+        lines.append("")
+        lines.append("ONNX figures are measured in the Rasa environment (Python 3.10, onnxruntime "
+                     f"{lat.get('onnxruntime', '?')}, 1 intra-op thread, tokenisation included); torch uses "
+                     f"{lat['torch_fp32']['threads']} threads.")
+    if "rasa_memory" in results:
+        lines += ["", f"Peak memory of a Rasa process with the bot model (classifier included) loaded and one message parsed: "
+                  f"{results['rasa_memory']['peak_rss_mb']:.0f} MB."]
+    (RESULTS / "nlu.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark tasks and write the results."""
+    parser = argparse.ArgumentParser(prog="python -m nlu_models.bench")
+    parser.add_argument("--data", type=Path, default=PROJECT_ROOT.parent / "shared" / "data")
+    parser.add_argument("--tasks", nargs="*", default=list(PLANS))
+    parser.add_argument("--skip-diet", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.data.exists():
+        print(f"benchmark data not found at {args.data} (use --data)", file=sys.stderr)
+        return 2
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
+    results: dict[str, Any] = {
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": commit or "unknown",
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, no GPU",
+        "tasks": {},
+    }
+    previous = RESULTS / "nlu.json"
+    if previous.exists() and set(args.tasks) != set(PLANS):
+        results["tasks"] = json.loads(previous.read_text()).get("tasks", {})
+    b77_trained, export = None, CACHE / "banking77_export"
+    for name in args.tasks:
+        plan = PLANS[name]
+        bench = plan.loader(args.data)
+        print(f"== {name}: {len(bench.train)} train / {len(bench.test)} test", file=sys.stderr, flush=True)
+        task: dict[str, Any] = {"metric": plan.metric, "plan_epochs": plan.epochs,
+                                "sizes": {"train": len(bench.train), "test": len(bench.test)}}
+        results["tasks"][name] = task
+        task["frozen_lr"] = run_frozen_lr(bench)
+        write_report(results)
+        task["finetuned"], trained = run_finetuned(bench, plan, export if name == "banking77_full" else None)
+        if name == "banking77_full":
+            b77_trained = trained
+        write_report(results)
+        if not args.skip_diet:
+            task["diet"] = run_diet(bench, plan)
+            write_report(results)
+    if b77_trained is not None:
+        results["latency"] = latency(b77_trained, export)
+        write_report(results)
+    bot_model = PROJECT_ROOT / "models" / "northwind.tar.gz"
+    if bot_model.exists():
+        results["rasa_memory"] = rasa_memory(bot_model)
+        write_report(results)
+    print((RESULTS / "nlu.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
