@@ -133,18 +133,27 @@ def test_nlu_result_and_sentiment_reach_the_log(running_stack: Stack, api: httpx
     assert any("person" in r or "our team" in r for r in replies), replies
 
 
-async def test_external_sentiment_intent_makes_rasa_offer_a_person(running_stack: Stack, api: httpx.Client) -> None:
+def test_external_sentiment_intent_makes_rasa_offer_a_person(running_stack: Stack, api: httpx.Client) -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
     from gateway.rasa_client import RasaClient
     from gateway.sentiment_trigger import NEGATIVE_SENTIMENT_INTENT
 
     conversation = Conversation(api)
     conversation.say("where is my order A1234?")
     settings = running_stack.settings
-    client = RasaClient(settings.rasa_url, settings.rasa_token.get_secret_value())
-    try:
-        messages = await client.trigger_intent(conversation.id or "", NEGATIVE_SENTIMENT_INTENT)
-    finally:
-        await client.aclose()
+
+    async def trigger() -> list[dict[str, Any]]:
+        client = RasaClient(settings.rasa_url, settings.rasa_token.get_secret_value())
+        try:
+            return await client.trigger_intent(conversation.id or "", NEGATIVE_SENTIMENT_INTENT)
+        finally:
+            await client.aclose()
+
+    # Own thread and loop: Playwright's sync API may hold this thread's event loop (e2e tests).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        messages = pool.submit(asyncio.run, trigger()).result(timeout=60)
     assert "bring in a person" in messages[0]["text"]
     assert messages[0]["buttons"][0]["payload"] == "/human_handoff"
     # The customer's "yes" continues the dialogue Rasa now knows about.
