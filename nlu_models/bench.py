@@ -35,6 +35,7 @@ from nlu_models.bench_data import (
 )
 from nlu_models.calibration import choose_oos_threshold
 from nlu_models.data import Example
+from nlu_models.timing import LATENCY_TEXTS, time_call
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_ROOT / "bench" / "results"
@@ -222,22 +223,12 @@ def latency(trained: Any, export: Path) -> dict[str, Any]:
     """p50 / p99 per utterance and per batch of 32: torch fp32, ONNX fp32, ONNX int8 (in .venv-rasa)."""
     import torch
 
-    texts = ["where is my card, it has not arrived yet", "I was charged twice for the same purchase"] * 16
+    texts = LATENCY_TEXTS
     trained.model.to("cpu").eval()
 
-    def timed(fn: Callable[[], Any], runs: int) -> dict[str, float]:
-        for _ in range(5):
-            fn()
-        samples = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            fn()
-            samples.append((time.perf_counter() - start) * 1000)
-        return {"p50_ms": float(np.percentile(samples, 50)), "p99_ms": float(np.percentile(samples, 99))}
-
     with torch.inference_mode():
-        torch_single = timed(lambda: trained.logits(texts[:1]), 200)
-        torch_batch = timed(lambda: trained.logits(texts), 30)
+        torch_single = time_call(lambda: trained.logits(texts[:1]), 200)
+        torch_batch = time_call(lambda: trained.logits(texts), 30)
     probe = PROJECT_ROOT / "nlu_models" / "rasa_probe.py"
     out = CACHE / "latency.json"
     CACHE.mkdir(parents=True, exist_ok=True)

@@ -9,41 +9,24 @@ import asyncio
 import json
 import resource
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-def _percentiles(samples):
-    import numpy as np
-
-    return {"p50_ms": float(np.percentile(samples, 50)), "p99_ms": float(np.percentile(samples, 99))}
-
-
-def _timed(fn, runs):
-    for _ in range(5):
-        fn()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return _percentiles(samples)
 
 
 def latency(export: str, out: str) -> None:
     import onnxruntime
 
     from nlu_models.onnx_predictor import OnnxIntentSentimentPredictor
+    from nlu_models.timing import LATENCY_TEXTS, time_call
 
-    texts = ["where is my card, it has not arrived yet", "I was charged twice for the same purchase"] * 16
+    texts = LATENCY_TEXTS
     result = {"onnxruntime": onnxruntime.__version__}
     for name, quantized in (("onnx_fp32", False), ("onnx_int8", True)):
         predictor = OnnxIntentSentimentPredictor(Path(export), quantized=quantized, threads=1)
         result[name] = {
-            "single": _timed(lambda: predictor.predict(texts[:1]), 300),
-            "batch32": _timed(lambda: predictor.predict(texts), 30),
+            "single": time_call(lambda: predictor.predict(texts[:1]), 300),
+            "batch32": time_call(lambda: predictor.predict(texts), 30),
         }
     Path(out).write_text(json.dumps(result))
 
