@@ -43,7 +43,7 @@ def main() -> None:
     if mode == "parse":
         texts = json.loads(Path(rest[0]).read_text())
         parses = asyncio.run(_parse(target, texts))
-        Path(rest[1]).write_text(json.dumps([{"intent": p["intent"]} for p in parses]))
+        Path(rest[1]).write_text(json.dumps(parses))
     elif mode == "latency":
         latency(target, rest[0])
     elif mode == "memory":

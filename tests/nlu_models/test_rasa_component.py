@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from gateway.settings import PROJECT_ROOT
+from nlu_models.bench import RASA, rasa_env, rasa_parse
 from tests.nlu_models.conftest import INTENTS, SENTIMENT
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
-RASA = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
-PROBE = Path(__file__).with_name("rasa_parse_probe.py")
 BOT_MODEL = PROJECT_ROOT / "models" / "northwind.tar.gz"
 HOSTILE = ["", "x" * 100_000, "😡😡😡", "\x00\x07\x1b[31m", "¿Dónde está mi pedido?", "<img src=x onerror=alert(1)>"]
-
-
-def rasa_env() -> dict[str, str]:
-    return {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-
-
-def parse(model: Path, texts: list[str]) -> list[dict]:
-    out = model.with_suffix(".parses.json")
-    result = subprocess.run([str(RASA_PYTHON), str(PROBE), str(model), str(out)], input=json.dumps(texts),
-                            env=rasa_env(), capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
-    parses = json.loads(out.read_text())
-    out.unlink()
-    return parses
 
 
 def test_component_trains_persists_and_loads_in_a_real_rasa_run(tmp_path: Path) -> None:
@@ -65,7 +47,7 @@ policies: []
     listing = subprocess.run(["tar", "tzf", str(archive)], capture_output=True, text=True, check=True).stdout
     assert "classifier/model.int8.onnx" in listing and "classifier/meta.json" in listing
 
-    parses = parse(archive, ["hello there", "where is my parcel"])
+    parses = rasa_parse(archive, ["hello there", "where is my parcel"])
     assert {p["intent"]["name"] for p in parses} <= set(INTENTS) | {"nlu_fallback"}
     for p in parses:
         assert p["sentiment"]["label"] in ("negative", "neutral", "positive")
@@ -79,7 +61,7 @@ def bot_parses() -> dict[str, dict]:
         pytest.fail("no trained bot model: run `make train` (make test does)")
     texts = ["where is my order A1234?", "I am so angry, this is the worst service ever",
              "purple monkey dishwasher", "thank you so much, that was great", *HOSTILE]
-    return dict(zip(texts, parse(BOT_MODEL, texts)))
+    return dict(zip(texts, rasa_parse(BOT_MODEL, texts)))
 
 
 def test_bot_model_understands_intent_and_sentiment(bot_parses: dict[str, dict]) -> None:
