@@ -47,6 +47,11 @@ class TrainingConfig:
         validation_fraction: Share of each intent held out for early stopping and calibration.
         sentiment_weight: Weight of the sentiment loss next to the intent loss.
         seed: Seed of every random generator.
+        probe_steps: Full-batch steps that train the heads alone on frozen embeddings before the
+            encoder is unfrozen (linear probing, then fine-tuning: the encoder then starts from a
+            head that is already as good as a logistic regression, so early updates do not wreck
+            its features).
+        label_smoothing: Label smoothing of the intent loss.
         oos_labels: Labels treated as "out of scope" examples (not trained as an intent) when
             present in the data, e.g. CLINC150's ``oos``.
     """
@@ -55,11 +60,13 @@ class TrainingConfig:
     max_epochs: int = 20
     patience: int = 3
     batch_size: int = 32
-    encoder_lr: float = 5e-5
+    encoder_lr: float = 1e-4
     head_lr: float = 2e-3
     max_length: int = 64
     validation_fraction: float = 0.15
     sentiment_weight: float = 0.5
+    probe_steps: int = 300
+    label_smoothing: float = 0.1
     seed: int = 13
     oos_labels: tuple[str, ...] = ("oos",)
     device: str | None = None
@@ -85,21 +92,25 @@ class TrainedClassifier:
 
     @torch.no_grad()
     def logits(self, texts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """Raw (intent, sentiment) logits for texts, on the CPU as numpy."""
+        """Raw (intent, sentiment) logits for texts, on the CPU as numpy.
+
+        Texts are batched by length (less padding) and returned in their original order.
+        """
         self.model.eval()
         device = next(self.model.parameters()).device
-        intent_out, sentiment_out = [], []
-        for start in range(0, len(texts), batch_size):
-            batch = self.tokenizer(
-                texts[start : start + batch_size], padding=True, truncation=True,
-                max_length=self.config.max_length, return_tensors="pt",
-            ).to(device)
-            intent, sentiment = self.model(batch["input_ids"], batch["attention_mask"])
-            intent_out.append(intent.float().cpu().numpy())
-            sentiment_out.append(sentiment.float().cpu().numpy())
-        if not intent_out:
+        if not texts:
             return np.zeros((0, len(self.intents))), np.zeros((0, len(self.sentiments)))
-        return np.concatenate(intent_out), np.concatenate(sentiment_out)
+        ids = encode(self.tokenizer, texts, self.config.max_length)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        intent_out = np.zeros((len(texts), len(self.intents)), dtype=np.float32)
+        sentiment_out = np.zeros((len(texts), len(self.sentiments)), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            input_ids, mask = collate([ids[i] for i in rows], self.tokenizer.pad_token_id or 0, device)
+            intent, sentiment = self.model(input_ids, mask)
+            intent_out[rows] = intent.float().cpu().numpy()
+            sentiment_out[rows] = sentiment.float().cpu().numpy()
+        return intent_out, sentiment_out
 
     def predict_intents(self, texts: list[str], oos_label: str = "oos") -> list[str]:
         """Top intent per text, or ``oos_label`` when below the out-of-scope threshold."""
@@ -120,6 +131,41 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int) -> list[list[int]]:
+    """Token ids of each text (truncated, unpadded): tokenised once, batched many times."""
+    if not texts:
+        return []
+    return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+
+
+def collate(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad token-id rows to the longest one: (input_ids, attention_mask)."""
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return input_ids.to(device), mask.to(device)
+
+
+def length_bucketed_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Random batches of similar-length examples.
+
+    Shuffle, sort within windows of 50 batches by length, cut into batches, shuffle the batches:
+    still random, but with a fraction of the padding (a 2x speed-up on short customer messages).
+    """
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    window = batch_size * 50
+    batches: list[list[int]] = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: lengths[i])
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
 
 
 def stratified_split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
@@ -157,10 +203,6 @@ class JointTrainer:
     def __init__(self, config: TrainingConfig) -> None:
         self.config = config
         self.device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-    def _batches(self, tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> dict[str, torch.Tensor]:
-        encoded = tokenizer(texts, padding=True, truncation=True, max_length=self.config.max_length, return_tensors="pt")
-        return {key: value.to(self.device) for key, value in encoded.items() if key in ("input_ids", "attention_mask")}
 
     def fit(
         self,
@@ -201,13 +243,25 @@ class JointTrainer:
 
         encoder = cfg.resolved_encoder()
         tokenizer = AutoTokenizer.from_pretrained(encoder)
+        pad_id = tokenizer.pad_token_id or 0
         model = IntentSentimentModel(encoder, len(intents), len(sentiments)).to(self.device)
-        model.intent_head.init_from_prototypes(self._prototypes(model, tokenizer, train, intents))
+        train_ids = encode(tokenizer, [e.text for e in train], cfg.max_length)
+        sent_ids = encode(tokenizer, [e.text for e in sent_train], cfg.max_length)
+        train_targets = torch.tensor([intent_index[e.label] for e in train], device=self.device)
+        sent_targets_all = torch.tensor([sentiment_index[e.label] for e in sent_train], dtype=torch.long, device=self.device)
 
-        intent_weights = self._class_weights([e.label for e in train], intents)
-        sentiment_weights = self._class_weights([e.label for e in sent_train], sentiments)
-        intent_loss = nn.CrossEntropyLoss(weight=intent_weights.to(self.device))
-        sentiment_loss = nn.CrossEntropyLoss(weight=sentiment_weights.to(self.device))
+        intent_weights = self._class_weights([e.label for e in train], intents).to(self.device)
+        sentiment_weights = self._class_weights([e.label for e in sent_train], sentiments).to(self.device)
+        intent_loss = nn.CrossEntropyLoss(weight=intent_weights, label_smoothing=cfg.label_smoothing)
+        sentiment_loss = nn.CrossEntropyLoss(weight=sentiment_weights)
+
+        # Linear probing: heads first, on frozen embeddings (cheap: one encoder pass).
+        train_vectors = self._embed_all(model, train_ids, pad_id)
+        model.intent_head.init_from_prototypes(self._prototypes(train_vectors, train_targets, len(intents)))
+        self._probe(model.intent_head, train_vectors, train_targets, intent_loss)
+        if sent_ids:
+            self._probe(model.sentiment_head, self._embed_all(model, sent_ids, pad_id), sent_targets_all, sentiment_loss)
+
         optimizer = torch.optim.AdamW(
             [
                 {"params": model.encoder.parameters(), "lr": cfg.encoder_lr},
@@ -216,39 +270,39 @@ class JointTrainer:
             weight_decay=0.01,
         )
         steps_per_epoch = max(1, (len(train) + cfg.batch_size - 1) // cfg.batch_size)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=[cfg.encoder_lr, cfg.head_lr], total_steps=steps_per_epoch * cfg.max_epochs,
-            pct_start=0.1, anneal_strategy="linear",
+        total_steps = steps_per_epoch * cfg.max_epochs
+        warmup = max(1, int(0.06 * total_steps))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup)))
         )
         use_amp = self.device.type == "cuda"
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
         rng = random.Random(cfg.seed)
+        train_lengths = [len(r) for r in train_ids]
+        sent_lengths = [len(r) for r in sent_ids]
 
         trained = TrainedClassifier(model, tokenizer, intents, sentiments, 1.0, 1.0, 0.0, cfg)
-        best_score, best_state, best_epoch, stale = -1.0, copy.deepcopy(model.state_dict()), 0, 0
+        best_score, _ = self._validation_score(trained, validation, sent_validation)
+        probe_score = best_score
+        logger.info("linear probe: validation score %.4f", probe_score)
+        best_state, best_epoch, stale = copy.deepcopy(model.state_dict()), 0, 0
         history: list[dict[str, float]] = []
         epochs = tqdm(range(1, cfg.max_epochs + 1), desc="epochs", unit="epoch")
         for epoch in epochs:
             model.train()
-            order = train[:]
-            rng.shuffle(order)
-            sentiment_pool = sent_train[:]
-            rng.shuffle(sentiment_pool)
+            batches = length_bucketed_batches(train_lengths, cfg.batch_size, rng)
+            sent_batches = length_bucketed_batches(sent_lengths, cfg.batch_size, rng) if sent_ids else []
             total = 0.0
-            for step in tqdm(range(steps_per_epoch), desc=f"epoch {epoch}", unit="batch", leave=False):
-                batch = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-                inputs = self._batches(tokenizer, [e.text for e in batch])
-                targets = torch.tensor([intent_index[e.label] for e in batch], device=self.device)
+            for step, rows in enumerate(tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False)):
+                input_ids, mask = collate([train_ids[i] for i in rows], pad_id, self.device)
                 with torch.autocast(self.device.type, dtype=torch.float16, enabled=use_amp):
-                    intent_logits, _ = model(**inputs)
-                    loss = intent_loss(intent_logits.float(), targets)
-                    if sentiment_pool:
-                        start = (step * cfg.batch_size) % len(sentiment_pool)
-                        sent_batch = (sentiment_pool + sentiment_pool)[start : start + cfg.batch_size]
-                        sent_inputs = self._batches(tokenizer, [e.text for e in sent_batch])
-                        sent_targets = torch.tensor([sentiment_index[e.label] for e in sent_batch], device=self.device)
-                        _, sentiment_logits = model(**sent_inputs)
-                        loss = loss + cfg.sentiment_weight * sentiment_loss(sentiment_logits.float(), sent_targets)
+                    intent_logits, _ = model(input_ids, mask)
+                    loss = intent_loss(intent_logits.float(), train_targets[rows])
+                    if sent_batches:
+                        sent_rows = sent_batches[step % len(sent_batches)]
+                        sent_input, sent_mask = collate([sent_ids[i] for i in sent_rows], pad_id, self.device)
+                        _, sentiment_logits = model(sent_input, sent_mask)
+                        loss = loss + cfg.sentiment_weight * sentiment_loss(sentiment_logits.float(), sent_targets_all[sent_rows])
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.unscale_(optimizer)
@@ -259,9 +313,10 @@ class JointTrainer:
                 total += float(loss.detach())
 
             score, summary = self._validation_score(trained, validation, sent_validation)
-            summary.update(epoch=epoch, loss=total / steps_per_epoch)
+            summary.update(epoch=epoch, loss=total / len(batches))
             history.append(summary)
-            epochs.set_postfix(loss=f"{summary['loss']:.3f}", val=f"{score:.3f}")
+            epochs.set_postfix(loss=f"{summary['loss']:.3f}", val=f"{score:.4f}")
+            logger.info("epoch %d: %s", epoch, summary)
             if score > best_score + 1e-4:
                 best_score, best_state, best_epoch, stale = score, copy.deepcopy(model.state_dict()), epoch, 0
             else:
@@ -292,6 +347,7 @@ class JointTrainer:
         trained.metrics = {
             "best_epoch": best_epoch,
             "validation_score": best_score,
+            "probe_validation_score": probe_score,
             "history": history,
             "train_examples": len(train),
             "validation_examples": len(validation),
@@ -321,25 +377,43 @@ class JointTrainer:
         return score, summary
 
     @torch.no_grad()
-    def _prototypes(
-        self, model: IntentSentimentModel, tokenizer: PreTrainedTokenizerBase, examples: list[Example], labels: list[str]
-    ) -> torch.Tensor:
-        """Mean normalised pre-trained embedding of each class."""
+    def _embed_all(self, model: IntentSentimentModel, ids: list[list[int]], pad_id: int) -> torch.Tensor:
+        """Mean-pooled embeddings of pre-tokenised rows with the current encoder (eval mode)."""
         model.eval()
-        sums = torch.zeros(len(labels), model.intent_head.weight.shape[1], device=self.device)
-        counts = torch.zeros(len(labels), 1, device=self.device)
-        index = {label: i for i, label in enumerate(labels)}
-        for start in range(0, len(examples), 64):
-            batch = examples[start : start + 64]
-            vectors = nn.functional.normalize(model.embed(**self._batches(tokenizer, [e.text for e in batch])), dim=-1)
-            rows = torch.tensor([index[e.label] for e in batch], device=self.device)
-            sums.index_add_(0, rows, vectors)
-            counts.index_add_(0, rows, torch.ones(len(batch), 1, device=self.device))
+        out = torch.zeros(len(ids), model.intent_head.weight.shape[1], device=self.device)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for start in range(0, len(order), 128):
+            rows = order[start : start + 128]
+            out[rows] = model.embed(*collate([ids[i] for i in rows], pad_id, self.device)).float()
+        return out
+
+    @staticmethod
+    def _prototypes(vectors: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+        """Mean normalised embedding of each class."""
+        sums = torch.zeros(num_classes, vectors.shape[1], device=vectors.device)
+        counts = torch.zeros(num_classes, 1, device=vectors.device)
+        sums.index_add_(0, targets, nn.functional.normalize(vectors, dim=-1))
+        counts.index_add_(0, targets, torch.ones(len(targets), 1, device=vectors.device))
         return sums / counts.clamp(min=1)
+
+    def _probe(self, head: nn.Module, vectors: torch.Tensor, targets: torch.Tensor, loss_fn: nn.Module) -> None:
+        """Train one head alone on frozen embeddings, full batch (milliseconds per step)."""
+        if self.config.probe_steps <= 0 or len(targets) == 0:
+            return
+        optimizer = torch.optim.AdamW(head.parameters(), lr=1e-2, weight_decay=0.0)
+        head.train()
+        with torch.enable_grad():
+            for _ in range(self.config.probe_steps):
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(head(vectors), targets)
+                loss.backward()
+                optimizer.step()
 
     @staticmethod
     def _class_weights(labels: list[str], classes: list[str]) -> torch.Tensor:
         """Inverse-frequency weights (mean 1) so small classes count as much as large ones."""
+        if not labels:
+            return torch.ones(len(classes))
         counts = Counter(labels)
         raw = np.array([len(labels) / (len(classes) * max(counts.get(c, 0), 1)) for c in classes], dtype=np.float32)
         return torch.tensor(raw / raw.mean())

@@ -1,0 +1,59 @@
+"""Trainer pieces: length-bucketed batching, linear probing, and the trained tiny model."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+from torch import nn
+
+from nlu_models.model import CosineHead
+from nlu_models.trainer import JointTrainer, TrainingConfig, collate, length_bucketed_batches
+
+
+def test_bucketed_batches_cover_every_example_once_with_little_padding() -> None:
+    rng = random.Random(0)
+    lengths = [rng.randint(3, 60) for _ in range(5000)]
+    batches = length_bucketed_batches(lengths, 32, random.Random(1))
+    flat = [i for batch in batches for i in batch]
+    assert sorted(flat) == list(range(5000))
+    assert all(1 <= len(b) <= 32 for b in batches)
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    shuffled = list(range(5000))
+    random.Random(2).shuffle(shuffled)
+    random_padded = sum(len(shuffled[s : s + 32]) * max(lengths[i] for i in shuffled[s : s + 32]) for s in range(0, 5000, 32))
+    assert padded < 0.7 * random_padded  # far less padding than random batches of the same size
+
+
+def test_bucketed_batches_are_shuffled_per_seed() -> None:
+    lengths = [5] * 640
+    assert length_bucketed_batches(lengths, 32, random.Random(1)) != length_bucketed_batches(lengths, 32, random.Random(2))
+
+
+def test_collate_pads_and_masks() -> None:
+    ids, mask = collate([[101, 7, 102], [101, 102]], 0, torch.device("cpu"))
+    assert ids.tolist() == [[101, 7, 102], [101, 102, 0]]
+    assert mask.tolist() == [[1, 1, 1], [1, 1, 0]]
+
+
+def test_linear_probe_fits_a_head_that_prototypes_alone_get_wrong() -> None:
+    torch.manual_seed(0)
+    # Two overlapping classes whose centroids misclassify many points; a trained head separates them.
+    a = torch.randn(200, 8) + torch.tensor([1.0] + [0.0] * 7)
+    b = torch.randn(200, 8) * 0.3 + torch.tensor([0.0, 1.0] + [0.0] * 6)
+    vectors, targets = torch.cat([a, b]), torch.tensor([0] * 200 + [1] * 200)
+    head = CosineHead(8, 2)
+    head.init_from_prototypes(JointTrainer._prototypes(vectors, targets, 2))
+    before = float((head(vectors).argmax(1) == targets).float().mean())
+    JointTrainer(TrainingConfig(probe_steps=200, device="cpu"))._probe(head, vectors, targets, nn.CrossEntropyLoss())
+    after = float((head(vectors).argmax(1) == targets).float().mean())
+    assert after >= before
+    assert after > 0.8
+
+
+def test_tiny_model_learns_its_intents(tiny_export) -> None:  # type: ignore[no-untyped-def]
+    trained, _ = tiny_export
+    trained.oos_threshold = 0.0
+    predicted = trained.predict_intents(["hello there", "where is my parcel", "I want a refund"])
+    assert predicted == ["greet", "order_status", "refund"]
+    assert [h["epoch"] for h in trained.metrics["history"]][0] == 1
