@@ -8,7 +8,7 @@ PY := .venv/bin/python
 MODEL := models/northwind.tar.gz
 BOT_FILES := bot/config.yml bot/domain.yml $(wildcard bot/data/*.yml) $(wildcard bot/sentiment/*.csv) $(wildcard nlu_models/*.py)
 
-.PHONY: run test setup env train validate compose-check clean bench-nlu
+.PHONY: run test setup env train validate compose-check clean bench-nlu bench-kb
 
 setup:  ## create / update both virtual environments, Chromium and .env (idempotent)
 	@bash scripts/setup.sh
@@ -41,3 +41,6 @@ clean:
 
 bench-nlu: setup $(MODEL)  ## NLU benchmark (not in CI): writes bench/results/nlu.{json,md}
 	HF_HUB_OFFLINE=1 $(PY) -m nlu_models.bench --data $(or $(DATA),../shared/data)
+
+bench-kb: setup  ## knowledge-base benchmark (not in CI): writes bench/results/kb.{json,md}
+	HF_HUB_OFFLINE=1 $(PY) -m knowledge_base.bench --data $(or $(DATA),../shared/data)

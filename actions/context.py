@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -26,3 +27,14 @@ def tenant_of(tracker: Tracker) -> str | None:
 def order_store() -> OrderStore:
     """The order store on the gateway database, opened once per action-server process."""
     return OrderStore(create_session_factory(create_db_engine(get_settings().database_url)))
+
+
+_KB_LOCK = threading.Lock()
+
+
+def knowledge_base():  # type: ignore[no-untyped-def]
+    """The knowledge base on the gateway database, loaded once per action-server process."""
+    from knowledge_base.factory import default_knowledge_base
+
+    with _KB_LOCK:  # the start-up warm-up and a first question must not load it twice
+        return default_knowledge_base()

@@ -1,24 +1,86 @@
-"""General questions, answered from the tenant's knowledge base."""
+"""General questions, answered from the tenant's knowledge base with a citation."""
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+from typing import Any
+
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.context import knowledge_base, tenant_of
+
+logger = logging.getLogger(__name__)
+
+MAX_PASSAGE_CHARS = 600
+FEEDBACK_BUTTONS = [
+    {"title": "Yes, that helped", "payload": "/kb_helpful"},
+    {"title": "No", "payload": "/kb_not_helpful"},
+]
+HUMAN_BUTTONS = [{"title": "Yes, please", "payload": "/affirm"}, {"title": "No, thanks", "payload": "/deny"}]
+
+
+def _warm_up() -> None:
+    """Load the embedder when the action server starts, not on the first customer's question."""
+    try:
+        knowledge_base()
+    except Exception:  # noqa: BLE001 - a broken knowledge base must not stop the action server
+        logger.exception("knowledge base could not be loaded at start-up")
+
+
+if os.environ.get("SWITCHBOARD_ACTIONS_WARM_UP") == "1":  # set by the stack runner for the action server
+    threading.Thread(target=_warm_up, name="kb-warm-up", daemon=True).start()
+
+
+def _passage(text: str) -> str:
+    """The passage, cut at a sentence end when long."""
+    text = text.strip()
+    if len(text) <= MAX_PASSAGE_CHARS:
+        return text
+    cut = text[:MAX_PASSAGE_CHARS]
+    end = max(cut.rfind(". "), cut.rfind("\n"))
+    return (cut[: end + 1] if end > MAX_PASSAGE_CHARS // 2 else cut).rstrip() + " …"
+
 
 class ActionAnswerQuestion(Action):
-    """Route a general question to the knowledge base.
+    """Answer from the tenant's knowledge base, or say it does not know and offer a person.
 
-    The knowledge base (FAISS retrieval with citations) is its own capability; until a tenant
-    has one, the honest answer is that the help centre cannot be searched, with the offer of a
-    person, which is also what happens when retrieval finds nothing good enough.
+    The reply carries the citations (title, url, source, chunk id, scores) in its custom payload,
+    so the gateway stores exactly what the customer was shown; the ``kb_answered`` slot tells the
+    dialogue which follow-up (feedback or the offer of a person) comes next.
     """
 
     def name(self) -> str:
         return "action_answer_question"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(response="utter_kb_unavailable")
-        return []
+        tenant = tenant_of(tracker)
+        question = (tracker.latest_message or {}).get("text") or ""
+        answer = None
+        if tenant and question.strip() and not question.startswith("/"):
+            try:
+                answer = knowledge_base().search(tenant, question, k=3)
+            except Exception:  # noqa: BLE001 - the customer gets the honest fallback, the log gets the cause
+                logger.exception("knowledge-base search failed for tenant %s", tenant)
+        if answer is None or not answer.answerable or not answer.results:
+            best = round(answer.best_dense_score, 4) if answer else None
+            dispatcher.utter_message(
+                text="I couldn't find an answer to that in our help centre. Would you like me to connect you with a person?",
+                buttons=HUMAN_BUTTONS,
+                json_message={"kb": {"answerable": False, "best_score": best, "citations": []}},
+            )
+            return [SlotSet("kb_answered", False)]
+        top = answer.results[0]
+        citation: dict[str, Any] = {"title": top.title, "url": top.url, "source": top.source, "chunk_id": top.chunk_id,
+                                    "document_id": top.document_id, "score": top.score, "dense_score": top.dense_score}
+        link = f"\n\nSource: {top.title} – {top.url}" if top.url else f"\n\nSource: {top.title}"
+        dispatcher.utter_message(
+            text=f"{_passage(top.text)}{link}\n\nWas this helpful?",
+            buttons=FEEDBACK_BUTTONS,
+            json_message={"kb": {"answerable": True, "best_score": round(answer.best_dense_score, 4), "citations": [citation]}},
+        )
+        return [SlotSet("kb_answered", True)]

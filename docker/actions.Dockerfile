@@ -6,7 +6,8 @@ COPY requirements/app.in requirements/app.lock.txt requirements/
 RUN pip install --no-cache-dir -r requirements/app.in -c requirements/app.lock.txt
 COPY actions/ actions/
 COPY gateway/ gateway/
-RUN useradd --system --uid 10001 switchboard
+COPY knowledge_base/ knowledge_base/
+RUN useradd --system --uid 10001 switchboard && mkdir -p /app/var/kb && chown -R switchboard /app/var
 USER switchboard
 EXPOSE 5055
 CMD ["python", "-m", "rasa_sdk", "--actions", "actions", "--port", "5055"]

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
-from gateway.api import health, pages, widget_api, widget_socket
+from gateway.api import health, kb_admin, kb_admin_page, pages, widget_api, widget_socket
 from gateway.api.errors import BodySizeLimitMiddleware, install_error_handlers
 from gateway.conversation_tokens import ConversationTokenSigner
 from gateway.db.session import create_db_engine, create_session_factory
@@ -61,11 +61,16 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
     app = FastAPI(title="Switchboard gateway", version="0.1.0", lifespan=lifespan)
     app.state.services = services
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
+        larger={kb_admin.PREFIX: settings.kb_max_file_bytes + 64 * 1024},  # file uploads
+    )
     app.include_router(health.router)
     app.include_router(widget_api.router)
     app.include_router(widget_socket.router)
     app.include_router(pages.router)
+    app.include_router(kb_admin.router)
+    app.include_router(kb_admin_page.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

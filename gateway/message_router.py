@@ -39,6 +39,24 @@ class MessageRejectedError(ValueError):
         self.detail = detail
 
 
+def merge_custom_payloads(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fold custom-only replies into the reply before them.
+
+    Rasa's output channels split one ``utter_message(text=…, buttons=…, json_message=…)`` into a
+    text message and a custom one; stored apart, the citations would be detached from the answer
+    they belong to (and the buttons would no longer be on the latest message).
+    """
+    merged: list[dict[str, Any]] = []
+    for message in messages:
+        content_keys = {k for k, v in message.items() if v and k not in ("recipient_id", "custom")}
+        if merged and not content_keys and isinstance(message.get("custom"), dict):
+            previous = merged[-1]
+            previous["custom"] = {**(previous.get("custom") or {}), **message["custom"]}
+            continue
+        merged.append(dict(message))
+    return merged
+
+
 @dataclass(frozen=True)
 class TurnResult:
     """The stored customer message and the replies it got."""
@@ -144,7 +162,7 @@ class MessageRouter:
             customer = replace(customer, nlu=nlu, model_id=turn.model_id)
 
             stored_replies = []
-            for reply in messages:
+            for reply in merge_custom_payloads(messages):
                 payload = {key: reply[key] for key in _PAYLOAD_KEYS if key in reply} or None
                 stored_replies.append(
                     await run_in_threadpool(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,6 +15,9 @@ from gateway.rasa_client import DialogueEngine
 from gateway.settings import Settings
 from gateway.stores.conversation_store import ConversationStore
 from gateway.stores.tenant_store import TenantStore
+
+if TYPE_CHECKING:
+    from knowledge_base.service import KnowledgeBase
 
 
 @dataclass
@@ -27,3 +32,14 @@ class GatewayServices:
     tokens: ConversationTokenSigner
     dialogue: DialogueEngine
     router: MessageRouter
+    _knowledge_base: "KnowledgeBase | None" = field(default=None, repr=False)
+    _kb_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def knowledge_base(self) -> "KnowledgeBase":
+        """The knowledge base, loaded on first use (the embedder takes seconds and memory)."""
+        with self._kb_lock:
+            if self._knowledge_base is None:
+                from knowledge_base.factory import build_knowledge_base
+
+                self._knowledge_base = build_knowledge_base(self.settings, self.sessions)
+            return self._knowledge_base

@@ -50,6 +50,14 @@ class Settings(BaseSettings):
         rasa_timeout_s: How long the gateway waits for one Rasa turn.
         demo_tenant: Slug of the tenant seeded for the demo page.
         demo_widget_key: Widget key of the demo tenant (generated into .env when absent).
+        admin_token: Bearer token of the admin API and pages (knowledge base, later tenants and
+            plans). The admin API is switched off while it is unset; weak values are refused.
+        kb_dir: Where the per-tenant knowledge-base indexes live.
+        kb_encoder: Local sentence-transformers / BERT folder for knowledge-base embeddings
+            (the packaged all-MiniLM-L6-v2 when unset).
+        kb_answer_threshold: Cosine similarity the best passage needs for the bot to answer from it.
+        kb_max_file_bytes: Largest knowledge-base upload accepted.
+        kb_help_centre: Folder of the default bot's help-centre articles (ingested by ``make run``).
     """
 
     model_config = SettingsConfigDict(
@@ -73,6 +81,12 @@ class Settings(BaseSettings):
     rasa_timeout_s: float = Field(default=30.0, gt=0)
     demo_tenant: str = "northwind"
     demo_widget_key: str = "wk_demo_northwind"
+    admin_token: SecretStr | None = None
+    kb_dir: Path = PROJECT_ROOT / "var" / "kb"
+    kb_encoder: str | None = None
+    kb_answer_threshold: float = Field(default=0.30, ge=-1.0, le=1.0)
+    kb_max_file_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    kb_help_centre: Path = PROJECT_ROOT / "knowledge_base" / "help_centre"
 
     @field_validator("secret_key")
     @classmethod
@@ -83,6 +97,16 @@ class Settings(BaseSettings):
     @classmethod
     def _rasa_token_is_real(cls, value: SecretStr) -> SecretStr:
         return _check_secret(value, "SWITCHBOARD_RASA_TOKEN")
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_admin_token_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_is_real(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is None else _check_secret(value, "SWITCHBOARD_ADMIN_TOKEN")
 
     @property
     def rasa_url(self) -> str:

@@ -101,6 +101,13 @@ def _env_for(settings: Settings) -> dict[str, str]:
             "SWITCHBOARD_RASA_TRACKER_DB": tracker_db,
             "SWITCHBOARD_DEMO_TENANT": settings.demo_tenant,
             "SWITCHBOARD_DEMO_WIDGET_KEY": settings.demo_widget_key,
+            "SWITCHBOARD_KB_DIR": str(settings.kb_dir),
+            "SWITCHBOARD_KB_ANSWER_THRESHOLD": str(settings.kb_answer_threshold),
+            "SWITCHBOARD_KB_MAX_FILE_BYTES": str(settings.kb_max_file_bytes),
+            "SWITCHBOARD_KB_HELP_CENTRE": str(settings.kb_help_centre),
+            **({"SWITCHBOARD_KB_ENCODER": settings.kb_encoder} if settings.kb_encoder else {}),
+            "HF_HUB_OFFLINE": "1",
+            "SWITCHBOARD_ACTIONS_WARM_UP": "1",
             "PYTHONPATH": str(PROJECT_ROOT),
             "RASA_TELEMETRY_ENABLED": "false",
             "SANIC_HOST": settings.actions_host,  # rasa-sdk binds here instead of 0.0.0.0
@@ -156,8 +163,26 @@ class Stack:
         """Migrate the gateway database and seed the demo tenant."""
         upgrade_database(self.settings.database_url)
         engine = create_db_engine(self.settings.database_url)
-        seed_demo(create_session_factory(engine), self.settings.demo_tenant, self.settings.demo_widget_key)
+        sessions = create_session_factory(engine)
+        seed_demo(sessions, self.settings.demo_tenant, self.settings.demo_widget_key)
+        self.prepare_knowledge_base(sessions)
         engine.dispose()
+
+    def prepare_knowledge_base(self, sessions) -> None:  # type: ignore[no-untyped-def]
+        """Ingest the default help centre for the demo tenant (unchanged files are skipped)."""
+        from knowledge_base.factory import build_knowledge_base
+
+        folder = self.settings.kb_help_centre
+        if not folder.is_dir():
+            return
+        kb = build_knowledge_base(self.settings, sessions)
+        reports = kb.ingest_paths(self.settings.demo_tenant, [folder])
+        changed = [r for r in reports if r.status in ("added", "replaced")]
+        rejected = [r for r in reports if r.status == "rejected"]
+        for report in rejected:
+            print(f"help centre: rejected {report.source}: {report.reason}")
+        if changed:
+            print(f"help centre: {len(changed)} of {len(reports)} articles indexed for {self.settings.demo_tenant}")
 
     def start(self, timeout_s: float = 240.0, progress: Callable[[str], None] = print) -> None:
         """Start every service and wait until all report healthy.

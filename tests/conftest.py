@@ -33,6 +33,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "rasa_token": secrets.token_urlsafe(32),
         "database_url": f"sqlite:///{tmp_path / 'gateway.db'}",
         "rasa_tracker_db": tmp_path / "tracker.db",
+        "kb_dir": tmp_path / "kb",
         "demo_widget_key": "wk_test_northwind",
         "gateway_port": free_port(),
         "rasa_port": free_port(),
@@ -69,3 +70,32 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Stack"]
     stack.start(timeout_s=300, progress=lambda line: print(f"[stack] {line}"))
     yield stack
     stack.stop()
+
+
+@pytest.fixture(scope="session")
+def embedder():  # type: ignore[no-untyped-def]
+    """The packaged all-MiniLM-L6-v2 sentence embedder, loaded once per session."""
+    from knowledge_base.embedder import shared_embedder
+
+    return shared_embedder(None)
+
+
+@pytest.fixture
+def kb(tmp_path: Path, embedder):  # type: ignore[no-untyped-def]
+    """A real, empty knowledge base (SQLite, FAISS, MiniLM) with tenants ``northwind`` and ``globex``."""
+    from gateway.stores.tenant_store import TenantStore
+    from knowledge_base.document_store import KnowledgeDocumentStore
+    from knowledge_base.retriever import HybridRetriever
+    from knowledge_base.service import KnowledgeBase
+    from knowledge_base.tenant_index import TenantIndexStore
+
+    url = f"sqlite:///{tmp_path / 'kb.db'}"
+    upgrade_database(url)
+    engine = create_db_engine(url)
+    sessions = create_session_factory(engine)
+    tenants = TenantStore(sessions)
+    tenants.ensure_tenant("northwind", "Northwind Goods")
+    tenants.ensure_tenant("globex", "Globex")
+    yield KnowledgeBase(KnowledgeDocumentStore(sessions), TenantIndexStore(tmp_path / "idx", embedder.dimension),
+                        embedder, HybridRetriever(answer_threshold=0.30))
+    engine.dispose()

@@ -52,17 +52,26 @@ def install_error_handlers(app: FastAPI) -> None:
 class BodySizeLimitMiddleware:
     """Rejects HTTP bodies above a byte limit before anything parses them."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Path prefix -> limit, for the few routes that take files (knowledge-base uploads).
+        self.larger = larger or {}
+
+    def _limit(self, path: str) -> int:
+        for prefix, limit in self.larger.items():
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope.get("path", ""))
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(send, limit)
             return
         # Read the whole body first (it is small by contract), so an oversized chunked body is
         # refused before the app sees any of it.
@@ -74,8 +83,8 @@ class BodySizeLimitMiddleware:
                 break
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_bytes:
-                await self._reject(send)
+            if size > limit:
+                await self._reject(send, limit)
                 return
             if not message.get("more_body", False):
                 break
@@ -91,9 +100,9 @@ class BodySizeLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, send: Send, limit: int) -> None:
         response = JSONResponse(
-            error_body("body_too_large", f"request body exceeds {self.max_bytes} bytes"), status_code=413
+            error_body("body_too_large", f"request body exceeds {limit} bytes"), status_code=413
         )
         await response({"type": "http"}, _empty_receive, send)
 

@@ -42,3 +42,8 @@ class TenantStore:
                 select(WidgetKey.tenant_id).where(WidgetKey.key == key, WidgetKey.revoked.is_(False))
             ).first()
             return row[0] if row else None
+
+    def exists(self, tenant_id: str) -> bool:
+        """Whether the tenant exists."""
+        with self._sessions() as session:
+            return session.get(Tenant, tenant_id) is not None

@@ -11,7 +11,7 @@ from gateway.settings import Settings
 from tests.conftest import make_settings
 
 
-@pytest.mark.parametrize("field", ["secret_key", "rasa_token"])
+@pytest.mark.parametrize("field", ["secret_key", "rasa_token", "admin_token"])
 @pytest.mark.parametrize("weak", ["changeme", "secret", "short-but-random-x1"])
 def test_weak_secrets_are_refused(tmp_path: Path, field: str, weak: str) -> None:
     with pytest.raises(ValidationError, match="at least"):
@@ -30,3 +30,9 @@ def test_urls_follow_ports(tmp_path: Path) -> None:
     assert settings.rasa_url == "http://127.0.0.1:6001"
     assert settings.actions_url == "http://127.0.0.1:6002"
     assert settings.gateway_url == "http://127.0.0.1:6003"
+
+
+def test_admin_token_is_optional_and_empty_means_off(tmp_path: Path) -> None:
+    assert make_settings(tmp_path).admin_token is None
+    assert make_settings(tmp_path, admin_token="").admin_token is None
+    assert make_settings(tmp_path, admin_token="a" * 8 + "Zq3" * 8).admin_token is not None

@@ -1,0 +1,1 @@
+"""Per-tenant knowledge base: ingestion, chunking, embeddings, FAISS + BM25 search with citations."""

@@ -1,0 +1,104 @@
+"""Knowledge-base admin API and page: auth, upload, list, search, delete, bad input."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.db.session import create_db_engine, create_session_factory
+from gateway.migrate import upgrade_database
+from gateway.stores.tenant_store import TenantStore
+from tests.conftest import make_settings
+from tests.gateway.conftest import ScriptedDialogueEngine
+
+pytestmark = pytest.mark.slow
+TOKEN = secrets.token_urlsafe(32)
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+BASE = "/api/v1/admin/tenants"
+
+
+@pytest.fixture
+def admin(tmp_path: Path) -> Iterator[TestClient]:
+    settings = make_settings(tmp_path, admin_token=TOKEN, kb_max_file_bytes=200_000)
+    upgrade_database(settings.database_url)
+    engine = create_db_engine(settings.database_url)
+    tenants = TenantStore(create_session_factory(engine))
+    tenants.ensure_tenant("acme", "Acme")
+    tenants.ensure_tenant("globex", "Globex")
+    with TestClient(create_app(settings, dialogue=ScriptedDialogueEngine())) as client:
+        yield client
+    engine.dispose()
+
+
+def test_admin_api_needs_the_token(admin: TestClient) -> None:
+    assert admin.get(f"{BASE}/acme/kb/documents").status_code == 401
+    wrong = admin.get(f"{BASE}/acme/kb/documents", headers={"Authorization": "Bearer " + "x" * 40})
+    assert wrong.status_code == 401 and wrong.json()["error"] == "bad_admin_token"
+
+
+def test_admin_api_is_off_without_a_configured_token(client: TestClient) -> None:
+    response = client.get(f"{BASE}/acme/kb/documents", headers=AUTH)
+    assert response.status_code == 503 and response.json()["error"] == "admin_disabled"
+
+
+def test_upload_list_search_delete(admin: TestClient) -> None:
+    body = b"---\nurl: https://acme.example/help/returns\n---\n# Returns\n\nYou can return anything within 60 days for free.\n"
+    uploaded = admin.put(f"{BASE}/acme/kb/documents/returns.md", content=body, headers=AUTH)
+    assert uploaded.status_code == 200, uploaded.text
+    assert uploaded.json()["status"] == "added" and uploaded.json()["chunks"] == 1
+    assert admin.put(f"{BASE}/acme/kb/documents/returns.md", content=body, headers=AUTH).json()["status"] == "unchanged"
+
+    listed = admin.get(f"{BASE}/acme/kb/documents", headers=AUTH).json()["documents"]
+    assert [d["source"] for d in listed] == ["returns.md"] and listed[0]["title"] == "Returns"
+
+    found = admin.get(f"{BASE}/acme/kb/search", params={"q": "how many days do I have to send something back?"}, headers=AUTH).json()
+    assert found["answerable"] and found["results"][0]["url"] == "https://acme.example/help/returns"
+    # The other tenant sees none of it.
+    assert admin.get(f"{BASE}/globex/kb/search", params={"q": "return within 60 days"}, headers=AUTH).json()["results"] == []
+
+    assert admin.post(f"{BASE}/acme/kb/reindex", headers=AUTH).json() == {"chunks": 1}
+    assert admin.delete(f"{BASE}/acme/kb/documents/{listed[0]['id']}", headers=AUTH).status_code == 204
+    assert admin.get(f"{BASE}/acme/kb/search", params={"q": "return within 60 days"}, headers=AUTH).json()["results"] == []
+    assert admin.delete(f"{BASE}/acme/kb/documents/returns.md", headers=AUTH).status_code == 404
+
+
+def test_bad_uploads_get_clear_errors_and_lose_nothing(admin: TestClient) -> None:
+    good = b"# Shipping\n\nWe ship to every EU country in three days.\n"
+    assert admin.put(f"{BASE}/acme/kb/documents/shipping.md", content=good, headers=AUTH).status_code == 200
+    cases = [
+        ("shipping.md", b"", 422, "empty"),
+        ("broken.pdf", b"%PDF-1.4 nonsense", 422, "not a readable PDF"),
+        ("latin.txt", "\xe9t\xe9".encode("latin-1"), 422, "not UTF-8"),
+        ("virus.exe", b"MZ", 415, "unsupported file type"),
+        ("huge.txt", b"a" * 300_000, 413, "exceeds"),
+        ("big.txt", b"a " * 100_001, 413, "limit"),
+    ]
+    for name, data, status, reason in cases:
+        response = admin.put(f"{BASE}/acme/kb/documents/{name}", content=data, headers=AUTH)
+        assert response.status_code == status, (name, response.text)
+        assert reason in response.json()["detail"]
+    listed = admin.get(f"{BASE}/acme/kb/documents", headers=AUTH).json()["documents"]
+    assert [d["source"] for d in listed] == ["shipping.md"]
+    found = admin.get(f"{BASE}/acme/kb/search", params={"q": "do you ship to the EU"}, headers=AUTH).json()
+    assert found["results"][0]["source"] == "shipping.md"
+
+
+def test_unknown_tenant_and_bad_queries(admin: TestClient) -> None:
+    assert admin.get(f"{BASE}/nobody/kb/documents", headers=AUTH).status_code == 404
+    assert admin.put(f"{BASE}/nobody/kb/documents/a.md", content=b"# A\n\nb\n", headers=AUTH).status_code == 404
+    assert admin.get(f"{BASE}/acme/kb/search", params={"q": ""}, headers=AUTH).status_code in (400, 422)
+    assert admin.get(f"{BASE}/acme/kb/search", params={"q": "x", "mode": "magic"}, headers=AUTH).status_code in (400, 422)
+
+
+def test_admin_page_is_served_with_a_strict_policy(admin: TestClient) -> None:
+    page = admin.get("/admin/kb")
+    assert page.status_code == 200 and "Knowledge base" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    script = admin.get("/admin/static/kb_admin.js")
+    assert script.status_code == 200 and "innerHTML" not in script.text
+    assert admin.get("/admin/static/../settings.py").status_code == 404

@@ -1,0 +1,68 @@
+"""Help-centre questions through the whole stack: gateway → Rasa → action server → FAISS → gateway."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.stack import Stack
+
+
+@pytest.fixture(scope="module")
+def api(running_stack: Stack) -> httpx.Client:
+    settings = running_stack.settings
+    with httpx.Client(base_url=settings.gateway_url, timeout=90, headers={"X-Widget-Key": settings.demo_widget_key}) as client:
+        yield client
+
+
+def say(api: httpx.Client, text: str, conversation: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"text": text}
+    headers = {}
+    if conversation:
+        body["conversation_id"] = conversation["conversation_id"]
+        headers["X-Conversation-Token"] = conversation["conversation_token"]
+    response = api.post("/api/v1/messages", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def history(api: httpx.Client, conversation: dict[str, Any]) -> list[dict[str, Any]]:
+    response = api.get(f"/api/v1/conversations/{conversation['conversation_id']}/messages",
+                       headers={"X-Conversation-Token": conversation["conversation_token"]})
+    assert response.status_code == 200
+    return response.json()["messages"]
+
+
+def test_help_centre_question_is_answered_with_its_citation_and_logged(api: httpx.Client) -> None:
+    turn = say(api, "do you sell gift cards?")
+    answer = next(r for r in turn["replies"] if r["text"] and "gift card" in r["text"].lower())
+    assert "https://help.northwind.example/gift-cards" in answer["text"]
+    assert [b["payload"] for b in answer["payload"]["buttons"]] == ["/kb_helpful", "/kb_not_helpful"]
+    stored = [m for m in history(api, turn) if m["sender"] == "bot"]
+    citations = stored[0]["payload"]["custom"]["kb"]["citations"]
+    assert citations[0]["url"] == "https://help.northwind.example/gift-cards"
+    assert citations[0]["source"] == "gift-cards.md"
+
+    # "Was this helpful?" → the answer is logged as the customer's message with its intent.
+    feedback = say(api, "/kb_helpful", turn)
+    assert any("Glad that helped" in (r["text"] or "") for r in feedback["replies"])
+    logged = [m for m in history(api, turn) if m["sender"] == "customer"]
+    assert logged[-1]["text"] == "/kb_helpful" and logged[-1]["nlu"]["intent"]["name"] == "kb_helpful"
+
+
+def test_unanswerable_question_offers_a_person(api: httpx.Client) -> None:
+    turn = say(api, "do you have a student discount?")
+    reply = turn["replies"][0]
+    assert "couldn't find an answer" in reply["text"]
+    assert [b["payload"] for b in reply["payload"]["buttons"]] == ["/affirm", "/deny"]
+    accepted = say(api, "yes please", turn)
+    assert any("support team" in (r["text"] or "") for r in accepted["replies"]), accepted["replies"]
+
+
+def test_unhelpful_answer_leads_to_the_offer_of_a_person(api: httpx.Client) -> None:
+    turn = say(api, "what does your warranty cover?")
+    assert "warranty" in (turn["replies"][0]["text"] or "").lower()
+    follow = say(api, "/kb_not_helpful", turn)
+    assert any("connect you with a person" in (r["text"] or "") for r in follow["replies"])
