@@ -192,6 +192,7 @@ def scale(sizes: list[int], kinds: list[str], queries: int = 500) -> list[dict[s
                            "p99_ms": round(float(np.percentile(timings, 99)), 3), "recall@10": round(recall, 4)}
                     rows.append(row)
                     print(json.dumps(row), file=sys.stderr, flush=True)
+                    write_report_partial(rows, "scale")  # a long run leaves results as it goes
                 if index is not exact:
                     del index
             del exact, vectors

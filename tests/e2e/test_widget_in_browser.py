@@ -75,3 +75,18 @@ def test_widget_works_on_a_phone_sized_viewport(browser: Browser, running_stack:
     send(page, "hi")
     expect(page.locator(".sb-msg.bot").first).to_be_visible(timeout=TIMEOUT_MS)
     page.context.close()
+
+
+def test_help_centre_answer_shows_its_citation_as_a_link(browser: Browser, running_stack: Stack) -> None:
+    page = open_demo(browser, running_stack)
+    page.locator(".sb-launcher").click()
+    expect(page.locator(".sb-status")).to_have_text("online", timeout=TIMEOUT_MS)
+    send(page, "do you sell gift cards?")
+    link = page.locator(".sb-msg.bot a[href='https://help.northwind.example/gift-cards']")
+    expect(link).to_be_visible(timeout=TIMEOUT_MS)
+    assert link.get_attribute("rel") == "noopener noreferrer nofollow"
+    helpful = page.locator(".sb-buttons button", has_text="Yes, that helped")
+    expect(helpful).to_be_visible()
+    helpful.click()
+    expect(page.locator(".sb-msg.bot").last).to_contain_text("Glad that helped", timeout=TIMEOUT_MS)
+    page.context.close()
