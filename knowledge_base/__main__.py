@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     search = sub.add_parser("search", help="search with citations")
     search.add_argument("query")
     search.add_argument("--k", type=int, default=5)
-    search.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid")
+    search.add_argument("--mode", choices=("hybrid", "rrf", "dense", "lexical"), default="hybrid")
     search.add_argument("--json", action="store_true")
     sub.add_parser("list", help="list documents")
     delete = sub.add_parser("delete", help="delete documents by id or source")

@@ -87,7 +87,7 @@ async def reindex(tenant: str, services: GatewayServices = Depends(get_services)
 @router.get("/{tenant}/kb/search")
 async def search(
     tenant: str, q: str = Query(min_length=1, max_length=2000), k: int = Query(default=5, ge=1, le=50),
-    mode: str = Query(default="hybrid", pattern="^(hybrid|dense|lexical)$"),
+    mode: str = Query(default="hybrid", pattern="^(hybrid|rrf|dense|lexical)$"),
     services: GatewayServices = Depends(get_services),
 ) -> dict[str, Any]:
     """Search with citations, as the bot would."""
