@@ -63,10 +63,10 @@ class TaskPlan:
 
 PLANS = {
     "banking77_full": TaskPlan(banking77_full, epochs=5, patience=2, diet_epochs=5, metric="accuracy"),
-    "clinc150": TaskPlan(clinc150, epochs=4, patience=2, diet_epochs=5, metric="accuracy"),
+    "clinc150": TaskPlan(clinc150, epochs=3, patience=2, diet_epochs=5, metric="accuracy"),
     "banking77_10shot": TaskPlan(banking77_10shot, epochs=15, patience=4, diet_epochs=40, metric="accuracy"),
-    "tweeteval_sentiment": TaskPlan(tweeteval_sentiment, epochs=2, patience=1, diet_epochs=3, metric="macro_recall"),
-    "uss_dissatisfaction": TaskPlan(uss_dissatisfaction, epochs=2, patience=1, diet_epochs=3, metric="f1_dissatisfied"),
+    "tweeteval_sentiment": TaskPlan(tweeteval_sentiment, epochs=1, patience=1, diet_epochs=3, metric="macro_recall"),
+    "uss_dissatisfaction": TaskPlan(uss_dissatisfaction, epochs=1, patience=1, diet_epochs=3, metric="f1_dissatisfied"),
 }
 
 
