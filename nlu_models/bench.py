@@ -270,7 +270,8 @@ def write_report(results: dict[str, Any]) -> None:
     lines = [
         "# NLU benchmark",
         "",
-        f"Measured {results['measured_at']} on commit `{results['commit']}`, {results['machine']}.",
+        f"Measured {results['measured_at']} on commit `{results['commit']}`, {results['machine']}"
+        + (f" (tasks not re-run come from {', '.join(results['earlier_runs'])})." if results.get("earlier_runs") else "."),
         "Fine-tuned = all-MiniLM-L6-v2 encoder fine-tuned with the classification head (this project);",
         "frozen + LR = the same encoder frozen, logistic regression on its sentence embeddings; DIET = Rasa 3.6's",
         "default NLU pipeline (sparse features + DIETClassifier). All three run in the same benchmark run.",
@@ -327,7 +328,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     previous = RESULTS / "nlu.json"
     if previous.exists() and set(args.tasks) != set(PLANS):
-        results["tasks"] = json.loads(previous.read_text()).get("tasks", {})
+        # A partial run keeps the other tasks' results (and the latency measured with BANKING77).
+        earlier = json.loads(previous.read_text())
+        results["tasks"] = earlier.get("tasks", {})
+        if "banking77_full" not in args.tasks and "latency" in earlier:
+            results["latency"] = earlier["latency"]
+        results["earlier_runs"] = sorted({*earlier.get("earlier_runs", []), f"{earlier.get('commit')} at {earlier.get('measured_at')}"})
     export = CACHE / "banking77_export"
     for name in args.tasks:
         plan = PLANS[name]
