@@ -35,7 +35,19 @@ def history(api: httpx.Client, conversation: dict[str, Any]) -> list[dict[str, A
     return response.json()["messages"]
 
 
-def test_help_centre_question_is_answered_with_its_citation_and_logged(api: httpx.Client) -> None:
+def stored_log(stack: Stack, conversation_id: str) -> list[Any]:
+    """The gateway's conversation log, read from its database (with NLU results)."""
+    from gateway.db.session import create_db_engine, create_session_factory
+    from gateway.stores.conversation_store import ConversationStore
+
+    engine = create_db_engine(stack.settings.database_url)
+    try:
+        return ConversationStore(create_session_factory(engine)).history(stack.settings.demo_tenant, conversation_id)
+    finally:
+        engine.dispose()
+
+
+def test_help_centre_question_is_answered_with_its_citation_and_logged(running_stack: Stack, api: httpx.Client) -> None:
     turn = say(api, "do you sell gift cards?")
     answer = next(r for r in turn["replies"] if r["text"] and "gift card" in r["text"].lower())
     assert "https://help.northwind.example/gift-cards" in answer["text"]
@@ -48,8 +60,8 @@ def test_help_centre_question_is_answered_with_its_citation_and_logged(api: http
     # "Was this helpful?" → the answer is logged as the customer's message with its intent.
     feedback = say(api, "/kb_helpful", turn)
     assert any("Glad that helped" in (r["text"] or "") for r in feedback["replies"])
-    logged = [m for m in history(api, turn) if m["sender"] == "customer"]
-    assert logged[-1]["text"] == "/kb_helpful" and logged[-1]["nlu"]["intent"]["name"] == "kb_helpful"
+    logged = [m for m in stored_log(running_stack, turn["conversation_id"]) if m.sender.value == "customer"]
+    assert logged[-1].text == "/kb_helpful" and logged[-1].nlu["intent"]["name"] == "kb_helpful"
 
 
 def test_unanswerable_question_offers_a_person(api: httpx.Client) -> None:
