@@ -276,18 +276,19 @@ def write_report(results: dict[str, Any]) -> None:
         "frozen + LR = the same encoder frozen, logistic regression on its sentence embeddings; DIET = Rasa 3.6's",
         "default NLU pipeline (sparse features + DIETClassifier). All three run in the same benchmark run.",
         "",
-        "| task | metric | fine-tuned | frozen + LR | DIET (epochs) | published anchor |",
-        "|---|---|---|---|---|---|",
+        "| task | metric | fine-tuned | frozen + LR | DIET (epochs) | published anchor | commit |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, task in results["tasks"].items():
         metric = task["metric"]
         ft, lr, diet = task.get("finetuned", {}), task.get("frozen_lr", {}), task.get("diet", {})
         fmt = lambda r, m=metric: f"{100 * r[m]:.2f}" if m in r else "n/a"  # noqa: E731
         diet_cell = f"{fmt(diet)} ({diet.get('epochs', '?')})" if diet else "n/a"
-        lines.append(f"| {name} | {metric} | {fmt(ft)} | {fmt(lr)} | {diet_cell} | {ANCHORS.get(name, '')} |")
+        commit = task.get("commit", results["commit"])
+        lines.append(f"| {name} | {metric} | {fmt(ft)} | {fmt(lr)} | {diet_cell} | {ANCHORS.get(name, '')} | `{commit}` |")
         if "oos_recall" in ft:
             lines.append(f"| {name} | oos_recall | {fmt(ft, 'oos_recall')} | {fmt(lr, 'oos_recall')} | "
-                         f"{fmt(diet, 'oos_recall')} ({diet.get('epochs', '?')}) | |")
+                         f"{fmt(diet, 'oos_recall')} ({diet.get('epochs', '?')}) | | `{commit}` |")
     lines += ["", "Fine-tuning epochs actually run (early stopping): " + ", ".join(
         f"{n}: {t['finetuned'].get('epochs_run')}/{t['plan_epochs']}" for n, t in results["tasks"].items() if "finetuned" in t)]
     lat = results.get("latency")
@@ -339,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = PLANS[name]
         bench = plan.loader(args.data)
         print(f"== {name}: {len(bench.train)} train / {len(bench.test)} test", file=sys.stderr, flush=True)
-        task: dict[str, Any] = {"metric": plan.metric, "plan_epochs": plan.epochs,
+        task: dict[str, Any] = {"metric": plan.metric, "plan_epochs": plan.epochs, "commit": results["commit"],
                                 "sizes": {"train": len(bench.train), "test": len(bench.test)}}
         results["tasks"][name] = task
         task["frozen_lr"] = run_frozen_lr(bench)
