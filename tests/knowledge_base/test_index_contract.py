@@ -142,4 +142,4 @@ def test_size_picks_exact_or_approximate(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr("knowledge_base.vector_index.APPROXIMATE_ABOVE", 10)
     vectors = np.stack([unit(i) for i in range(20)])
     assert FaissVectorIndex.build(np.arange(5), vectors[:5]).kind == "flat"
-    assert FaissVectorIndex.build(np.arange(20), vectors).kind == "hnsw"
+    assert FaissVectorIndex.build(np.arange(20), vectors).kind == "ivf"
