@@ -82,7 +82,7 @@ def quality(data: Path) -> dict[str, Any]:
             intent = next(line.split(":", 1)[1].strip() for line in article.read_text().splitlines() if line.startswith("intent:"))
             intent_of_doc[article.name] = intent
         intent_of_chunk = {c.id: intent_of_doc[c.source] for c in chunks}
-        texts = [f"{c.title}\n{c.text}" for c in chunks]
+        texts = [c.search_text for c in chunks]
         vectors = embedder.embed(texts)
         for kind in ("hnsw", "ivf"):
             stores[kind].replace_all("bench", [c.id for c in chunks], vectors, texts)

@@ -11,6 +11,11 @@ from knowledge_base.parsers import ParsedDocument
 MAX_CHUNK_CHARS = 900
 
 
+def search_text(title: str, text: str) -> str:
+    """What gets embedded and BM25-indexed for a chunk: the heading carries much of the meaning."""
+    return f"{title}\n{text}"
+
+
 @dataclass(frozen=True)
 class Chunk:
     """A passage ready to embed and index.
@@ -30,13 +35,13 @@ class Chunk:
     @property
     def content_hash(self) -> str:
         """Hash of the normalised passage: the same passage twice in a tenant is stored once."""
-        normalised = re.sub(r"\s+", " ", f"{self.title}\n{self.text}").strip().lower()
+        normalised = re.sub(r"\s+", " ", self.search_text).strip().lower()
         return hashlib.sha256(normalised.encode()).hexdigest()
 
     @property
     def search_text(self) -> str:
-        """What gets embedded and BM25-indexed: the heading carries much of the meaning."""
-        return f"{self.title}\n{self.text}"
+        """What gets embedded and BM25-indexed."""
+        return search_text(self.title, self.text)
 
 
 def _split(text: str, limit: int) -> list[str]:

@@ -9,7 +9,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import KnowledgeChunk, KnowledgeDocument, Tenant, utcnow
-from knowledge_base.chunker import Chunk
+from gateway.stores.tenant_store import TenantStore
+from knowledge_base.chunker import Chunk, search_text
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,11 @@ class ChunkRecord:
     url: str | None
     source: str
 
+    @property
+    def search_text(self) -> str:
+        """The text its index entry was built from (the same as the chunk it came from)."""
+        return search_text(self.title, self.text)
+
 
 @dataclass(frozen=True)
 class ReplaceResult:
@@ -64,6 +70,7 @@ class KnowledgeDocumentStore:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._tenants = TenantStore(sessions)
 
     def replace_document(
         self, tenant_id: str, source: str, title: str, url: str | None, kind: str, content_hash: str, chunks: list[Chunk]
@@ -152,8 +159,7 @@ class KnowledgeDocumentStore:
 
     def tenant_exists(self, tenant_id: str) -> bool:
         """Whether the tenant exists."""
-        with self._sessions() as session:
-            return session.get(Tenant, tenant_id) is not None
+        return self._tenants.exists(tenant_id)
 
     @staticmethod
     def _find(session: Session, tenant_id: str, key: str) -> KnowledgeDocument | None:

@@ -87,11 +87,19 @@ def parse_bytes(name: str, data: bytes, max_bytes: int = MAX_FILE_BYTES) -> Pars
     return document
 
 
+def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """A file's bytes, refused before reading when it is missing or over the limit."""
+    if not path.is_file():
+        raise DocumentError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise DocumentError(f"{path.name}: {size} bytes is over the {max_bytes}-byte limit")
+    return path.read_bytes()
+
+
 def parse_path(path: Path, max_bytes: int = MAX_FILE_BYTES) -> ParsedDocument:
     """Parse a file on disk (its name is the source)."""
-    if path.stat().st_size > max_bytes:
-        raise DocumentError(f"{path.name}: {path.stat().st_size} bytes is over the {max_bytes}-byte limit")
-    return parse_bytes(path.name, path.read_bytes(), max_bytes)
+    return parse_bytes(path.name, read_file(path, max_bytes), max_bytes)
 
 
 # ------------------------------------------------------------------------------------------ formats

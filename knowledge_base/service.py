@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -12,11 +11,9 @@ import numpy as np
 from knowledge_base.chunker import chunk_document
 from knowledge_base.document_store import DocumentRecord, KnowledgeDocumentStore, UnknownTenantError
 from knowledge_base.embedder import SentenceEmbedder
-from knowledge_base.parsers import KINDS, MAX_FILE_BYTES, DocumentError, parse_bytes
+from knowledge_base.parsers import KINDS, MAX_FILE_BYTES, DocumentError, parse_bytes, read_file
 from knowledge_base.retriever import HybridRetriever
 from knowledge_base.tenant_index import TenantIndexStore
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["Citation", "DocumentError", "IngestReport", "KnowledgeBase", "SearchAnswer", "UnknownTenantError"]
 
@@ -133,15 +130,12 @@ class KnowledgeBase:
             iterator = tqdm(files, desc=f"ingesting into {tenant}", unit="file")
         try:
             for file in iterator:
-                if not file.is_file():
-                    reports.append(IngestReport(file.name, "rejected", reason=f"{file}: no such file"))
+                try:
+                    data = read_file(file, self.max_file_bytes)
+                except DocumentError as exc:
+                    reports.append(IngestReport(file.name, "rejected", reason=str(exc)))
                     continue
-                size = file.stat().st_size
-                if size > self.max_file_bytes:
-                    reports.append(IngestReport(file.name, "rejected",
-                                                reason=f"{file.name}: {size} bytes is over the {self.max_file_bytes}-byte limit"))
-                    continue
-                report, added, removed = self._store_file(tenant, file.name, file.read_bytes(), None)
+                report, added, removed = self._store_file(tenant, file.name, data, None)
                 reports.append(report)
                 deletes |= removed
                 for chunk_id in removed:
@@ -191,7 +185,7 @@ class KnowledgeBase:
     def reindex(self, tenant: str, progress: bool = False) -> int:
         """Re-embed every chunk of a tenant from SQL and swap in a fresh index; returns the count."""
         chunks = self.store.chunks(tenant)
-        texts = [f"{c.title}\n{c.text}" for c in chunks]
+        texts = [c.search_text for c in chunks]
         vectors = self.embedder.embed(texts, progress=progress)
         self.indexes.replace_all(tenant, [c.id for c in chunks], vectors, texts)
         return len(chunks)

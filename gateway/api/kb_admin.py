@@ -21,6 +21,7 @@ from gateway.api.errors import ApiError
 from gateway.services import GatewayServices
 from knowledge_base.document_store import DocumentRecord
 from knowledge_base.parsers import DocumentError, kind_of
+from knowledge_base.service import KnowledgeBase
 
 PREFIX = "/api/v1/admin/tenants"
 router = APIRouter(prefix=PREFIX, tags=["admin: knowledge base"], dependencies=[Depends(require_admin)])
@@ -32,24 +33,24 @@ def _document(record: DocumentRecord) -> dict[str, Any]:
     return data
 
 
-def _known_tenant(services: GatewayServices, tenant: str) -> None:
+async def tenant_knowledge_base(tenant: str, services: GatewayServices = Depends(get_services)) -> KnowledgeBase:
+    """Dependency: the knowledge base, once the path's tenant is known to exist (404 otherwise)."""
     if not services.tenants.exists(tenant):
         raise ApiError(404, "unknown_tenant", f"no tenant {tenant!r}")
+    return await run_in_threadpool(services.knowledge_base)
 
 
 @router.put("/{tenant}/kb/documents/{filename}")
 async def upload_document(
     tenant: str, filename: str, request: Request, url: str | None = Query(default=None, max_length=1000),
-    services: GatewayServices = Depends(get_services),
+    kb: KnowledgeBase = Depends(tenant_knowledge_base),
 ) -> dict[str, Any]:
     """Add or replace one document (the file name is its identity within the tenant)."""
-    _known_tenant(services, tenant)
     try:
         kind_of(filename)
     except DocumentError as exc:
         raise ApiError(415, "unsupported_document", str(exc)) from None
     data = await request.body()
-    kb = await run_in_threadpool(services.knowledge_base)
     report = await run_in_threadpool(kb.ingest_bytes, tenant, filename, data, url)
     if report.status == "rejected":
         status = 413 if "limit" in (report.reason or "") else 422
@@ -58,29 +59,23 @@ async def upload_document(
 
 
 @router.get("/{tenant}/kb/documents")
-async def list_documents(tenant: str, services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
+async def list_documents(tenant: str, kb: KnowledgeBase = Depends(tenant_knowledge_base)) -> dict[str, Any]:
     """The tenant's documents."""
-    _known_tenant(services, tenant)
-    kb = await run_in_threadpool(services.knowledge_base)
     documents = await run_in_threadpool(kb.list_documents, tenant)
     return {"documents": [_document(d) for d in documents]}
 
 
 @router.delete("/{tenant}/kb/documents/{document}", status_code=204)
-async def delete_document(tenant: str, document: str, services: GatewayServices = Depends(get_services)) -> Response:
+async def delete_document(tenant: str, document: str, kb: KnowledgeBase = Depends(tenant_knowledge_base)) -> Response:
     """Delete a document by id or file name; it leaves search results at once."""
-    _known_tenant(services, tenant)
-    kb = await run_in_threadpool(services.knowledge_base)
     if await run_in_threadpool(kb.delete, tenant, document) is None:
         raise ApiError(404, "unknown_document", f"no document {document!r} in tenant {tenant!r}")
     return Response(status_code=204)
 
 
 @router.post("/{tenant}/kb/reindex")
-async def reindex(tenant: str, services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
+async def reindex(tenant: str, kb: KnowledgeBase = Depends(tenant_knowledge_base)) -> dict[str, Any]:
     """Re-embed every chunk and swap in a fresh index."""
-    _known_tenant(services, tenant)
-    kb = await run_in_threadpool(services.knowledge_base)
     return {"chunks": await run_in_threadpool(kb.reindex, tenant)}
 
 
@@ -88,10 +83,8 @@ async def reindex(tenant: str, services: GatewayServices = Depends(get_services)
 async def search(
     tenant: str, q: str = Query(min_length=1, max_length=2000), k: int = Query(default=5, ge=1, le=50),
     mode: str = Query(default="hybrid", pattern="^(hybrid|rrf|dense|lexical)$"),
-    services: GatewayServices = Depends(get_services),
+    kb: KnowledgeBase = Depends(tenant_knowledge_base),
 ) -> dict[str, Any]:
     """Search with citations, as the bot would."""
-    _known_tenant(services, tenant)
-    kb = await run_in_threadpool(services.knowledge_base)
     answer = await run_in_threadpool(kb.search, tenant, q, k, mode)
     return answer.to_dict()
