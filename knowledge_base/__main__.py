@@ -65,9 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ingest":
             reports = kb.ingest_paths(args.tenant, args.paths, progress=True)
             for report in reports:
-                line = f"{report.status:9} {report.source}"
-                line += f": {report.reason}" if report.reason else f" ({report.chunks} chunks, {report.duplicates} duplicates)"
-                print(line)
+                if report.reason:  # the reason names the file already
+                    print(f"{report.status:9} {report.reason}")
+                else:
+                    print(f"{report.status:9} {report.source} ({report.chunks} chunks, {report.duplicates} duplicates)")
             return 1 if any(r.status == "rejected" for r in reports) else 0
         if args.command == "search":
             _print_search(kb.search(args.tenant, args.query, args.k, args.mode), args.json)
