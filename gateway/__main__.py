@@ -7,7 +7,7 @@ import argparse
 import uvicorn
 
 from gateway.db.session import create_db_engine, create_session_factory
-from gateway.demo_seed import seed_demo
+from gateway.demo_seed import demo_agent_password, seed_demo
 from gateway.migrate import upgrade_database
 from gateway.settings import get_settings
 
@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> None:
         upgrade_database(settings.database_url)
     elif args.command == "seed-demo":
         engine = create_db_engine(settings.database_url)
-        seed_demo(create_session_factory(engine), settings.demo_tenant, settings.demo_widget_key)
+        seed_demo(create_session_factory(engine), settings.demo_tenant, settings.demo_widget_key,
+                  demo_agent_password(settings))
         engine.dispose()
     elif args.command == "serve":
         uvicorn.run(

@@ -2,32 +2,58 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
-from gateway.api import health, kb_admin, kb_admin_page, pages, widget_api, widget_socket
+from gateway.api import (
+    agent_api,
+    agent_socket,
+    console_page,
+    health,
+    kb_admin,
+    kb_admin_page,
+    pages,
+    widget_api,
+    widget_socket,
+)
+from gateway.api.agent_auth import LoginThrottle
 from gateway.api.errors import BodySizeLimitMiddleware, install_error_handlers
 from gateway.conversation_tokens import ConversationTokenSigner
 from gateway.db.session import create_db_engine, create_session_factory
 from gateway.message_router import MessageRouter
 from gateway.rasa_client import DialogueEngine, RasaClient
+from gateway.handoff.event_hub import EventHub
+from gateway.handoff.policy import HandoffPolicyStore
+from gateway.handoff.service import HandoffService
+from gateway.handoff.webhooks import WebhookDispatcher, WebhookStore
 from gateway.services import GatewayServices
+from gateway.stores.agent_store import AgentStore
+from gateway.stores.handoff_store import HandoffStore
 from gateway.settings import Settings, get_settings
 from gateway.stores.conversation_store import ConversationStore
 from gateway.stores.tenant_store import TenantStore
 
+logger = logging.getLogger(__name__)
+
 
 def build_services(settings: Settings, dialogue: DialogueEngine | None = None) -> GatewayServices:
-    """Wire the stores, the Rasa client and the router for one process."""
+    """Wire the stores, the Rasa client, handoff and the router for one process."""
     engine = create_db_engine(settings.database_url)
     sessions = create_session_factory(engine)
     conversations = ConversationStore(sessions)
     dialogue = dialogue or RasaClient(
         settings.rasa_url, settings.rasa_token.get_secret_value(), settings.rasa_timeout_s
     )
+    hub = EventHub()
+    agents = AgentStore(sessions, idle_timeout=timedelta(minutes=settings.agent_idle_minutes),
+                        max_age=timedelta(hours=settings.agent_session_hours))
+    handoff = HandoffService(conversations, HandoffStore(sessions), agents, HandoffPolicyStore(sessions), hub, dialogue)
     return GatewayServices(
         settings=settings,
         db_engine=engine,
@@ -36,8 +62,22 @@ def build_services(settings: Settings, dialogue: DialogueEngine | None = None) -
         conversations=conversations,
         tokens=ConversationTokenSigner(settings.secret_key.get_secret_value()),
         dialogue=dialogue,
-        router=MessageRouter(conversations, dialogue, settings.max_message_chars),
+        router=MessageRouter(conversations, dialogue, settings.max_message_chars, handoff=handoff),
+        hub=hub,
+        agents=agents,
+        handoff=handoff,
+        webhooks=WebhookStore(sessions),
     )
+
+
+async def _handoff_monitor(services: GatewayServices) -> None:
+    """Assign waiting customers, apply the no-agent timeout and refresh queue positions."""
+    while True:
+        await asyncio.sleep(services.settings.handoff_tick_s)
+        try:
+            await services.handoff.tick(await services.handoff.tenants_waiting())
+        except Exception:  # noqa: BLE001 - a database blip must not stop the monitor
+            logger.exception("handoff monitor tick failed")
 
 
 def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None = None) -> FastAPI:
@@ -52,7 +92,15 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        dispatcher = WebhookDispatcher(services.webhooks, poll_s=settings.webhook_poll_s)
+        services.handoff.on_transition.append(dispatcher.wake)
+        tasks = [asyncio.create_task(dispatcher.run(), name="webhooks"),
+                 asyncio.create_task(_handoff_monitor(services), name="handoff-monitor")]
         yield
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await dispatcher.aclose()
         close = getattr(services.dialogue, "aclose", None)
         if close is not None:
             await close()
@@ -60,6 +108,7 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
 
     app = FastAPI(title="Switchboard gateway", version="0.1.0", lifespan=lifespan)
     app.state.services = services
+    app.state.login_throttle = LoginThrottle()
     install_error_handlers(app)
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
@@ -71,6 +120,9 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
     app.include_router(pages.router)
     app.include_router(kb_admin.router)
     app.include_router(kb_admin_page.router)
+    app.include_router(agent_api.router)
+    app.include_router(agent_socket.router)
+    app.include_router(console_page.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.stores.agent_store import AgentStore
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 from gateway.stores.order_store import OrderRecord, OrderStore
 from gateway.stores.tenant_store import TenantStore
 
@@ -20,11 +26,29 @@ def demo_orders(today: date) -> list[OrderRecord]:
     ]
 
 
-def seed_demo(sessions: sessionmaker[Session], tenant_id: str, widget_key: str, today: date | None = None) -> None:
-    """Create the demo tenant, key and orders; running it again changes nothing but dates."""
+DEMO_AGENT_EMAIL = "agent@northwind.example"
+
+
+def seed_demo(sessions: sessionmaker[Session], tenant_id: str, widget_key: str, today: date | None = None,
+              agent_password: str | None = None) -> None:
+    """Create the demo tenant, key, orders and (with a password) a supervisor for the agent console.
+
+    Running it again changes nothing but dates.
+    """
     tenants = TenantStore(sessions)
     tenants.ensure_tenant(tenant_id, "Northwind Goods")
     tenants.issue_widget_key(tenant_id, widget_key)
     orders = OrderStore(sessions)
     for record in demo_orders(today or date.today()):
         orders.upsert(tenant_id, record)
+    if agent_password:
+        agents = AgentStore(sessions)
+        if not any(a.email == DEMO_AGENT_EMAIL for a in agents.list(tenant_id)):
+            agents.create(tenant_id, DEMO_AGENT_EMAIL, "Sam (Northwind support)", agent_password, role="supervisor",
+                          teams=["general", "billing"], capacity=5)
+
+
+def demo_agent_password(settings: "Settings") -> str | None:
+    """The demo agent's password from the settings, when configured."""
+    secret = settings.demo_agent_password
+    return secret.get_secret_value() if secret is not None else None

@@ -6,18 +6,23 @@ import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 
 from gateway.db.models import Sender
+from gateway.handoff.states import HandoffState
+from gateway.handoff.triggers import HandoffRequest, requested_by_bot, streak_request, was_fallback
 from gateway.rasa_client import DialogueEngine, RasaUnavailableError
-from gateway.sentiment_trigger import NEGATIVE_SENTIMENT_INTENT, NegativeSentimentTrigger
+from gateway.sentiment_trigger import NEGATIVE_SENTIMENT_INTENT, NegativeSentimentTrigger, is_negative
 from gateway.stores.conversation_store import (
     ConversationStore,
     DuplicateClientIdError,
     StoredMessage,
 )
+
+if TYPE_CHECKING:
+    from gateway.handoff.service import HandoffService
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +78,8 @@ class MessageRouter:
         store: The conversation log.
         engine: The dialogue engine (Rasa).
         max_message_chars: Longest accepted customer message.
+        sentiment_trigger: When to offer a person because of the customer's mood.
+        handoff: Human handoff; while people own a conversation its messages never reach Rasa.
     """
 
     def __init__(
@@ -81,8 +88,10 @@ class MessageRouter:
         engine: DialogueEngine,
         max_message_chars: int,
         sentiment_trigger: NegativeSentimentTrigger | None = None,
+        handoff: "HandoffService | None" = None,
     ) -> None:
         self._store = store
+        self._handoff = handoff
         self._engine = engine
         self._max_chars = max_message_chars
         self._sentiment_trigger = sentiment_trigger or NegativeSentimentTrigger()
@@ -140,6 +149,11 @@ class MessageRouter:
             except DuplicateClientIdError:
                 return await self._replay(tenant_id, conversation_id, client_id or "")
 
+            if self._handoff is not None and await self._owner(tenant_id, conversation_id) != HandoffState.BOT:
+                # People own the conversation: the agent sees the message, Rasa never does.
+                replies = await self._handoff.customer_message(tenant_id, conversation_id, customer)
+                return TurnResult(customer=customer, replies=replies)
+
             turn_metadata = {"tenant_id": tenant_id, "channel": channel, **(metadata or {})}
             try:
                 turn = await self._engine.send(conversation_id, valid_text, turn_metadata)
@@ -153,24 +167,53 @@ class MessageRouter:
 
             nlu = dict(turn.nlu)
             messages = list(turn.messages)
-            offer = await self._sentiment_offer(tenant_id, conversation_id, nlu, messages)
-            if offer is not None:
-                reason, offer_messages = offer
-                nlu["handoff_offer"] = reason
-                messages += [{**m, "custom": {**(m.get("custom") or {}), "trigger": reason}} for m in offer_messages]
+            nlu["fallback"] = was_fallback(nlu, messages)
+            request = requested_by_bot(messages)
+            gateway_request = None if request is not None else await self._streak_request(tenant_id, conversation_id, nlu)
+            if request is None and gateway_request is None:
+                offer = await self._sentiment_offer(tenant_id, conversation_id, nlu, messages)
+                if offer is not None:
+                    reason, offer_messages = offer
+                    nlu["handoff_offer"] = reason
+                    messages += [{**m, "custom": {**(m.get("custom") or {}), "trigger": reason}} for m in offer_messages]
             await run_in_threadpool(self._store.annotate_nlu, tenant_id, customer.id, nlu, turn.model_id)
             customer = replace(customer, nlu=nlu, model_id=turn.model_id)
 
+            # The bot stays silent when people took the conversation during the turn, and when the
+            # gateway itself hands over now (its own message replaces the bot's attempt).
+            silenced = gateway_request is not None or (
+                self._handoff is not None and await self._owner(tenant_id, conversation_id) != HandoffState.BOT)
             stored_replies = []
             for reply in merge_custom_payloads(messages):
                 payload = {key: reply[key] for key in _PAYLOAD_KEYS if key in reply} or None
-                stored_replies.append(
-                    await run_in_threadpool(
-                        self._store.append, tenant_id, conversation_id, Sender.BOT,
-                        reply.get("text"), payload, None, customer.id, turn.model_id,
-                    )
+                if silenced:
+                    payload = {**(payload or {}), "suppressed": "handoff"}
+                stored = await run_in_threadpool(
+                    self._store.append, tenant_id, conversation_id, Sender.BOT,
+                    reply.get("text"), payload, None, customer.id, turn.model_id,
                 )
+                if not silenced:
+                    stored_replies.append(stored)
+            handoff_request = request or gateway_request
+            if handoff_request is not None and self._handoff is not None:
+                _, said = await self._handoff.start(tenant_id, conversation_id, handoff_request,
+                                                    actor="bot" if request else "gateway", negative=is_negative(nlu))
+                stored_replies += said
             return TurnResult(customer=customer, replies=stored_replies)
+
+    async def _owner(self, tenant_id: str, conversation_id: str) -> HandoffState:
+        assert self._handoff is not None
+        return await run_in_threadpool(self._handoff.handoffs.owner_state, tenant_id, conversation_id)
+
+    async def _streak_request(self, tenant_id: str, conversation_id: str, nlu: dict[str, Any]) -> HandoffRequest | None:
+        """Repeated fallback or lasting negative sentiment hand over without asking."""
+        if self._handoff is None:
+            return None
+        policy = await run_in_threadpool(self._handoff.policies.get, tenant_id)
+        depth = max(policy.repeated_fallback, policy.negative_streak)
+        recent = await run_in_threadpool(self._store.recent_customer_messages, tenant_id, conversation_id, depth)
+        previous = [m.nlu for m in recent[1:]]
+        return streak_request(nlu, previous, policy.repeated_fallback, policy.negative_streak)
 
     async def _sentiment_offer(
         self, tenant_id: str, conversation_id: str, nlu: dict[str, Any], replies: list[dict[str, Any]]
@@ -197,4 +240,5 @@ class MessageRouter:
         )
         assert customer is not None  # the store just reported it as a duplicate
         replies = await run_in_threadpool(self._store.replies_to, tenant_id, customer.id)
-        return TurnResult(customer=customer, replies=replies, duplicate=True)
+        visible = [reply for reply in replies if not (reply.payload or {}).get("suppressed")]
+        return TurnResult(customer=customer, replies=visible, duplicate=True)

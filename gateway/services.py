@@ -10,6 +10,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.conversation_tokens import ConversationTokenSigner
+from gateway.handoff.event_hub import EventHub
+from gateway.handoff.service import HandoffService
+from gateway.handoff.webhooks import WebhookStore
+from gateway.stores.agent_store import AgentStore
 from gateway.message_router import MessageRouter
 from gateway.rasa_client import DialogueEngine
 from gateway.settings import Settings
@@ -32,6 +36,10 @@ class GatewayServices:
     tokens: ConversationTokenSigner
     dialogue: DialogueEngine
     router: MessageRouter
+    hub: EventHub
+    agents: AgentStore
+    handoff: HandoffService
+    webhooks: WebhookStore
     _knowledge_base: "KnowledgeBase | None" = field(default=None, repr=False)
     _kb_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

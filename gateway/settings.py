@@ -58,6 +58,13 @@ class Settings(BaseSettings):
         kb_answer_threshold: Cosine similarity the best passage needs for the bot to answer from it.
         kb_max_file_bytes: Largest knowledge-base upload accepted.
         kb_help_centre: Folder of the default bot's help-centre articles (ingested by ``make run``).
+        agent_idle_minutes: An agent session unused this long expires.
+        agent_session_hours: An agent session expires this long after login.
+        secure_cookies: Mark session cookies Secure (set behind HTTPS).
+        handoff_tick_s: How often queued handoffs are re-assigned, timed out and their positions updated.
+        webhook_poll_s: How often due webhook deliveries are sent (transitions also send at once).
+        demo_agent_password: Password of the demo tenant's agent (``agent@northwind.example``); no
+            demo agent is created while it is unset. Weak values are refused.
     """
 
     model_config = SettingsConfigDict(
@@ -87,6 +94,12 @@ class Settings(BaseSettings):
     kb_answer_threshold: float = Field(default=0.30, ge=-1.0, le=1.0)
     kb_max_file_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     kb_help_centre: Path = PROJECT_ROOT / "knowledge_base" / "help_centre"
+    agent_idle_minutes: int = Field(default=8 * 60, gt=0)
+    agent_session_hours: int = Field(default=24, gt=0)
+    secure_cookies: bool = False
+    handoff_tick_s: float = Field(default=5.0, gt=0)
+    webhook_poll_s: float = Field(default=2.0, gt=0)
+    demo_agent_password: SecretStr | None = None
 
     @field_validator("secret_key")
     @classmethod
@@ -97,6 +110,20 @@ class Settings(BaseSettings):
     @classmethod
     def _rasa_token_is_real(cls, value: SecretStr) -> SecretStr:
         return _check_secret(value, "SWITCHBOARD_RASA_TOKEN")
+
+    @field_validator("demo_agent_password", mode="before")
+    @classmethod
+    def _empty_password_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    @field_validator("demo_agent_password")
+    @classmethod
+    def _demo_password_is_real(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from gateway.auth.passwords import check_password_strength
+
+            check_password_strength(value.get_secret_value())
+        return value
 
     @field_validator("admin_token", mode="before")
     @classmethod

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from gateway.db.session import create_db_engine, create_session_factory
-from gateway.demo_seed import seed_demo
+from gateway.demo_seed import demo_agent_password, seed_demo
 from gateway.migrate import upgrade_database
 from gateway.settings import PROJECT_ROOT, Settings, get_settings
 
@@ -164,7 +164,8 @@ class Stack:
         upgrade_database(self.settings.database_url)
         engine = create_db_engine(self.settings.database_url)
         sessions = create_session_factory(engine)
-        seed_demo(sessions, self.settings.demo_tenant, self.settings.demo_widget_key)
+        seed_demo(sessions, self.settings.demo_tenant, self.settings.demo_widget_key,
+                  demo_agent_password(self.settings))
         self.prepare_knowledge_base(sessions)
         engine.dispose()
 

@@ -15,6 +15,12 @@
   var storageKey = "switchboard:" + widgetKey;
   var title = script.getAttribute("data-title") || "Support";
   var accent = script.getAttribute("data-accent") || "#2f5bea";
+  // Optional customer details from the host page (shown to agents; never used for authentication).
+  var customer = {};
+  ["name", "email", "plan", "id"].forEach(function (field) {
+    var value = script.getAttribute("data-customer-" + field);
+    if (value) customer[field] = value.slice(0, 200);
+  });
 
   var CSS = [
     ":host { all: initial; }",
@@ -33,6 +39,8 @@
     ".sb-msg.customer a { color: #fff; }",
     ".sb-msg.bot, .sb-msg.agent, .sb-msg.system { align-self: flex-start; background: #fff; border: 1px solid #e1e4ee; border-bottom-left-radius: 4px; }",
     ".sb-msg.system { font-style: italic; }",
+    ".sb-msg.agent { border-color: #1f8a4c; border-width: 1px 1px 1px 4px; }",
+    ".sb-who { display: block; font-size: 11px; font-weight: 600; color: #1f8a4c; margin-bottom: 2px; font-style: normal; }",
     ".sb-msg.pending { opacity: .6; }",
     ".sb-buttons { display: flex; flex-wrap: wrap; gap: 6px; align-self: flex-start; }",
     ".sb-buttons button { border: 1px solid var(--accent); color: var(--accent); background: #fff; border-radius: 16px; padding: 5px 12px; cursor: pointer; }",
@@ -152,6 +160,11 @@
   function addBubble(sender, text, opts) {
     var bubble = el("div", "sb-msg " + (["customer", "bot", "agent", "system"].indexOf(sender) >= 0 ? sender : "bot"));
     if (opts && opts.pending) bubble.classList.add("pending");
+    if (opts && opts.who) {
+      var who = el("span", "sb-who");
+      who.textContent = opts.who;
+      bubble.appendChild(who);
+    }
     if (opts && opts.clientId) bubble.setAttribute("data-client-id", opts.clientId);
     renderText(bubble, String(text || ""));
     log.insertBefore(bubble, typing);
@@ -189,7 +202,8 @@
     if (message.sender === "customer" && typeof text === "string" && text.charAt(0) === "/") {
       text = (message.payload && message.payload.title) || text;   // a button press shows its title
     }
-    if (text) addBubble(message.sender, text);
+    var agent = message.sender === "agent" && message.payload && message.payload.agent;
+    if (text) addBubble(message.sender, text, agent ? { who: String(agent.name || "Agent") + " \u00b7 support team" } : null);
     var buttons = message.payload && message.payload.buttons;
     if (isLatest && Array.isArray(buttons) && buttons.length) addButtons(buttons);
   }
@@ -207,7 +221,7 @@
     socket = new WebSocket(url);
     socket.onopen = function () {
       attempts = 0;
-      socket.send(JSON.stringify({ type: "hello", conversation_id: session.id, conversation_token: session.token }));
+      socket.send(JSON.stringify({ type: "hello", conversation_id: session.id, conversation_token: session.token, customer: customer }));
     };
     socket.onmessage = function (event) {
       var frame;
@@ -234,7 +248,7 @@
       var history = frame.history || [];
       history.forEach(function (m, i) { renderMessage(m, i === history.length - 1); });
       ready = true;
-      setStatus("online");
+      showOwner({ state: frame.handoff_state || "bot" });
       flush();
     } else if (frame.type === "ack") {
       outbox = outbox.filter(function (item) { return item.client_id !== frame.client_id; });
@@ -242,8 +256,11 @@
     } else if (frame.type === "message") {
       renderMessage(frame.message, true);
     } else if (frame.type === "typing") {
+      typing.textContent = frame.who === "agent" && frame.name ? String(frame.name) + " is typing\u2026" : "typing\u2026";
       typing.classList.toggle("on", !!frame.on);
       log.scrollTop = log.scrollHeight;
+    } else if (frame.type === "handoff") {
+      showOwner(frame);
     } else if (frame.type === "error") {
       if (frame.client_id) {
         outbox = outbox.filter(function (item) { return item.client_id !== frame.client_id; });
@@ -251,6 +268,21 @@
         if (pending) pending.remove();
       }
       addBubble("system", frame.detail || "Something went wrong.");
+    }
+  }
+
+  // Who the customer is talking to: the assistant, the queue (place and wait) or a named person.
+  function showOwner(frame) {
+    if (frame.state === "queued") {
+      var text = "waiting for a person";
+      if (frame.position) text += " \u00b7 #" + frame.position + " in queue";
+      if (frame.eta_s) text += " \u00b7 ~" + Math.max(1, Math.round(frame.eta_s / 60)) + " min";
+      setStatus(text);
+    } else if (frame.state === "assigned" || frame.state === "human") {
+      setStatus(frame.agent ? "with " + String(frame.agent) : "with our team");
+    } else {
+      typing.classList.remove("on");
+      setStatus("online");
     }
   }
 

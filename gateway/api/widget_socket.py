@@ -8,12 +8,18 @@ Protocol (JSON frames):
 * client ``{"type": "message", "text", "client_id"}`` → server ``{"type": "ack", ...}``,
   ``{"type": "typing", "on": true}``, one ``{"type": "message", "message": {...}}`` per reply,
   ``{"type": "typing", "on": false}``.
+* pushed at any time while people handle the conversation: ``{"type": "message", ...}`` (agent
+  and system messages), ``{"type": "typing", "on", "who": "agent", "name"}`` and
+  ``{"type": "handoff", "state", "position"?, "eta_s"?, "agent"?}``. A message can arrive both as
+  a reply and as a push; clients de-duplicate by message id.
 * any problem → ``{"type": "error", "error": code, "detail": text}``; the socket stays open
   unless the widget key is bad (close code 4401).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -21,6 +27,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
+from gateway.handoff.event_hub import conversation_topic
 from gateway.message_router import MessageRejectedError
 from gateway.services import GatewayServices
 
@@ -44,6 +51,31 @@ class WidgetSession:
         self.services = services
         self.tenant_id = tenant_id
         self.conversation_id: str | None = None
+        self._send_lock = asyncio.Lock()
+        self._forwarder: asyncio.Task[None] | None = None
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        """Send one frame; replies and pushed events never interleave mid-frame."""
+        async with self._send_lock:
+            await self.socket.send_json(frame)
+
+    def _follow(self, conversation_id: str) -> None:
+        """Forward the conversation's live events (agent messages, typing, queue) to this socket."""
+        self.stop_following()
+        hub = self.services.hub
+
+        async def forward() -> None:
+            with hub.subscribe(conversation_topic(conversation_id)) as events:
+                while True:
+                    await self.send(await events.get())
+
+        self._forwarder = asyncio.create_task(forward())
+
+    def stop_following(self) -> None:
+        """Stop forwarding live events."""
+        if self._forwarder is not None:
+            self._forwarder.cancel()
+            self._forwarder = None
 
     async def hello(self, frame: dict[str, Any]) -> None:
         """Resume the conversation the client names (if its token is right) or start one."""
@@ -65,42 +97,54 @@ class WidgetSession:
             )
             history = []
         self.conversation_id = conversation_id
-        await self.socket.send_json(
+        customer = _customer_metadata(frame.get("customer"))
+        if customer:
+            await run_in_threadpool(services.conversations.set_customer, self.tenant_id, conversation_id, customer)
+        handoff = await run_in_threadpool(services.handoff.handoffs.open_for_conversation, self.tenant_id,
+                                          conversation_id)
+        self._follow(conversation_id)
+        await self.send(
             {
                 "type": "session",
                 "conversation_id": conversation_id,
                 "conversation_token": services.tokens.sign(self.tenant_id, conversation_id),
                 "resumed": bool(resumed),
                 "history": [message.to_public() for message in history],
+                "handoff_state": handoff.state.value if handoff else "bot",
             }
         )
 
     async def message(self, frame: dict[str, Any]) -> None:
         """Run one customer turn and stream its replies back."""
         if self.conversation_id is None:
-            await self.socket.send_json(_error("no_session", "send a hello frame first"))
+            await self.send(_error("no_session", "send a hello frame first"))
             return
         client_id = frame.get("client_id")
         if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= 64):
-            await self.socket.send_json(_error("invalid_client_id", "client_id must be 1-64 characters"))
+            await self.send(_error("invalid_client_id", "client_id must be 1-64 characters"))
             return
         try:
             text = self.services.router.validate(frame.get("text"))
         except MessageRejectedError as exc:
-            await self.socket.send_json(_error(exc.code, exc.detail, client_id=client_id))
+            await self.send(_error(exc.code, exc.detail, client_id=client_id))
             return
         title = frame.get("title")
         payload = {"title": title[:200]} if isinstance(title, str) and title.strip() else None
-        await self.socket.send_json({"type": "typing", "on": True})
+        owner = await run_in_threadpool(self.services.handoff.handoffs.owner_state, self.tenant_id,
+                                        self.conversation_id)
+        bot_turn = owner.value == "bot"  # while people own the conversation the bot is not "typing"
+        if bot_turn:
+            await self.send({"type": "typing", "on": True})
         turn = await self.services.router.handle_customer_message(
             self.tenant_id, self.conversation_id, text, WIDGET_CHANNEL, client_id=client_id, payload=payload
         )
-        await self.socket.send_json(
+        await self.send(
             {"type": "ack", "client_id": client_id, "duplicate": turn.duplicate, "message": turn.customer.to_public()}
         )
         for reply in turn.replies:
-            await self.socket.send_json({"type": "message", "message": reply.to_public()})
-        await self.socket.send_json({"type": "typing", "on": False})
+            await self.send({"type": "message", "message": reply.to_public()})
+        if bot_turn:
+            await self.send({"type": "typing", "on": False})
 
 
 @router.websocket("/ws/widget")
@@ -115,20 +159,35 @@ async def widget_socket(socket: WebSocket) -> None:
         await socket.close(code=CLOSE_UNAUTHORISED)
         return
     session = WidgetSession(socket, services, tenant_id)
+    try:
+        await _serve(socket, services, session)
+    finally:
+        session.stop_following()
+
+
+def _customer_metadata(value: object) -> dict[str, str] | None:
+    """What the host page says about the customer: up to 10 short string fields (display only)."""
+    if not isinstance(value, dict):
+        return None
+    clean = {str(k)[:40]: v[:200] for k, v in list(value.items())[:10] if isinstance(v, str) and v.strip()}
+    return clean or None
+
+
+async def _serve(socket: WebSocket, services: GatewayServices, session: WidgetSession) -> None:
     max_bytes = services.settings.max_body_bytes
     try:
         while True:
             raw = await socket.receive_text()
             if len(raw.encode()) > max_bytes:
-                await socket.send_json(_error("frame_too_large", f"frames are limited to {max_bytes} bytes"))
+                await session.send(_error("frame_too_large", f"frames are limited to {max_bytes} bytes"))
                 continue
             try:
                 frame = json.loads(raw)
             except json.JSONDecodeError:
-                await socket.send_json(_error("malformed_json", "the frame is not valid JSON"))
+                await session.send(_error("malformed_json", "the frame is not valid JSON"))
                 continue
             if not isinstance(frame, dict):
-                await socket.send_json(_error("invalid_frame", "a frame must be a JSON object"))
+                await session.send(_error("invalid_frame", "a frame must be a JSON object"))
                 continue
             kind = frame.get("type")
             if kind == "hello":
@@ -136,8 +195,8 @@ async def widget_socket(socket: WebSocket) -> None:
             elif kind == "message":
                 await session.message(frame)
             elif kind == "ping":
-                await socket.send_json({"type": "pong"})
+                await session.send({"type": "pong"})
             else:
-                await socket.send_json(_error("unknown_frame_type", f"unknown frame type {kind!r}"))
+                await session.send(_error("unknown_frame_type", f"unknown frame type {kind!r}"))
     except WebSocketDisconnect:
         return

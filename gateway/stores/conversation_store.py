@@ -80,6 +80,29 @@ class ConversationStore:
             session.flush()
             return conversation.id
 
+    def customer(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
+        """What the host page told us about the customer (shown to agents)."""
+        with self._sessions() as session:
+            conversation = session.get(Conversation, conversation_id)
+            if conversation is None or conversation.tenant_id != tenant_id:
+                return None
+            return conversation.customer
+
+    def set_customer(self, tenant_id: str, conversation_id: str, customer: dict[str, Any]) -> None:
+        """Store customer metadata (name, e-mail, plan, …) for the agents' context packet."""
+        with self._sessions.begin() as session:
+            session.execute(update(Conversation).where(Conversation.id == conversation_id,
+                                                       Conversation.tenant_id == tenant_id).values(customer=customer))
+
+    def info(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
+        """Channel, dates, owner and customer metadata of a conversation."""
+        with self._sessions() as session:
+            c = session.get(Conversation, conversation_id)
+            if c is None or c.tenant_id != tenant_id:
+                return None
+            return {"id": c.id, "channel": c.channel, "created_at": c.created_at.isoformat(),
+                    "updated_at": c.updated_at.isoformat(), "owner": c.handoff_state, "customer": c.customer}
+
     def exists(self, tenant_id: str, conversation_id: str) -> bool:
         """Whether the conversation exists and belongs to the tenant."""
         with self._sessions() as session:
@@ -187,8 +210,12 @@ class ConversationStore:
             ).scalars()
             return [_stored(row) for row in rows]
 
-    def history(self, tenant_id: str, conversation_id: str, limit: int = 500) -> list[StoredMessage]:
+    def history(self, tenant_id: str, conversation_id: str, limit: int = 500,
+                include_suppressed: bool = False) -> list[StoredMessage]:
         """The last ``limit`` messages of a conversation, oldest first.
+
+        Bot replies that were kept from the customer (the conversation went to people during the
+        turn) are in the log but only returned with ``include_suppressed``.
 
         Raises:
             ConversationNotFoundError: Unknown conversation, or one of another tenant.
@@ -202,7 +229,10 @@ class ConversationStore:
                 .order_by(Message.seq.desc())
                 .limit(limit)
             ).scalars()
-            return [_stored(row) for row in reversed(list(rows))]
+            messages = [_stored(row) for row in reversed(list(rows))]
+        if include_suppressed:
+            return messages
+        return [m for m in messages if not (m.payload or {}).get("suppressed")]
 
 
 class DuplicateClientIdError(Exception):

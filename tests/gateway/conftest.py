@@ -32,6 +32,8 @@ class ScriptedDialogueEngine:
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
         self.triggered: list[tuple[str, str]] = []
         self.sentiments: dict[str, tuple[str, float]] = {}
+        self.intents: dict[str, str] = {}  # text -> intent (default "echo")
+        self.replies: dict[str, list[dict[str, Any]]] = {}  # text -> scripted replies instead of the echo
         self.down = False
 
     async def send(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> BotTurn:
@@ -39,13 +41,14 @@ class ScriptedDialogueEngine:
             raise RasaUnavailableError("scripted outage")
         self.calls.append((conversation_id, text, metadata))
         label, score = self.sentiments.get(text, ("neutral", 0.8))
+        messages = self.replies.get(text) or [
+            {"recipient_id": conversation_id, "text": f"echo: {text}"},
+            {"recipient_id": conversation_id, "text": "more?", "buttons": [{"title": "Yes", "payload": "/affirm"}]},
+        ]
         return BotTurn(
-            messages=[
-                {"recipient_id": conversation_id, "text": f"echo: {text}"},
-                {"recipient_id": conversation_id, "text": "more?", "buttons": [{"title": "Yes", "payload": "/affirm"}]},
-            ],
+            messages=[dict(m) for m in messages],
             nlu={
-                "intent": {"name": "echo", "confidence": 0.9},
+                "intent": {"name": self.intents.get(text, "echo"), "confidence": 0.9},
                 "sentiment": {"label": label, "score": score, "scores": {label: score}},
             },
             model_id="scripted-model",
@@ -53,6 +56,8 @@ class ScriptedDialogueEngine:
 
     async def trigger_intent(self, conversation_id: str, intent: str) -> list[dict[str, Any]]:
         self.triggered.append((conversation_id, intent))
+        if intent == "EXTERNAL_handoff_resolved":
+            return [{"recipient_id": conversation_id, "text": "bot again"}]
         return [{"recipient_id": conversation_id, "text": "want a person?",
                  "buttons": [{"title": "Yes", "payload": "/human_handoff"}]}]
 

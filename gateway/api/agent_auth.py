@@ -1,0 +1,94 @@
+"""Authentication of agents: session cookie (console, CSRF-checked) or bearer token (API clients)."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+
+from fastapi import Header, Request
+
+from gateway.api.deps import get_services
+from gateway.api.errors import ApiError
+from gateway.stores.agent_store import AgentRecord
+
+SESSION_COOKIE = "sb_agent"
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@dataclass(frozen=True)
+class AgentPrincipal:
+    """The authenticated agent of a request and how they authenticated."""
+
+    agent: AgentRecord
+    token: str
+    csrf_token: str
+    via_cookie: bool
+
+
+def _token_from(request: Request, authorization: str | None) -> tuple[str | None, bool]:
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip(), False
+    return request.cookies.get(SESSION_COOKIE), True
+
+
+def current_agent(request: Request, authorization: str | None = Header(default=None),
+                  x_csrf_token: str | None = Header(default=None)) -> AgentPrincipal:
+    """Dependency: the logged-in agent.
+
+    Cookie-authenticated writes must carry the session's CSRF token in ``X-CSRF-Token`` (a page
+    on another site can make the browser send the cookie, but cannot read the token); bearer
+    tokens are not sent by browsers on their own, so they need no CSRF token.
+
+    Raises:
+        ApiError: 401 without a valid session, 403 for a missing or wrong CSRF token.
+    """
+    token, via_cookie = _token_from(request, authorization)
+    if not token:
+        raise ApiError(401, "not_logged_in", "log in first (session cookie or Authorization: Bearer <token>)")
+    resolved = get_services(request).agents.resolve_session(token)
+    if resolved is None:
+        raise ApiError(401, "session_expired", "the session is unknown or expired; log in again")
+    agent, csrf = resolved
+    if via_cookie and request.method not in _SAFE_METHODS:
+        if not x_csrf_token or not hmac.compare_digest(x_csrf_token.encode(), csrf.encode()):
+            raise ApiError(403, "csrf_failed", f"send the session's CSRF token in {CSRF_HEADER}")
+    return AgentPrincipal(agent, token, csrf, via_cookie)
+
+
+def require_role(principal: AgentPrincipal, role: str) -> None:
+    """Raise 403 unless the agent has ``role`` or a higher one."""
+    if not principal.agent.at_least(role):
+        raise ApiError(403, "forbidden", f"this needs the {role} role")
+
+
+class LoginThrottle:
+    """Refuses logins for an account or an address after repeated failures (brute force)."""
+
+    def __init__(self, max_failures: int = 5, window_s: float = 300.0) -> None:
+        self._max = max_failures
+        self._window = window_s
+        self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
+
+    def _recent(self, key: str) -> deque[float]:
+        stamps = self._failures[key]
+        cutoff = time.monotonic() - self._window
+        while stamps and stamps[0] < cutoff:
+            stamps.popleft()
+        return stamps
+
+    def blocked(self, *keys: str) -> bool:
+        """Whether any of the keys had too many recent failures."""
+        return any(len(self._recent(key)) >= self._max for key in keys)
+
+    def failed(self, *keys: str) -> None:
+        """Count a failure against every key."""
+        for key in keys:
+            self._recent(key).append(time.monotonic())
+
+    def succeeded(self, key: str) -> None:
+        """Forget an account's failures after a good login."""
+        self._failures.pop(key, None)
