@@ -1,8 +1,11 @@
-"""Gateway command line: ``python -m gateway {migrate,seed-demo,serve}``."""
+"""Gateway command line: ``python -m gateway {migrate,seed-demo,add-agent,serve}``."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
+import sys
 
 import uvicorn
 
@@ -18,6 +21,13 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("seed-demo", help="create the demo tenant, widget key and orders")
+    add = sub.add_parser("add-agent", help="create an agent account (the first admin of a tenant, for example)")
+    add.add_argument("--tenant", required=True)
+    add.add_argument("--email", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", default="agent", choices=["agent", "supervisor", "admin"])
+    add.add_argument("--teams", default="general", help="comma-separated team names")
+    add.add_argument("--capacity", type=int, default=3)
     sub.add_parser("serve", help="run the gateway HTTP / WebSocket server")
     args = parser.parse_args(argv)
     settings = get_settings()
@@ -29,6 +39,8 @@ def main(argv: list[str] | None = None) -> None:
         seed_demo(create_session_factory(engine), settings.demo_tenant, settings.demo_widget_key,
                   demo_agent_password(settings))
         engine.dispose()
+    elif args.command == "add-agent":
+        sys.exit(_add_agent(args, settings.database_url))
     elif args.command == "serve":
         uvicorn.run(
             "gateway.app:create_app",
@@ -38,6 +50,29 @@ def main(argv: list[str] | None = None) -> None:
             log_level="info",
             ws_max_size=settings.max_body_bytes * 2,
         )
+
+
+def _add_agent(args: argparse.Namespace, database_url: str) -> int:
+    """Create an agent; the password comes from SWITCHBOARD_NEW_AGENT_PASSWORD or a prompt (never argv)."""
+    from gateway.stores.agent_store import AgentExistsError, AgentStore
+    from gateway.stores.tenant_store import TenantStore
+
+    password = os.environ.get("SWITCHBOARD_NEW_AGENT_PASSWORD") or getpass.getpass("password: ")
+    engine = create_db_engine(database_url)
+    try:
+        sessions = create_session_factory(engine)
+        if not TenantStore(sessions).exists(args.tenant):
+            print(f"error: no tenant {args.tenant!r}", file=sys.stderr)
+            return 1
+        teams = [t.strip() for t in args.teams.split(",") if t.strip()]
+        agent = AgentStore(sessions).create(args.tenant, args.email, args.name, password, args.role, teams, args.capacity)
+    except (AgentExistsError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"created {agent.role} {agent.email} ({agent.id}) in {args.tenant}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -239,6 +239,7 @@ def main() -> int:
     print(
         f"\nSwitchboard is up.\n  Demo page:  {settings.gateway_url}/demo\n"
         f"  API:        {settings.gateway_url}/docs\n  Health:     {settings.gateway_url}/healthz\n"
+        f"  Agents:     {settings.gateway_url}/console\n"
         "Press Ctrl-C to stop.",
         flush=True,
     )

@@ -64,13 +64,30 @@ def test_help_centre_question_is_answered_with_its_citation_and_logged(running_s
     assert logged[-1].text == "/kb_helpful" and logged[-1].nlu["intent"]["name"] == "kb_helpful"
 
 
-def test_unanswerable_question_offers_a_person(api: httpx.Client) -> None:
+def open_handoff(stack: Stack, conversation_id: str) -> tuple[str, str] | None:
+    """(state, trigger) of the conversation's open handoff."""
+    from gateway.db.session import create_db_engine, create_session_factory
+    from gateway.stores.handoff_store import HandoffStore
+
+    engine = create_db_engine(stack.settings.database_url)
+    try:
+        handoff = HandoffStore(create_session_factory(engine)).open_for_conversation(stack.settings.demo_tenant,
+                                                                                    conversation_id)
+    finally:
+        engine.dispose()
+    return (handoff.state.value, handoff.trigger) if handoff else None
+
+
+def test_unanswerable_question_offers_a_person(running_stack: Stack, api: httpx.Client) -> None:
     turn = say(api, "do you have a student discount?")
     reply = turn["replies"][0]
     assert "couldn't find an answer" in reply["text"]
     assert [b["payload"] for b in reply["payload"]["buttons"]] == ["/affirm", "/deny"]
     accepted = say(api, "yes please", turn)
     assert any("support team" in (r["text"] or "") for r in accepted["replies"]), accepted["replies"]
+    # The gateway queued the conversation for a person, with the reason the action named.
+    assert any("in the queue" in (r["text"] or "") for r in accepted["replies"]), accepted["replies"]
+    assert open_handoff(running_stack, turn["conversation_id"]) == ("queued", "kb_no_answer")
 
 
 def test_unhelpful_answer_leads_to_the_offer_of_a_person(api: httpx.Client) -> None:

@@ -183,3 +183,26 @@ def test_agent_socket_refuses_foreign_origins_and_anonymous_clients(client: Test
     assert response.status_code == 200
     with client.websocket_connect("/ws/agent", headers={"Origin": "https://evil.example"}) as ws:
         assert ws.receive_json()["error"] == "forbidden_origin"
+
+
+def test_bot_replies_of_a_turn_overtaken_by_a_takeover_are_logged_but_never_shown(
+    client: TestClient, engine: ScriptedDialogueEngine, agent_store
+) -> None:
+    supervisor = agent_store.create("acme", "sue@acme.test", "Sue", "correct horse battery staple", role="supervisor")
+    services = client.app.state.services  # type: ignore[attr-defined]
+    customer = Customer(client)
+    customer.say("hello")
+    original = engine.send
+
+    async def send_then_take_over(conversation_id, text, metadata):  # type: ignore[no-untyped-def]
+        turn = await original(conversation_id, text, metadata)
+        await services.handoff.take_over(supervisor, conversation_id)  # a person took over while Rasa worked
+        return turn
+
+    engine.send = send_then_take_over  # type: ignore[method-assign]
+    turn = customer.say("slow question")
+    assert [r["sender"] for r in turn["replies"]] == []
+    logged = services.conversations.history("acme", customer.conversation_id, include_suppressed=True)
+    assert any(m.text == "echo: slow question" and (m.payload or {}).get("suppressed") for m in logged)
+    assert "echo: slow question" not in [m["text"] for m in customer.history()]
+    assert any("Sue from our team joined" in (m["text"] or "") for m in customer.history())
