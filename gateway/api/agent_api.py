@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -24,11 +26,15 @@ _RULE_STATUS = {"not_owner": 403, "forbidden": 403, "wrong_team": 403, "unknown_
                 "unknown_agent": 404, "unknown_conversation": 404, "not_in_handoff": 409, "capacity_full": 409}
 
 
-def _handoff_errors(exc: Exception) -> ApiError:
-    if isinstance(exc, HandoffConflictError):
-        return ApiError(409, "conflict", exc.detail)
-    assert isinstance(exc, HandoffRuleError)
-    return ApiError(_RULE_STATUS.get(exc.code, 422), exc.code, exc.detail)
+@contextmanager
+def handoff_errors() -> Iterator[None]:
+    """Answer handoff conflicts with 409 and rule violations with their status (403/404/409/422)."""
+    try:
+        yield
+    except HandoffConflictError as exc:
+        raise ApiError(409, "conflict", exc.detail) from exc
+    except HandoffRuleError as exc:
+        raise ApiError(_RULE_STATUS.get(exc.code, 422), exc.code, exc.detail) from exc
 
 
 class LoginBody(BaseModel):
@@ -187,20 +193,16 @@ async def conversation(conversation_id: str, principal: AgentPrincipal = Depends
 async def claim(handoff_id: str, principal: AgentPrincipal = Depends(current_agent),
                 services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Take a queued conversation. 409 when another agent was first."""
-    try:
+    with handoff_errors():
         return (await services.handoff.claim(principal.agent, handoff_id)).to_public()
-    except (HandoffConflictError, HandoffRuleError) as exc:
-        raise _handoff_errors(exc) from exc
 
 
 @router.post("/conversations/{conversation_id}/messages")
 async def reply(conversation_id: str, body: TextBody, principal: AgentPrincipal = Depends(current_agent),
                 services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Write to the customer (only the assigned agent)."""
-    try:
+    with handoff_errors():
         return (await services.handoff.reply(principal.agent, conversation_id, _text(body))).to_public()
-    except (HandoffConflictError, HandoffRuleError) as exc:
-        raise _handoff_errors(exc) from exc
 
 
 @router.post("/conversations/{conversation_id}/typing")
@@ -219,10 +221,8 @@ async def typing(conversation_id: str, body: TypingBody, principal: AgentPrincip
 async def add_note(conversation_id: str, body: TextBody, principal: AgentPrincipal = Depends(current_agent),
                    services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """An internal note, visible to agents only."""
-    try:
+    with handoff_errors():
         return await services.handoff.note(principal.agent, conversation_id, _text(body))
-    except (HandoffConflictError, HandoffRuleError) as exc:
-        raise _handoff_errors(exc) from exc
 
 
 @router.post("/conversations/{conversation_id}/takeover")
@@ -231,31 +231,25 @@ async def take_over(conversation_id: str, principal: AgentPrincipal = Depends(cu
     """A supervisor takes a conversation away from the bot."""
     if not await run_in_threadpool(services.conversations.exists, principal.agent.tenant_id, conversation_id):
         raise ApiError(404, "unknown_conversation", "no such conversation")
-    try:
+    with handoff_errors():
         return (await services.handoff.take_over(principal.agent, conversation_id)).to_public()
-    except (HandoffConflictError, HandoffRuleError) as exc:
-        raise _handoff_errors(exc) from exc
 
 
 @router.post("/handoffs/{handoff_id}/transfer")
 async def transfer(handoff_id: str, body: TransferBody, principal: AgentPrincipal = Depends(current_agent),
                    services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Move a conversation to another agent or a team's queue."""
-    try:
+    with handoff_errors():
         return (await services.handoff.transfer(principal.agent, handoff_id, to_agent=body.to_agent,
                                                 to_team=body.to_team)).to_public()
-    except (HandoffConflictError, HandoffRuleError) as exc:
-        raise _handoff_errors(exc) from exc
 
 
 @router.post("/handoffs/{handoff_id}/resolve")
 async def resolve(handoff_id: str, body: ResolveBody, principal: AgentPrincipal = Depends(current_agent),
                   services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Close with a resolution label; the bot takes the conversation back."""
-    try:
+    with handoff_errors():
         return (await services.handoff.resolve(principal.agent, handoff_id, body.label, body.note)).to_public()
-    except (HandoffConflictError, HandoffRuleError) as exc:
-        raise _handoff_errors(exc) from exc
 
 
 @router.get("/agents")
