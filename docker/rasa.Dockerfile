@@ -13,4 +13,4 @@ RUN rasa train --config bot/config.yml --domain bot/domain.yml --data bot/data \
 RUN useradd --system --uid 10001 switchboard && chown -R switchboard /app
 USER switchboard
 EXPOSE 5005
-CMD ["sh", "-c", "exec rasa run --model models/northwind.tar.gz --enable-api --auth-token \"$SWITCHBOARD_RASA_TOKEN\" --interface 0.0.0.0 --port 5005 --endpoints bot/endpoints.production.yml --credentials bot/credentials.yml"]
+CMD ["sh", "-c", "exec rasa run --model models/northwind.tar.gz --enable-api --auth-token=\"$SWITCHBOARD_RASA_TOKEN\" --interface 0.0.0.0 --port 5005 --endpoints bot/endpoints.production.yml --credentials bot/credentials.yml"]

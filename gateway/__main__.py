@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "seed-demo":
         engine = create_db_engine(settings.database_url)
         seed_demo(create_session_factory(engine), settings.demo_tenant, settings.demo_widget_key,
-                  demo_agent_password(settings))
+                  agent_password=demo_agent_password(settings))
         engine.dispose()
     elif args.command == "add-agent":
         sys.exit(_add_agent(args, settings.database_url))

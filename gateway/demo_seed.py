@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.stores.agent_store import AgentStore
+from gateway.stores.order_store import OrderRecord, OrderStore
+from gateway.stores.tenant_store import TenantStore
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
-from gateway.stores.order_store import OrderRecord, OrderStore
-from gateway.stores.tenant_store import TenantStore
 
 
 def demo_orders(today: date) -> list[OrderRecord]:

@@ -144,7 +144,7 @@ class Stack:
                 "rasa",
                 [
                     str(RASA_BIN), "run", "--model", str(s.model_path), "--enable-api",
-                    "--auth-token", token, "--interface", s.rasa_host, "--port", str(s.rasa_port),
+                    f"--auth-token={token}", "--interface", s.rasa_host, "--port", str(s.rasa_port),
                     "--endpoints", str(BOT_DIR / "endpoints.yml"),
                     "--credentials", str(BOT_DIR / "credentials.yml"),
                 ],
@@ -165,7 +165,7 @@ class Stack:
         engine = create_db_engine(self.settings.database_url)
         sessions = create_session_factory(engine)
         seed_demo(sessions, self.settings.demo_tenant, self.settings.demo_widget_key,
-                  demo_agent_password(self.settings))
+                  agent_password=demo_agent_password(self.settings))
         self.prepare_knowledge_base(sessions)
         engine.dispose()
 
