@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -12,7 +11,7 @@ from gateway.db.models import utcnow
 from gateway.handoff.policy import BusinessHours, HandoffPolicy
 from gateway.stores.agent_store import AgentRecord, AgentStore
 from tests.gateway.conftest import ScriptedDialogueEngine
-from tests.gateway.handoff.conftest import HANDOFF_TEXT, PASSWORD, Customer, bearer, login
+from tests.gateway.handoff.conftest import HANDOFF_TEXT, PASSWORD, Customer, bearer, login, run_async
 
 
 def services_of(client: TestClient):  # type: ignore[no-untyped-def]
@@ -67,7 +66,7 @@ def test_priority_then_waiting_time_orders_the_queue(
     vip.say("hello")
     services.conversations.set_customer("acme", vip.conversation_id, {"plan": "premium"})
     vip.say(HANDOFF_TEXT)
-    entries = asyncio.run(services.handoff.queue("acme"))
+    entries = run_async(services.handoff.queue("acme"))
     assert [e.handoff.conversation_id for e in entries] == [vip.conversation_id, normal.conversation_id]
     assert [e.position for e in entries] == [1, 2]
     # Aging: a normal customer who has waited long enough overtakes the premium one.
@@ -84,7 +83,7 @@ def test_priority_then_waiting_time_orders_the_queue(
     other = Customer(client)
     other.say(HANDOFF_TEXT)
     agent_store.set_status("acme", busy.id, "online")
-    asyncio.run(services.handoff.auto_assign("acme"))
+    run_async(services.handoff.auto_assign("acme"))
     assert services.handoff.handoffs.agent_loads("acme") == {busy.id: 3}
     agent_store.set_status("acme", idle.id, "online")
     third = Customer(client)
@@ -99,13 +98,13 @@ def test_no_agent_timeout_offers_a_message_or_the_bot(
     services.handoff.policies.put("acme", HandoffPolicy(no_agent_timeout_s=60))
     customer = Customer(client)
     customer.say(HANDOFF_TEXT)
-    asyncio.run(services.handoff.tick(["acme"], now=utcnow() + timedelta(seconds=30)))
+    run_async(services.handoff.tick(["acme"], now=utcnow() + timedelta(seconds=30)))
     assert not any("still busy" in (m["text"] or "") for m in customer.history())
-    asyncio.run(services.handoff.tick(["acme"], now=utcnow() + timedelta(seconds=61)))
+    run_async(services.handoff.tick(["acme"], now=utcnow() + timedelta(seconds=61)))
     offer = [m for m in customer.history() if "still busy" in (m["text"] or "")]
     assert len(offer) == 1
     assert [b["payload"] for b in offer[0]["payload"]["buttons"]] == ["/handoff_leave_message", "/handoff_back_to_bot"]
-    asyncio.run(services.handoff.tick(["acme"], now=utcnow() + timedelta(seconds=200)))
+    run_async(services.handoff.tick(["acme"], now=utcnow() + timedelta(seconds=200)))
     assert len([m for m in customer.history() if "still busy" in (m["text"] or "")]) == 1  # offered once
 
     back = customer.say("/handoff_back_to_bot")

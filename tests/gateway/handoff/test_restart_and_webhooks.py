@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -16,7 +15,7 @@ from gateway.handoff import webhooks
 from gateway.settings import Settings
 from gateway.stores.agent_store import AgentRecord
 from tests.gateway.conftest import ScriptedDialogueEngine
-from tests.gateway.handoff.conftest import HANDOFF_TEXT, Customer, bearer, login
+from tests.gateway.handoff.conftest import HANDOFF_TEXT, Customer, bearer, login, run_async
 
 
 def test_a_restart_mid_conversation_keeps_queue_owner_transcript_and_sessions(
@@ -106,7 +105,7 @@ def test_handoff_events_are_delivered_signed_and_retried(
 
     deadline = time.monotonic() + 30
     while len(_Receiver.received) < 2 and time.monotonic() < deadline:
-        asyncio.run(send_once())
+        run_async(send_once())
         with services.sessions.begin() as session:  # make retries due now instead of after the backoff
             from sqlalchemy import update
 
