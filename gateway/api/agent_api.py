@@ -175,10 +175,7 @@ async def conversation(conversation_id: str, principal: AgentPrincipal = Depends
         info = services.conversations.info(tenant, conversation_id)
         if info is None:
             return None
-        handoff = services.handoff.handoffs.open_for_conversation(tenant, conversation_id)
-        if handoff is None:
-            recent = services.handoff.handoffs.list(tenant, limit=1000)
-            handoff = next((h for h in recent if h.conversation_id == conversation_id), None)
+        handoff = services.handoff.handoffs.latest_for_conversation(tenant, conversation_id)
         return build_context(info, handoff, services.conversations.history(tenant, conversation_id),
                              services.handoff.handoffs.transitions(tenant, conversation_id),
                              services.handoff.handoffs.notes(tenant, conversation_id))

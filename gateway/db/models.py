@@ -16,6 +16,13 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes for timezone-aware columns; they are UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 def new_id() -> str:
     """A random UUID4 as text: conversation ids must not be guessable."""
     return str(uuid.uuid4())

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.auth.passwords import check_password_strength, hash_password, verify_password
-from gateway.db.models import Agent, AgentSession, utcnow
+from gateway.db.models import Agent, AgentSession, aware, utcnow
 
 ROLES = ("agent", "supervisor", "admin")
 STATUSES = ("online", "away", "offline")
@@ -175,13 +175,13 @@ class AgentStore:
             row = session.get(AgentSession, _token_hash(token))
             if row is None:
                 return None
-            if _aware(row.expires_at) <= now or _aware(row.last_seen_at) + self._idle <= now:
+            if aware(row.expires_at) <= now or aware(row.last_seen_at) + self._idle <= now:
                 session.delete(row)
                 return None
             agent = session.get(Agent, row.agent_id)
             if agent is None or not agent.active:
                 return None
-            if (now - _aware(row.last_seen_at)).total_seconds() > 60:  # avoid a write per request
+            if (now - aware(row.last_seen_at)).total_seconds() > 60:  # avoid a write per request
                 row.last_seen_at = now
             return _record(agent), row.csrf_token
 
@@ -198,9 +198,3 @@ class AgentStore:
             session.execute(update(Agent).where(Agent.id == agent_id, Agent.tenant_id == tenant_id)
                             .values(status=status))
 
-
-def _aware(value: datetime) -> datetime:
-    """SQLite returns naive datetimes for aware columns; they are UTC."""
-    from datetime import timezone
-
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

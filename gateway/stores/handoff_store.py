@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -23,17 +23,11 @@ from gateway.db.models import (
     HandoffTransition,
     WebhookDelivery,
     WebhookEndpoint,
+    aware,
     new_id,
     utcnow,
 )
 from gateway.handoff.states import OPEN_STATES, HandoffConflictError, HandoffRuleError, HandoffState, check_move
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes for timezone-aware columns; they are UTC."""
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -126,6 +120,15 @@ class HandoffStore:
                     Handoff.tenant_id == tenant_id, Handoff.conversation_id == conversation_id,
                     Handoff.state.in_([s.value for s in OPEN_STATES]),
                 )
+            ).scalar_one_or_none()
+            return _record(row) if row else None
+
+    def latest_for_conversation(self, tenant_id: str, conversation_id: str) -> HandoffRecord | None:
+        """The conversation's most recent handoff, open or not."""
+        with self._sessions() as session:
+            row = session.execute(
+                select(Handoff).where(Handoff.tenant_id == tenant_id, Handoff.conversation_id == conversation_id)
+                .order_by(Handoff.created_at.desc()).limit(1)
             ).scalar_one_or_none()
             return _record(row) if row else None
 
