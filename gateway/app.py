@@ -20,9 +20,13 @@ from gateway.api import (
     kb_admin_page,
     pages,
     widget_api,
+    widget_admin,
     widget_socket,
 )
 from gateway.api.agent_auth import LoginThrottle
+from gateway.api.rate_limits import RateLimiter, RateLimits
+from gateway.stores.feedback_store import FeedbackStore
+from gateway.stores.widget_config_store import WidgetConfigStore
 from gateway.api.errors import BodySizeLimitMiddleware, install_error_handlers
 from gateway.conversation_tokens import ConversationTokenSigner
 from gateway.db.session import create_db_engine, create_session_factory
@@ -67,6 +71,14 @@ def build_services(settings: Settings, dialogue: DialogueEngine | None = None) -
         agents=agents,
         handoff=handoff,
         webhooks=WebhookStore(sessions),
+        widget_configs=WidgetConfigStore(sessions),
+        feedback=FeedbackStore(sessions),
+        rate_limits=RateLimits(
+            per_conversation=RateLimiter(settings.rate_conversation_per_min, settings.rate_conversation_burst),
+            per_ip=RateLimiter(settings.rate_ip_per_min, settings.rate_ip_burst),
+            new_conversations_per_ip=RateLimiter(settings.rate_new_conversations_per_min,
+                                                 max(1, int(settings.rate_new_conversations_per_min))),
+        ),
     )
 
 
@@ -96,6 +108,8 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
         services.handoff.on_transition.append(dispatcher.wake)
         tasks = [asyncio.create_task(dispatcher.run(), name="webhooks"),
                  asyncio.create_task(_handoff_monitor(services), name="handoff-monitor")]
+        if slack is not None:
+            tasks.append(asyncio.create_task(slack.run_relay(), name="slack-relay"))
         yield
         for task in tasks:
             task.cancel()
@@ -106,8 +120,15 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
             await close()
         services.db_engine.dispose()
 
+    slack = None
+    if settings.slack_signing_secret is not None:
+        from connectors.slack.channel import SlackChannel
+
+        slack = SlackChannel(services, settings.slack_api_url)
+
     app = FastAPI(title="Switchboard gateway", version="0.1.0", lifespan=lifespan)
     app.state.services = services
+    app.state.slack = slack
     app.state.login_throttle = LoginThrottle()
     install_error_handlers(app)
     app.add_middleware(
@@ -117,12 +138,17 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
     app.include_router(health.router)
     app.include_router(widget_api.router)
     app.include_router(widget_socket.router)
+    app.include_router(widget_admin.router)
     app.include_router(pages.router)
     app.include_router(kb_admin.router)
     app.include_router(kb_admin_page.router)
     app.include_router(agent_api.router)
     app.include_router(agent_socket.router)
     app.include_router(console_page.router)
+    from connectors.slack import routes as slack_routes
+
+    app.include_router(slack_routes.router)
+    app.include_router(slack_routes.admin_router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -19,6 +19,9 @@ from gateway.rasa_client import DialogueEngine
 from gateway.settings import Settings
 from gateway.stores.conversation_store import ConversationStore
 from gateway.stores.tenant_store import TenantStore
+from gateway.stores.feedback_store import FeedbackStore
+from gateway.stores.widget_config_store import WidgetConfigStore
+from gateway.api.rate_limits import RateLimits
 
 if TYPE_CHECKING:
     from knowledge_base.service import KnowledgeBase
@@ -40,6 +43,9 @@ class GatewayServices:
     agents: AgentStore
     handoff: HandoffService
     webhooks: WebhookStore
+    widget_configs: WidgetConfigStore
+    feedback: FeedbackStore
+    rate_limits: RateLimits
     _knowledge_base: "KnowledgeBase | None" = field(default=None, repr=False)
     _kb_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

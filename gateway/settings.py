@@ -65,6 +65,17 @@ class Settings(BaseSettings):
         webhook_poll_s: How often due webhook deliveries are sent (transitions also send at once).
         demo_agent_password: Password of the demo tenant's agent (``agent@northwind.example``); no
             demo agent is created while it is unset. Weak values are refused.
+        rate_conversation_per_min: Customer messages per minute one conversation may send (sustained).
+        rate_conversation_burst: Customer messages one conversation may send at once.
+        rate_ip_per_min: Customer messages per minute from one IP address, all conversations together.
+        rate_ip_burst: Burst of customer messages from one IP address.
+        rate_new_conversations_per_min: Conversations one IP address may start per minute.
+        slack_signing_secret: Signing secret of the Slack app; Slack is off while it is unset.
+        slack_client_id: OAuth client id of the Slack app (installs into several workspaces).
+        slack_client_secret: OAuth client secret of the Slack app.
+        slack_api_url: Base URL of the Slack Web API (a local fake in tests).
+        slack_authorize_url: Slack's OAuth authorize page.
+        slack_scopes: Bot scopes requested at install.
     """
 
     model_config = SettingsConfigDict(
@@ -100,6 +111,17 @@ class Settings(BaseSettings):
     handoff_tick_s: float = Field(default=5.0, gt=0)
     webhook_poll_s: float = Field(default=2.0, gt=0)
     demo_agent_password: SecretStr | None = None
+    rate_conversation_per_min: float = Field(default=30.0, gt=0)
+    rate_conversation_burst: int = Field(default=10, gt=0)
+    rate_ip_per_min: float = Field(default=120.0, gt=0)
+    rate_ip_burst: int = Field(default=60, gt=0)
+    rate_new_conversations_per_min: float = Field(default=20.0, gt=0)
+    slack_signing_secret: SecretStr | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_authorize_url: str = "https://slack.com/oauth/v2/authorize"
+    slack_scopes: str = "app_mentions:read,channels:history,chat:write,commands,im:history,im:read,im:write,users:read"
 
     @field_validator("secret_key")
     @classmethod
@@ -124,6 +146,11 @@ class Settings(BaseSettings):
 
             check_password_strength(value.get_secret_value())
         return value
+
+    @field_validator("slack_signing_secret", "slack_client_secret", "slack_client_id", mode="before")
+    @classmethod
+    def _empty_slack_value_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
 
     @field_validator("admin_token", mode="before")
     @classmethod

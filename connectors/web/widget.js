@@ -13,8 +13,12 @@
   var widgetKey = script.getAttribute("data-widget-key") || "";
   var gatewayOrigin = new URL(script.src, location.href).origin;
   var storageKey = "switchboard:" + widgetKey;
-  var title = script.getAttribute("data-title") || "Support";
-  var accent = script.getAttribute("data-accent") || "#2f5bea";
+  // The look comes from the tenant's settings (session frame), cached for the next page load.
+  var cachedConfig = {};
+  try { cachedConfig = JSON.parse(localStorage.getItem("switchboard-config:" + widgetKey) || "{}"); } catch (e) { cachedConfig = {}; }
+  var title = cachedConfig.title || "Support";
+  var accent = cachedConfig.accent || "#2f5bea";
+  var config = cachedConfig;
   // Optional customer details from the host page (shown to agents; never used for authentication).
   var customer = {};
   ["name", "email", "plan", "id"].forEach(function (field) {
@@ -24,19 +28,29 @@
 
   var CSS = [
     ":host { all: initial; }",
-    ".sb { position: fixed; bottom: 20px; right: 20px; z-index: 2147483000; font: 14px/1.45 system-ui, sans-serif; color: #1d2433; }",
-    ".sb-launcher { width: 56px; height: 56px; border-radius: 50%; border: 0; background: var(--accent); color: #fff; font-size: 24px; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); }",
+    ".sb { position: fixed; bottom: 20px; right: 20px; display: flex; flex-direction: column; align-items: flex-end; z-index: 2147483000; font: 14px/1.45 system-ui, sans-serif; color: #1d2433; }",
+    ".sb.left { right: auto; left: 20px; align-items: flex-start; }",
+    ".sb-launcher { width: 56px; height: 56px; border-radius: 50%; border: 0; background: var(--accent); color: var(--on-accent); font-size: 24px; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); }",
     ".sb-launcher:focus-visible, .sb button:focus-visible, .sb textarea:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }",
     ".sb-panel { display: none; flex-direction: column; width: 360px; max-width: calc(100vw - 24px); height: 520px; max-height: calc(100vh - 100px); background: #fff; border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.25); overflow: hidden; margin-bottom: 12px; }",
     ".sb.open .sb-panel { display: flex; }",
-    ".sb-header { background: var(--accent); color: #fff; padding: 12px 14px; display: flex; align-items: center; gap: 8px; }",
+    ".sb-header { background: var(--accent); color: var(--on-accent); padding: 12px 14px; display: flex; align-items: center; gap: 8px; }",
     ".sb-header h2 { font-size: 15px; margin: 0; flex: 1; }",
-    ".sb-header button { background: transparent; border: 0; color: #fff; cursor: pointer; font-size: 13px; }",
+    ".sb-header button { background: transparent; border: 0; color: inherit; cursor: pointer; font-size: 13px; }",
+    ".sb-avatar { width: 28px; height: 28px; border-radius: 50%; background: rgba(255,255,255,.25); display: none; align-items: center; justify-content: center; font-size: 13px; font-weight: 600; }",
+    ".sb-avatar.on { display: flex; }",
     ".sb-status { font-size: 12px; opacity: .85; }",
     ".sb-log { flex: 1; overflow-y: auto; padding: 12px; display: flex; flex-direction: column; gap: 8px; background: #f6f7fb; }",
     ".sb-msg { max-width: 80%; padding: 8px 11px; border-radius: 12px; white-space: pre-wrap; word-wrap: break-word; }",
-    ".sb-msg.customer { align-self: flex-end; background: var(--accent); color: #fff; border-bottom-right-radius: 4px; }",
-    ".sb-msg.customer a { color: #fff; }",
+    ".sb-msg.customer { align-self: flex-end; background: var(--accent); color: var(--on-accent); border-bottom-right-radius: 4px; }",
+    ".sb-msg.customer a { color: inherit; }",
+    ".sb-msg ul { margin: 4px 0; padding-left: 18px; white-space: normal; }",
+    ".sb-msg code { background: rgba(0,0,0,.07); padding: 0 3px; border-radius: 3px; }",
+    ".sb-sources { display: block; margin-top: 6px; font-size: 12px; white-space: normal; }",
+    ".sb-greeting { align-self: flex-start; color: #4a5266; font-size: 13px; }",
+    ".sb-csat { align-self: flex-start; background: #fff; border: 1px solid #e1e4ee; border-radius: 12px; padding: 8px 11px; }",
+    ".sb-csat p { margin: 0 0 6px; }",
+    ".sb-csat button { border: 1px solid #c9cede; background: #fff; border-radius: 6px; margin-right: 4px; padding: 3px 8px; cursor: pointer; }",
     ".sb-msg.bot, .sb-msg.agent, .sb-msg.system { align-self: flex-start; background: #fff; border: 1px solid #e1e4ee; border-bottom-left-radius: 4px; }",
     ".sb-msg.system { font-style: italic; }",
     ".sb-msg.agent { border-color: #1f8a4c; border-width: 1px 1px 1px 4px; }",
@@ -48,8 +62,8 @@
     ".sb-typing.on { display: block; }",
     ".sb-form { display: flex; border-top: 1px solid #e1e4ee; }",
     ".sb-form textarea { flex: 1; border: 0; resize: none; padding: 10px; font: inherit; height: 44px; }",
-    ".sb-form button { border: 0; background: var(--accent); color: #fff; padding: 0 16px; cursor: pointer; }",
-    "@media (max-width: 480px) { .sb { right: 8px; bottom: 8px; } .sb-panel { width: calc(100vw - 16px); height: calc(100vh - 90px); } }"
+    ".sb-form button { border: 0; background: var(--accent); color: var(--on-accent); padding: 0 16px; cursor: pointer; }",
+    "@media (max-width: 480px) { .sb, .sb.left { right: 8px; left: auto; bottom: 8px; } .sb-panel { width: calc(100vw - 16px); height: calc(100vh - 90px); } }"
   ].join("\n");
 
   // ---- state -------------------------------------------------------------------------------
@@ -61,6 +75,8 @@
   var ready = false;        // session frame received on the current socket
   var attempts = 0;
   var seen = {};            // message ids already rendered
+  var rated = {};           // handoff ids the customer already rated (CSAT)
+  var stopped = false;      // the gateway refused this page for good (bad key or origin)
 
   function saveSession() {
     try {
@@ -82,11 +98,12 @@
   root.appendChild(style);
 
   var shell = el("div", "sb");
-  shell.style.setProperty("--accent", /^#[0-9a-fA-F]{3,8}$/.test(accent) ? accent : "#2f5bea");
   var panel = el("section", "sb-panel");
   panel.setAttribute("role", "dialog");
   panel.setAttribute("aria-label", title + " chat");
   var header = el("div", "sb-header");
+  var avatar = el("span", "sb-avatar");
+  avatar.setAttribute("aria-hidden", "true");
   var heading = el("h2");
   heading.textContent = title;
   var status = el("span", "sb-status");
@@ -98,7 +115,7 @@
   close.type = "button";
   close.setAttribute("aria-label", "Close chat");
   close.textContent = "\u2715";
-  header.append(heading, status, restart, close);
+  header.append(avatar, heading, status, restart, close);
 
   var log = el("div", "sb-log");
   log.setAttribute("role", "log");
@@ -133,6 +150,22 @@
     return node;
   }
 
+  // Tenant look: colours only as validated #rrggbb, text only as text.
+  function applyConfig(next) {
+    config = next || {};
+    var hex = /^#[0-9a-fA-F]{6}$/;
+    shell.style.setProperty("--accent", hex.test(config.accent) ? config.accent : "#2f5bea");
+    shell.style.setProperty("--on-accent", hex.test(config.text_on_accent) ? config.text_on_accent : "#ffffff");
+    shell.classList.toggle("left", config.position === "left");
+    var name = typeof config.title === "string" && config.title ? config.title : "Support";
+    heading.textContent = name;
+    panel.setAttribute("aria-label", name + " chat");
+    avatar.textContent = typeof config.avatar === "string" ? config.avatar : "";
+    avatar.classList.toggle("on", !!avatar.textContent);
+    try { localStorage.setItem("switchboard-config:" + widgetKey, JSON.stringify(config)); } catch (e) { /* optional */ }
+  }
+  applyConfig(cachedConfig);
+
   function setOpen(open) {
     shell.classList.toggle("open", open);
     launcher.setAttribute("aria-expanded", String(open));
@@ -140,21 +173,59 @@
     if (open) input.focus();
   }
 
-  // Text → nodes: http(s) links become anchors, everything else stays text.
-  function renderText(target, text) {
-    var pattern = /https?:\/\/[^\s<>"']+/g;
+  function makeLink(href, label) {
+    var link = document.createElement("a");
+    link.href = href;          // only ever an http(s) URL: the patterns below admit nothing else
+    link.textContent = label;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer nofollow";
+    return link;
+  }
+
+  // Inline formatting → nodes: [label](https://…), bare http(s) links, **bold**, *italic* / _italic_,
+  // `code`. Everything else stays text; no markup from a message is ever parsed as HTML.
+  var INLINE = /\[([^\]\n]{1,200})\]\((https?:\/\/[^\s)<>"']+)\)|(https?:\/\/[^\s<>"']+)|\*\*([^*\n]+)\*\*|(?:\*([^*\n]+)\*|\b_([^_\n]+)_\b)|`([^`\n]+)`/g;
+  function renderInline(target, text) {
     var last = 0, match;
-    while ((match = pattern.exec(text)) !== null) {
+    INLINE.lastIndex = 0;
+    while ((match = INLINE.exec(text)) !== null) {
       if (match.index > last) target.appendChild(document.createTextNode(text.slice(last, match.index)));
-      var link = document.createElement("a");
-      link.href = match[0];
-      link.textContent = match[0];
-      link.target = "_blank";
-      link.rel = "noopener noreferrer nofollow";
-      target.appendChild(link);
+      var node;
+      if (match[1]) node = makeLink(match[2], match[1]);
+      else if (match[3]) node = makeLink(match[3], match[3]);
+      else if (match[4]) { node = document.createElement("strong"); node.textContent = match[4]; }
+      else if (match[5] || match[6]) { node = document.createElement("em"); node.textContent = match[5] || match[6]; }
+      else { node = document.createElement("code"); node.textContent = match[7]; }
+      target.appendChild(node);
       last = match.index + match[0].length;
     }
     if (last < text.length) target.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  // Lines starting with "- " or "* " become a list; other lines stay as they are.
+  function renderText(target, text) {
+    var lines = text.split("\n"), list = null;
+    lines.forEach(function (line, i) {
+      var item = /^\s*[-*\u2022]\s+(.*)$/.exec(line);
+      if (item) {
+        if (!list) { list = document.createElement("ul"); target.appendChild(list); }
+        var li = document.createElement("li");
+        renderInline(li, item[1]);
+        list.appendChild(li);
+        return;
+      }
+      list = null;
+      renderInline(target, line);
+      if (i < lines.length - 1 && !(lines[i + 1] && /^\s*[-*\u2022]\s+/.test(lines[i + 1]))) {
+        target.appendChild(document.createTextNode("\n"));
+      }
+    });
+  }
+
+  function citationsOf(message) {
+    var custom = message.payload && message.payload.custom;
+    var list = custom && custom.kb && custom.kb.citations;
+    return Array.isArray(list) ? list.filter(function (c) { return c && typeof c.title === "string"; }) : [];
   }
 
   function addBubble(sender, text, opts) {
@@ -167,6 +238,16 @@
     }
     if (opts && opts.clientId) bubble.setAttribute("data-client-id", opts.clientId);
     renderText(bubble, String(text || ""));
+    if (opts && opts.citations && opts.citations.length) {
+      var sources = el("span", "sb-sources");
+      sources.appendChild(document.createTextNode(opts.citations.length > 1 ? "Sources: " : "Source: "));
+      opts.citations.forEach(function (c, i) {
+        if (i) sources.appendChild(document.createTextNode(", "));
+        if (typeof c.url === "string" && /^https?:\/\//.test(c.url)) sources.appendChild(makeLink(c.url, c.title));
+        else sources.appendChild(document.createTextNode(c.title));
+      });
+      bubble.appendChild(sources);
+    }
     log.insertBefore(bubble, typing);
     log.scrollTop = log.scrollHeight;
     return bubble;
@@ -203,9 +284,48 @@
       text = (message.payload && message.payload.title) || text;   // a button press shows its title
     }
     var agent = message.sender === "agent" && message.payload && message.payload.agent;
-    if (text) addBubble(message.sender, text, agent ? { who: String(agent.name || "Agent") + " \u00b7 support team" } : null);
+    var citations = citationsOf(message);
+    if (typeof text === "string") {
+      // The citation is shown as a link under the answer; drop its plain-text copy.
+      citations.forEach(function (c) { text = text.replace("\n\nSource: " + c.title + " \u2013 " + c.url, "").replace("\n\nSource: " + c.title, ""); });
+    }
+    var opts = { citations: citations };
+    if (agent) opts.who = String(agent.name || "Agent") + " \u00b7 support team";
+    if (text) addBubble(message.sender, text, opts);
     var buttons = message.payload && message.payload.buttons;
     if (isLatest && Array.isArray(buttons) && buttons.length) addButtons(buttons);
+    var csat = message.payload && message.payload.csat;
+    if (csat && typeof csat.handoff_id === "string" && config.csat_enabled !== false && !rated[csat.handoff_id]) {
+      addCsat(csat.handoff_id);
+    }
+  }
+
+  // "How did we do?" after people resolved the conversation: five buttons, one click.
+  function addCsat(handoffId) {
+    var box = el("div", "sb-csat");
+    box.setAttribute("role", "group");
+    box.setAttribute("aria-label", "Rate the help you got");
+    var question = el("p");
+    question.textContent = "How did we do?";
+    box.appendChild(question);
+    [1, 2, 3, 4, 5].forEach(function (score) {
+      var b = el("button");
+      b.type = "button";
+      b.textContent = "\u2605".repeat(score);
+      b.setAttribute("aria-label", score + " out of 5");
+      b.setAttribute("data-score", String(score));
+      b.addEventListener("click", function () {
+        rated[handoffId] = true;
+        if (socket && ready) socket.send(JSON.stringify({ type: "csat", handoff_id: handoffId, score: score }));
+        box.textContent = "";
+        var thanks = el("p");
+        thanks.textContent = "Thanks for your rating!";
+        box.appendChild(thanks);
+      });
+      box.appendChild(b);
+    });
+    log.insertBefore(box, typing);
+    log.scrollTop = log.scrollHeight;
   }
 
   function cssEscape(value) {
@@ -230,7 +350,7 @@
     };
     socket.onclose = function (event) {
       ready = false;
-      if (event.code === 4401) { setStatus("unavailable"); return; }
+      if (event.code === 4401 || event.code === 4403) { stopped = true; setStatus("unavailable"); return; }
       setStatus("reconnecting\u2026");
       var delay = Math.min(30000, 500 * Math.pow(2, attempts++)) * (0.5 + Math.random() / 2);
       setTimeout(connect, delay);
@@ -245,7 +365,14 @@
       session.id = frame.conversation_id;
       session.token = frame.conversation_token;
       saveSession();
+      if (frame.config) applyConfig(frame.config);
+      (frame.rated || []).forEach(function (id) { rated[id] = true; });
       var history = frame.history || [];
+      if (!history.length && config.greeting && !log.querySelector(".sb-greeting")) {
+        var greeting = el("div", "sb-greeting");
+        greeting.textContent = String(config.greeting);
+        log.insertBefore(greeting, typing);
+      }
       history.forEach(function (m, i) { renderMessage(m, i === history.length - 1); });
       ready = true;
       showOwner({ state: frame.handoff_state || "bot" });
@@ -261,6 +388,10 @@
       log.scrollTop = log.scrollHeight;
     } else if (frame.type === "handoff") {
       showOwner(frame);
+    } else if (frame.type === "error" && frame.error === "rate_limited" && frame.client_id) {
+      // Kept in the outbox: sent again, in order, once the limit allows.
+      setStatus("sending shortly\u2026");
+      setTimeout(function () { setStatus("online"); flush(); }, Math.max(1, frame.retry_after_s || 1) * 1000);
     } else if (frame.type === "error") {
       if (frame.client_id) {
         outbox = outbox.filter(function (item) { return item.client_id !== frame.client_id; });
@@ -292,6 +423,7 @@
   }
 
   function sendMessage(text, shownAs) {
+    if (stopped) { addBubble("system", "The chat is not available on this page."); return; }
     var clientId = newClientId();
     var item = { type: "message", text: text, client_id: clientId };
     if (shownAs) item.title = shownAs;

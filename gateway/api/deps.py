@@ -28,8 +28,21 @@ def resolve_tenant(services: GatewayServices, widget_key: str | None) -> str:
 
 
 def tenant_id_from_header(request: Request, x_widget_key: str | None = Header(default=None)) -> str:
-    """Dependency: the tenant identified by the ``X-Widget-Key`` header."""
-    return resolve_tenant(get_services(request), x_widget_key)
+    """Dependency: the tenant identified by the ``X-Widget-Key`` header, called from an allowed origin.
+
+    Raises:
+        ApiError: 401 for a bad key, 403 when a browser calls from an origin the tenant does not allow.
+    """
+    services = get_services(request)
+    tenant_id = resolve_tenant(services, x_widget_key)
+    if not services.widget_configs.get(tenant_id).allows_origin(request.headers.get("origin")):
+        raise ApiError(403, "origin_not_allowed", "this site may not use the widget")
+    return tenant_id
+
+
+def client_ip(request: Request) -> str | None:
+    """The caller's address (the proxy's, behind one: rate limits then apply per proxy)."""
+    return request.client.host if request.client else None
 
 
 def check_conversation(services: GatewayServices, tenant_id: str, conversation_id: str, token: str | None) -> None:

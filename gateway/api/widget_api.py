@@ -8,11 +8,14 @@ from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from gateway.api.deps import check_conversation, get_services, tenant_id_from_header
+from fastapi import Request, Response
+
+from gateway.api.deps import check_conversation, client_ip, get_services, tenant_id_from_header
 from gateway.api.errors import ApiError
 from gateway.message_router import MessageRejectedError, TurnResult
 from gateway.services import GatewayServices
 from gateway.stores.conversation_store import ConversationNotFoundError
+from gateway.stores.feedback_store import FeedbackError
 
 router = APIRouter(prefix="/api/v1", tags=["messages"])
 
@@ -54,12 +57,30 @@ def turn_body(services: GatewayServices, tenant_id: str, conversation_id: str, t
     }
 
 
+class FeedbackRequest(BaseModel):
+    """A CSAT rating (kind ``csat``, target = handoff id, score 1-5) or a vote on a bot answer
+    (kind ``helpful``, target = message id, score 1 or 0)."""
+
+    kind: str = Field(max_length=16)
+    target: str = Field(max_length=64)
+    score: int
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+def _limited(wait: float, detail: str) -> ApiError:
+    return ApiError(429, "rate_limited", detail, headers={"Retry-After": str(max(1, round(wait)))})
+
+
 @router.post("/conversations", status_code=201, response_model=ConversationCreated)
 async def create_conversation(
+    request: Request,
     services: GatewayServices = Depends(get_services),
     tenant_id: str = Depends(tenant_id_from_header),
 ) -> ConversationCreated:
     """Start a conversation for the widget key's tenant."""
+    wait = services.rate_limits.new_conversation(client_ip(request))
+    if wait:
+        raise _limited(wait, "too many new conversations from this address")
     conversation_id = await run_in_threadpool(services.conversations.create_conversation, tenant_id, HTTP_CHANNEL)
     return ConversationCreated(
         conversation_id=conversation_id,
@@ -70,6 +91,7 @@ async def create_conversation(
 @router.post("/messages")
 async def send_message(
     body: SendMessageRequest,
+    request: Request,
     services: GatewayServices = Depends(get_services),
     tenant_id: str = Depends(tenant_id_from_header),
     x_conversation_token: str | None = Header(default=None),
@@ -80,12 +102,18 @@ async def send_message(
     except MessageRejectedError as exc:
         raise ApiError(rejection_status(exc), exc.code, exc.detail) from exc
     if body.conversation_id is None:
+        wait = services.rate_limits.new_conversation(client_ip(request))
+        if wait:
+            raise _limited(wait, "too many new conversations from this address")
         conversation_id = await run_in_threadpool(
             services.conversations.create_conversation, tenant_id, HTTP_CHANNEL
         )
     else:
         conversation_id = body.conversation_id
         await run_in_threadpool(check_conversation, services, tenant_id, conversation_id, x_conversation_token)
+    wait = services.rate_limits.message(conversation_id, client_ip(request))
+    if wait:
+        raise _limited(wait, "too many messages; slow down")
     try:
         turn = await services.router.handle_customer_message(
             tenant_id, conversation_id, text, HTTP_CHANNEL, client_id=body.client_id
@@ -106,3 +134,25 @@ async def conversation_history(
     await run_in_threadpool(check_conversation, services, tenant_id, conversation_id, x_conversation_token)
     history = await run_in_threadpool(services.conversations.history, tenant_id, conversation_id)
     return {"conversation_id": conversation_id, "messages": [m.to_public() for m in history]}
+
+
+@router.post("/conversations/{conversation_id}/feedback", status_code=201)
+async def give_feedback(
+    conversation_id: str,
+    body: FeedbackRequest,
+    response: Response,
+    services: GatewayServices = Depends(get_services),
+    tenant_id: str = Depends(tenant_id_from_header),
+    x_conversation_token: str | None = Header(default=None),
+) -> dict[str, Any]:
+    """Rate a resolved handoff (CSAT) or one bot answer; the first rating of a target counts (200 after)."""
+    await run_in_threadpool(check_conversation, services, tenant_id, conversation_id, x_conversation_token)
+    try:
+        record, created = await run_in_threadpool(
+            lambda: services.feedback.record(tenant_id, conversation_id, body.kind, body.target, body.score,
+                                             HTTP_CHANNEL, body.comment))
+    except FeedbackError as exc:
+        raise ApiError(422, exc.code, exc.detail) from exc
+    if not created:
+        response.status_code = 200
+    return {**record.to_public(), "duplicate": not created}

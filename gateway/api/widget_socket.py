@@ -12,8 +12,14 @@ Protocol (JSON frames):
   and system messages), ``{"type": "typing", "on", "who": "agent", "name"}`` and
   ``{"type": "handoff", "state", "position"?, "eta_s"?, "agent"?}``. A message can arrive both as
   a reply and as a push; clients de-duplicate by message id.
-* any problem → ``{"type": "error", "error": code, "detail": text}``; the socket stays open
-  unless the widget key is bad (close code 4401).
+* client ``{"type": "csat", "handoff_id", "score": 1-5, "comment"?}`` after a resolved handoff and
+  ``{"type": "feedback", "message_id", "helpful": bool}`` on a bot answer → ``{"type": "feedback_saved", ...}``.
+* any problem → ``{"type": "error", "error": code, "detail": text}``; a rate-limited message also
+  carries ``retry_after_s`` and ``client_id`` (clients keep it and resend later). The socket stays
+  open unless the widget key is bad (close code 4401) or the page's origin is not allowed for the
+  tenant (close code 4403).
+
+The session frame carries the tenant's widget look (``config``) and the handoffs already rated.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.handoff.event_hub import conversation_topic
 from gateway.message_router import MessageRejectedError
 from gateway.services import GatewayServices
+from gateway.stores.feedback_store import FeedbackError
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +44,7 @@ router = APIRouter()
 
 WIDGET_CHANNEL = "web"
 CLOSE_UNAUTHORISED = 4401
+CLOSE_FORBIDDEN_ORIGIN = 4403
 
 
 def _error(code: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -50,6 +58,7 @@ class WidgetSession:
         self.socket = socket
         self.services = services
         self.tenant_id = tenant_id
+        self.ip = socket.client.host if socket.client else None
         self.conversation_id: str | None = None
         self._send_lock = asyncio.Lock()
         self._forwarder: asyncio.Task[None] | None = None
@@ -92,6 +101,11 @@ class WidgetSession:
             assert isinstance(conversation_id, str)
             history = await run_in_threadpool(services.conversations.history, self.tenant_id, conversation_id)
         else:
+            wait = services.rate_limits.new_conversation(self.ip)
+            if wait:
+                await self.send(_error("rate_limited", "too many new conversations from this address",
+                                       retry_after_s=round(wait, 1)))
+                return
             conversation_id = await run_in_threadpool(
                 services.conversations.create_conversation, self.tenant_id, WIDGET_CHANNEL
             )
@@ -103,6 +117,8 @@ class WidgetSession:
         handoff = await run_in_threadpool(services.handoff.handoffs.open_for_conversation, self.tenant_id,
                                           conversation_id)
         self._follow(conversation_id)
+        feedback = await run_in_threadpool(services.feedback.for_conversation, self.tenant_id, conversation_id)
+        config = await run_in_threadpool(services.widget_configs.get, self.tenant_id)
         await self.send(
             {
                 "type": "session",
@@ -111,6 +127,8 @@ class WidgetSession:
                 "resumed": bool(resumed),
                 "history": [message.to_public() for message in history],
                 "handoff_state": handoff.state.value if handoff else "bot",
+                "config": config.public(),
+                "rated": [f.target for f in feedback if f.kind == "csat"],
             }
         )
 
@@ -127,6 +145,11 @@ class WidgetSession:
             text = self.services.router.validate(frame.get("text"))
         except MessageRejectedError as exc:
             await self.send(_error(exc.code, exc.detail, client_id=client_id))
+            return
+        wait = self.services.rate_limits.message(self.conversation_id, self.ip)
+        if wait:
+            await self.send(_error("rate_limited", "you're sending messages too quickly; trying again shortly",
+                                   client_id=client_id, retry_after_s=round(wait, 1)))
             return
         title = frame.get("title")
         payload = {"title": title[:200]} if isinstance(title, str) and title.strip() else None
@@ -146,6 +169,26 @@ class WidgetSession:
         if bot_turn:
             await self.send({"type": "typing", "on": False})
 
+    async def feedback(self, frame: dict[str, Any]) -> None:
+        """Store a CSAT rating of a resolved handoff or a helpful / not helpful vote on a bot answer."""
+        if self.conversation_id is None:
+            await self.send(_error("no_session", "send a hello frame first"))
+            return
+        if frame.get("type") == "csat":
+            kind, target, score = "csat", frame.get("handoff_id"), frame.get("score")
+        else:
+            helpful = frame.get("helpful")
+            kind, target = "helpful", str(frame.get("message_id", ""))
+            score = int(helpful) if isinstance(helpful, bool) else None
+        try:
+            record, created = await run_in_threadpool(
+                lambda: self.services.feedback.record(self.tenant_id, self.conversation_id or "", kind, target, score,
+                                                      WIDGET_CHANNEL, frame.get("comment")))
+        except FeedbackError as exc:
+            await self.send(_error(exc.code, exc.detail))
+            return
+        await self.send({"type": "feedback_saved", "kind": kind, "target": record.target, "duplicate": not created})
+
 
 @router.websocket("/ws/widget")
 async def widget_socket(socket: WebSocket) -> None:
@@ -157,6 +200,13 @@ async def widget_socket(socket: WebSocket) -> None:
     if tenant_id is None:
         await socket.send_json(_error("unknown_widget_key", "the widget key is unknown or revoked"))
         await socket.close(code=CLOSE_UNAUTHORISED)
+        return
+    config = await run_in_threadpool(services.widget_configs.get, tenant_id)
+    origin = socket.headers.get("origin")
+    if not config.allows_origin(origin):
+        logger.warning("refused a widget connection of tenant %s from origin %s", tenant_id, origin)
+        await socket.send_json(_error("origin_not_allowed", "this site may not use the widget"))
+        await socket.close(code=CLOSE_FORBIDDEN_ORIGIN)
         return
     session = WidgetSession(socket, services, tenant_id)
     try:
@@ -194,6 +244,8 @@ async def _serve(socket: WebSocket, services: GatewayServices, session: WidgetSe
                 await session.hello(frame)
             elif kind == "message":
                 await session.message(frame)
+            elif kind in ("csat", "feedback"):
+                await session.feedback(frame)
             elif kind == "ping":
                 await session.send({"type": "pong"})
             else:

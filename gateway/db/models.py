@@ -66,6 +66,7 @@ class Conversation(Base):
     """One conversation between a customer and the tenant (bot or agents)."""
 
     __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("tenant_id", "channel", "external_ref", name="uq_conversations_external_ref"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
@@ -78,6 +79,8 @@ class Conversation(Base):
     active_handoff_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     # What the host page said about the customer (name, email, plan); shown to agents, never trusted for auth.
     customer: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The channel's own address of the conversation (Slack: "team:channel:thread_ts"); unique per channel.
+    external_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Message(Base):
@@ -294,3 +297,95 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class WidgetConfigRow(Base):
+    """A tenant's web-widget look and security settings (``connectors.web.config.WidgetConfig``)."""
+
+    __tablename__ = "widget_configs"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Feedback(Base):
+    """A customer's rating: CSAT for a resolved handoff, or helpful / not helpful for one bot answer."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("conversation_id", "kind", "target", name="uq_feedback_target"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "csat" | "helpful"
+    target: Mapped[str] = mapped_column(String(64))  # handoff id (csat) or message id (helpful)
+    score: Mapped[int] = mapped_column(Integer)  # csat 1-5; helpful 1 / 0
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SlackWorkspace(Base):
+    """A Slack workspace installed for a tenant (team id → tenant), with its bot token."""
+
+    __tablename__ = "slack_workspaces"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    team_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    enterprise_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    app_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    bot_user_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    bot_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    bot_token_encrypted: Mapped[str] = mapped_column(Text)
+    bot_scopes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    installer_user_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    escalation_channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    installed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SlackOAuthState(Base):
+    """An OAuth ``state`` issued for one tenant's install link (single use, short-lived)."""
+
+    __tablename__ = "slack_oauth_states"
+
+    state: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    consumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SlackEventReceipt(Base):
+    """A Slack event id already taken in: Slack's retries of it are acknowledged and dropped."""
+
+    __tablename__ = "slack_event_receipts"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SlackPost(Base):
+    """A gateway message already posted to Slack (so a message is never posted twice)."""
+
+    __tablename__ = "slack_posts"
+
+    message_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SlackEscalation(Base):
+    """A handoff announced in a tenant's Slack escalation channel; agents work it in that thread."""
+
+    __tablename__ = "slack_escalations"
+
+    handoff_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    conversation_id: Mapped[str] = mapped_column(String(36), index=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

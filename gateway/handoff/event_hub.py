@@ -34,6 +34,17 @@ class EventHub:
 
     def __init__(self) -> None:
         self._subscribers: defaultdict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._taps: set[asyncio.Queue[tuple[str, dict[str, Any]]]] = set()
+
+    @contextmanager
+    def tap(self) -> Iterator[asyncio.Queue[tuple[str, dict[str, Any]]]]:
+        """Receive ``(topic, event)`` for every topic while the context is open (channel relays)."""
+        queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(maxsize=_QUEUE_SIZE * 10)
+        self._taps.add(queue)
+        try:
+            yield queue
+        finally:
+            self._taps.discard(queue)
 
     @contextmanager
     def subscribe(self, *topics: str) -> Iterator[asyncio.Queue[dict[str, Any]]]:
@@ -58,6 +69,11 @@ class EventHub:
                 delivered += 1
             except asyncio.QueueFull:
                 logger.warning("dropping an event for a slow subscriber of %s", topic)
+        for tap in list(self._taps):
+            try:
+                tap.put_nowait((topic, event))
+            except asyncio.QueueFull:
+                logger.warning("dropping an event of %s for a slow relay", topic)
         return delivered
 
     def subscriber_count(self, topic: str) -> int:

@@ -221,8 +221,11 @@ class HandoffService:
         await self.publish_positions(agent.tenant_id)
         return updated
 
-    async def reply(self, agent: AgentRecord, conversation_id: str, text: str) -> StoredMessage:
-        """The assigned agent writes to the customer; the first reply makes the conversation human-owned."""
+    async def reply(self, agent: AgentRecord, conversation_id: str, text: str, via: str = "console") -> StoredMessage:
+        """The assigned agent writes to the customer; the first reply makes the conversation human-owned.
+
+        ``via`` names where the agent wrote (console, slack) so relays do not echo it back there.
+        """
         handoff = await self._open(agent.tenant_id, conversation_id)
         if handoff.agent_id != agent.id:
             raise HandoffRuleError("not_owner", "claim the conversation before replying")
@@ -230,7 +233,7 @@ class HandoffService:
         if became_human is not None:
             self._changed(became_human, agent)
         return await self._say(agent.tenant_id, conversation_id, Sender.AGENT, text,
-                               {"agent": {"id": agent.id, "name": agent.display_name}})
+                               {"agent": {"id": agent.id, "name": agent.display_name, "via": via}})
 
     def typing(self, agent: AgentRecord, conversation_id: str, on: bool) -> None:
         """Show the customer that the agent is typing."""
@@ -285,7 +288,8 @@ class HandoffService:
         updated = await run_in_threadpool(
             lambda: self.handoffs.resolve(agent.tenant_id, handoff_id, actor=f"agent:{agent.id}", reason="resolved",
                                           label=label, note=(note or None) and note[:MAX_NOTE_CHARS]))
-        await self._back_to_bot(updated, "Our team marked this conversation as resolved. Thanks for your patience!")
+        await self._back_to_bot(updated, "Our team marked this conversation as resolved. Thanks for your patience!",
+                                ask_csat=True)
         await self.auto_assign(agent.tenant_id)
         return updated
 
@@ -326,10 +330,12 @@ class HandoffService:
                                     {"handoff": {"event": "leave_message"}})]
         return []
 
-    async def _back_to_bot(self, handoff: HandoffRecord, text: str) -> list[StoredMessage]:
+    async def _back_to_bot(self, handoff: HandoffRecord, text: str, ask_csat: bool = False) -> list[StoredMessage]:
         self._changed(handoff)
-        said = [await self._say(handoff.tenant_id, handoff.conversation_id, Sender.SYSTEM, text,
-                                {"handoff": {"event": "resolved", "label": handoff.resolution_label}})]
+        payload: dict[str, Any] = {"handoff": {"event": "resolved", "label": handoff.resolution_label}}
+        if ask_csat:  # channels show a 1-5 rating with this message (gateway.stores.feedback_store)
+            payload["csat"] = {"handoff_id": handoff.id}
+        said = [await self._say(handoff.tenant_id, handoff.conversation_id, Sender.SYSTEM, text, payload)]
         try:
             replies = await self._engine.trigger_intent(handoff.conversation_id, RESOLVED_INTENT)
         except RasaUnavailableError as exc:  # the bot is told on the next message anyway

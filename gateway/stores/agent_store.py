@@ -109,6 +109,30 @@ class AgentStore:
         except IntegrityError as exc:
             raise AgentExistsError(f"{email} already exists") from exc
 
+    def ensure_external(self, tenant_id: str, email: str, display_name: str, teams: list[str]) -> AgentRecord:
+        """An agent who works from another tool (Slack) and never logs into the console.
+
+        Created on first use with an unusable password and status "away", so automatic assignment
+        leaves them alone: they take conversations by claiming them.
+        """
+        email = email.strip().lower()
+        with self._sessions() as session:
+            row = session.execute(select(Agent).where(Agent.tenant_id == tenant_id, Agent.email == email)).scalar_one_or_none()
+            if row is not None:
+                return _record(row)
+        row = Agent(tenant_id=tenant_id, email=email, display_name=display_name.strip()[:100] or email, role="agent",
+                    teams=list(teams), capacity=10, status="away", active=True,
+                    password_hash="!external:" + secrets.token_hex(16))  # no scrypt hash: no password works
+        try:
+            with self._sessions.begin() as session:
+                session.add(row)
+                session.flush()
+                return _record(row)
+        except IntegrityError:
+            with self._sessions() as session:
+                found = session.execute(select(Agent).where(Agent.tenant_id == tenant_id, Agent.email == email)).scalar_one()
+                return _record(found)
+
     def get(self, tenant_id: str, agent_id: str) -> AgentRecord | None:
         """An agent of the tenant, or None."""
         with self._sessions() as session:

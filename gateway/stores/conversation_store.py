@@ -80,6 +80,40 @@ class ConversationStore:
             session.flush()
             return conversation.id
 
+    def find_or_create_external(self, tenant_id: str, channel: str, external_ref: str) -> tuple[str, bool]:
+        """The conversation a channel addresses as ``external_ref`` (a Slack thread, say); created if new.
+
+        Returns the conversation id and whether it was created. Safe under concurrent calls: the
+        unique (tenant, channel, external_ref) constraint decides who creates it.
+        """
+        existing = self.find_external(tenant_id, channel, external_ref)
+        if existing is not None:
+            return existing, False
+        try:
+            with self._sessions.begin() as session:
+                conversation = Conversation(tenant_id=tenant_id, channel=channel, external_ref=external_ref)
+                session.add(conversation)
+                session.flush()
+                return conversation.id, True
+        except IntegrityError:
+            found = self.find_external(tenant_id, channel, external_ref)
+            assert found is not None
+            return found, False
+
+    def find_external(self, tenant_id: str, channel: str, external_ref: str) -> str | None:
+        """The id of the conversation a channel addresses as ``external_ref``, if any."""
+        with self._sessions() as session:
+            return session.execute(select(Conversation.id).where(
+                Conversation.tenant_id == tenant_id, Conversation.channel == channel,
+                Conversation.external_ref == external_ref)).scalar_one_or_none()
+
+    def external_ref(self, conversation_id: str) -> tuple[str, str, str | None] | None:
+        """``(tenant_id, channel, external_ref)`` of a conversation, or None when it does not exist."""
+        with self._sessions() as session:
+            row = session.execute(select(Conversation.tenant_id, Conversation.channel, Conversation.external_ref)
+                                  .where(Conversation.id == conversation_id)).first()
+            return None if row is None else (row[0], row[1], row[2])
+
     def customer(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
         """What the host page told us about the customer (shown to agents)."""
         with self._sessions() as session:

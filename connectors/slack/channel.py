@@ -1,0 +1,423 @@
+"""The Slack channel: Bolt (HTTP mode, async) mounted in the gateway.
+
+Customers talk to the bot in a DM, by mentioning it in a channel (answers go to the thread) or with
+``/support``. Agents work escalations in each workspace's escalation channel: a "Claim" button,
+replies in the announcement's thread reach the customer (widget or Slack), "Resolve" closes it.
+Everything goes through the same ``MessageRouter`` and ``HandoffService`` as the widget and console.
+
+Delivery rules:
+
+* Bolt verifies the v0 signature (5-minute window) before anything runs and acknowledges at once;
+  listeners run afterwards (``process_before_response=False``), so slow turns never miss Slack's 3 s.
+* Each event id is taken in once (``SlackStore.claim_event``); Slack's retries are acknowledged
+  and dropped. Each gateway message is posted once (``SlackStore.claim_post``), whoever tries first.
+* The Web API client retries rate-limited calls after ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import defaultdict
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.concurrency import run_in_threadpool
+
+from connectors.slack import blocks
+from connectors.slack.slack_store import EscalationRecord, SlackStore
+from connectors.slack.token_cipher import TokenCipher
+from connectors.slack.workspace_store import SlackWorkspaceStore, WorkspaceRecord
+from gateway.db.models import Sender
+from gateway.handoff.states import HandoffConflictError, HandoffRuleError
+from gateway.message_router import MessageRejectedError
+from gateway.services import GatewayServices
+from gateway.stores.agent_store import AgentRecord
+from gateway.stores.feedback_store import FeedbackError
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "slack"
+_MENTION = re.compile(r"<@[A-Z0-9]+>")
+
+
+def conversation_ref(team_id: str, channel: str, thread_ts: str | None) -> str:
+    """How a Slack conversation is addressed: a DM as a whole, a channel conversation by its thread."""
+    return f"{team_id}:{channel}" if thread_ts is None else f"{team_id}:{channel}:{thread_ts}"
+
+
+def parse_ref(ref: str) -> tuple[str, str, str | None]:
+    """``(team, channel, thread_ts or None)`` of a conversation reference."""
+    team, channel, *rest = ref.split(":", 2)
+    return team, channel, rest[0] if rest else None
+
+
+class SlackChannel:
+    """Bolt app, listeners and the relay that carries handoff events to Slack.
+
+    Args:
+        services: The gateway's shared services.
+        api_url: Base URL of the Slack Web API (a local fake in tests).
+    """
+
+    def __init__(self, services: GatewayServices, api_url: str) -> None:
+        settings = services.settings
+        assert settings.slack_signing_secret is not None
+        self.services = services
+        self.api_url = api_url
+        self.workspaces = SlackWorkspaceStore(services.sessions, TokenCipher(settings.secret_key.get_secret_value()))
+        self.store = SlackStore(services.sessions)
+        self._retry = [AsyncRateLimitErrorRetryHandler(max_retry_count=3)]
+        self.app = AsyncApp(
+            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            authorize=self._authorizer(),
+            client=AsyncWebClient(base_url=api_url, retry_handlers=list(self._retry)),
+            process_before_response=False,
+        )
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._pending: set[asyncio.Task[None]] = set()
+        self._register()
+
+    # ------------------------------------------------------------ plumbing
+    def client_for(self, workspace: WorkspaceRecord) -> AsyncWebClient:
+        """A Web API client with the workspace's bot token (rate-limit retries included)."""
+        return AsyncWebClient(token=workspace.bot_token, base_url=self.api_url, retry_handlers=list(self._retry))
+
+    def _authorizer(self) -> Any:
+        """Bolt's ``authorize``: the workspace's bot token from our store (Bolt passes arguments by name)."""
+        workspaces = self.workspaces
+
+        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult | None:
+            workspace = await run_in_threadpool(workspaces.get, team_id or "")
+            if workspace is None:
+                logger.warning("Slack request from workspace %s, which is not installed", team_id)
+                return None
+            return AuthorizeResult(enterprise_id=enterprise_id, team_id=workspace.team_id,
+                                   bot_token=workspace.bot_token, bot_user_id=workspace.bot_user_id,
+                                   bot_id=workspace.bot_id)
+
+        return authorize
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def drain(self) -> None:
+        """Wait for background Slack work (tests, shutdown)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    # ----------------------------------------------------------- listeners
+    def _register(self) -> None:
+        app = self.app
+
+        @app.middleware
+        async def drop_retries(body: dict[str, Any], next: Any) -> BoltResponse | None:  # noqa: A002 - Bolt's name
+            event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+            if event_id:
+                claimed = await run_in_threadpool(self.store.claim_event, str(event_id), str(body.get("team_id", "")))
+                if not claimed:
+                    logger.info("dropping Slack retry of event %s", event_id)
+                    return BoltResponse(status=200, body="")
+            return await next()
+
+        @app.event("app_mention")
+        async def on_mention(event: dict[str, Any], context: Any) -> None:
+            thread = event.get("thread_ts") or event["ts"]
+            escalation = await run_in_threadpool(self.store.escalation_for_thread, context.team_id, event["channel"],
+                                                 thread)
+            if escalation is not None:
+                await self._agent_reply(escalation, event)
+                return
+            await self._customer_turn(context.team_id, event["channel"], thread, event, text=_strip_mentions(event))
+
+        @app.event("message")
+        async def on_message(event: dict[str, Any], context: Any) -> None:
+            if event.get("subtype") or event.get("bot_id") or not event.get("user"):
+                return  # edits, joins, bots (ourselves included)
+            bot_user = context.bot_user_id
+            if bot_user and f"<@{bot_user}>" in (event.get("text") or "") and event.get("channel_type") != "im":
+                return  # the app_mention event carries it
+            team, channel = context.team_id, event["channel"]
+            if event.get("channel_type") == "im":
+                await self._customer_turn(team, channel, None, event, text=event.get("text") or "",
+                                          reply_thread=event.get("thread_ts"))
+                return
+            thread = event.get("thread_ts")
+            if not thread:
+                return
+            escalation = await run_in_threadpool(self.store.escalation_for_thread, team, channel, thread)
+            if escalation is not None:
+                await self._agent_reply(escalation, event)
+                return
+            ref = conversation_ref(team, channel, thread)
+            workspace = await run_in_threadpool(self.workspaces.get, team)
+            if workspace and await run_in_threadpool(self.services.conversations.find_external,
+                                                     workspace.tenant_id, CHANNEL, ref):
+                await self._customer_turn(team, channel, thread, event, text=event.get("text") or "")
+
+        @app.command("/support")
+        async def on_support(ack: Any, command: dict[str, Any], context: Any) -> None:
+            await ack("Opening a support conversation with you in a direct message…")
+            workspace = await run_in_threadpool(self.workspaces.get, context.team_id)
+            if workspace is None:
+                return
+            client = self.client_for(workspace)
+            opened = await client.conversations_open(users=command["user_id"])
+            dm = opened["channel"]["id"]
+            text = (command.get("text") or "").strip()
+            if not text:
+                conversation_id, _ = await run_in_threadpool(
+                    self.services.conversations.find_or_create_external, workspace.tenant_id, CHANNEL,
+                    conversation_ref(workspace.team_id, dm, None))
+                await client.chat_postMessage(channel=dm, text="Hi! This is the support assistant. What can I help "
+                                                               "you with? Just write here.")
+                return
+            event = {"user": command["user_id"], "text": text, "client_msg_id": command.get("trigger_id")}
+            await self._customer_turn(workspace.team_id, dm, None, event, text=text)
+
+        @app.action(re.compile(f"^{blocks.QUICK_REPLY}:"))
+        async def on_quick_reply(ack: Any, body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
+            await ack()
+            container = body.get("container") or {}
+            channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+            thread = container.get("thread_ts")
+            is_dm = str(channel).startswith("D")
+            event = {"user": body["user"]["id"], "text": action["value"],
+                     "client_msg_id": f"{action.get('action_ts')}:{body['user']['id']}"}
+            title = (action.get("text") or {}).get("text")
+            await self._customer_turn(context.team_id, channel, None if is_dm else thread, event,
+                                      text=action["value"], title=title, reply_thread=thread if is_dm else None)
+
+        @app.action(re.compile(f"^{blocks.CSAT}:"))
+        async def on_csat(ack: Any, body: dict[str, Any], action: dict[str, Any], context: Any,
+                          respond: Any) -> None:
+            await ack()
+            handoff_id, _, score = str(action["value"]).rpartition(":")
+            workspace = await run_in_threadpool(self.workspaces.get, context.team_id)
+            handoff = workspace and await run_in_threadpool(self.services.handoff.handoffs.get, workspace.tenant_id,
+                                                            handoff_id)
+            if not workspace or handoff is None:
+                return
+            try:
+                await run_in_threadpool(lambda: self.services.feedback.record(
+                    workspace.tenant_id, handoff.conversation_id, "csat", handoff_id, int(score), CHANNEL))
+            except (FeedbackError, ValueError):
+                return
+            await respond(text="Thanks for your rating!", replace_original=False, response_type="ephemeral")
+
+        @app.action(blocks.CLAIM)
+        async def on_claim(ack: Any, body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
+            await ack()
+            workspace, agent = await self._slack_agent(context.team_id, body["user"])
+            if workspace is None or agent is None:
+                return
+            try:
+                await self.services.handoff.claim(agent, action["value"])
+            except (HandoffConflictError, HandoffRuleError) as exc:
+                await self._ephemeral(workspace, body, f"Could not claim it: {exc}")
+
+        @app.action(re.compile(f"^{blocks.RESOLVE}:"))
+        async def on_resolve(ack: Any, body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
+            await ack()
+            handoff_id, _, label = str(action["value"]).rpartition(":")
+            workspace, agent = await self._slack_agent(context.team_id, body["user"])
+            if workspace is None or agent is None:
+                return
+            try:
+                await self.services.handoff.resolve(agent, handoff_id, label)
+            except (HandoffConflictError, HandoffRuleError) as exc:
+                await self._ephemeral(workspace, body, f"Could not resolve it: {exc}")
+
+        @app.error
+        async def on_error(error: Exception, body: dict[str, Any]) -> None:
+            logger.error("Slack listener failed (%s): %s", body.get("type"), error, exc_info=error)
+
+    # ------------------------------------------------------------ customers
+    async def _customer_turn(self, team_id: str, channel: str, thread: str | None, event: dict[str, Any], *,
+                             text: str, title: str | None = None, reply_thread: str | None = None) -> None:
+        """One customer message from Slack: through the router, replies posted in the conversation's place."""
+        workspace = await run_in_threadpool(self.workspaces.get, team_id)
+        if workspace is None:
+            return
+        services = self.services
+        conversation_id, created = await run_in_threadpool(
+            services.conversations.find_or_create_external, workspace.tenant_id, CHANNEL,
+            conversation_ref(team_id, channel, thread))
+        if created:
+            await run_in_threadpool(services.conversations.set_customer, workspace.tenant_id, conversation_id,
+                                    {"id": f"slack:{team_id}:{event.get('user')}", "slack_user": str(event.get("user"))})
+        client = self.client_for(workspace)
+        post_thread = thread or reply_thread
+        client_id = event.get("client_msg_id") or event.get("ts")
+        payload = {"title": title[:200]} if title else None
+        async with self._locks[conversation_id]:
+            try:
+                turn = await services.router.handle_customer_message(
+                    workspace.tenant_id, conversation_id, text, CHANNEL,
+                    client_id=str(client_id)[:64] if client_id else None, payload=payload)
+            except MessageRejectedError as exc:
+                await client.chat_postMessage(channel=channel, thread_ts=post_thread, text=f"Sorry: {exc.detail}.")
+                return
+            for reply in turn.replies:
+                await self._post(client, channel, post_thread, reply.id, reply.text, reply.payload,
+                                 who=_agent_name(reply.payload) if reply.sender == Sender.AGENT else None)
+
+    async def _post(self, client: AsyncWebClient, channel: str, thread: str | None, message_id: int,
+                    text: str | None, payload: dict[str, Any] | None, who: str | None = None) -> None:
+        """Post one gateway message, once."""
+        if not await run_in_threadpool(self.store.claim_post, message_id, channel):
+            return
+        fallback, message_blocks = blocks.message_blocks(text, payload, who=who)
+        if not message_blocks:
+            return
+        try:
+            response = await client.chat_postMessage(channel=channel, thread_ts=thread, text=fallback,
+                                                     blocks=message_blocks, unfurl_links=False)
+        except SlackApiError:
+            await run_in_threadpool(self.store.unclaim_post, message_id)
+            raise
+        await run_in_threadpool(self.store.posted, message_id, response.get("ts"))
+
+    # --------------------------------------------------------------- agents
+    async def _slack_agent(self, team_id: str, user: dict[str, Any]) -> tuple[WorkspaceRecord | None, AgentRecord | None]:
+        """The gateway agent behind a Slack user of the escalation channel (created on first use)."""
+        workspace = await run_in_threadpool(self.workspaces.get, team_id)
+        if workspace is None:
+            return None, None
+        policy = await run_in_threadpool(self.services.handoff.policies.get, workspace.tenant_id)
+        name = user.get("name") or user.get("username") or user["id"]
+        agent = await run_in_threadpool(
+            self.services.agents.ensure_external, workspace.tenant_id,
+            f"{user['id'].lower()}.{team_id.lower()}@slack.invalid", str(name), list(policy.teams))
+        return workspace, agent
+
+    async def _agent_reply(self, escalation: EscalationRecord, event: dict[str, Any]) -> None:
+        """A message in an escalation thread: the claiming agent's words go to the customer."""
+        workspace, agent = await self._slack_agent(escalation.team_id, {"id": event["user"]})
+        if workspace is None or agent is None:
+            return
+        text = _strip_mentions(event)
+        if not text:
+            return
+        try:
+            await self.services.handoff.reply(agent, escalation.conversation_id, text, via=CHANNEL)
+        except (HandoffConflictError, HandoffRuleError) as exc:
+            await self.client_for(workspace).chat_postEphemeral(
+                channel=escalation.channel, user=event["user"], thread_ts=escalation.ts,
+                text=f"Not sent to the customer: {exc}")
+
+    async def _ephemeral(self, workspace: WorkspaceRecord, body: dict[str, Any], text: str) -> None:
+        channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id")
+        if channel:
+            await self.client_for(workspace).chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text)
+
+    # ---------------------------------------------------------------- relay
+    async def run_relay(self) -> None:
+        """Carry hub events to Slack: agent messages to Slack customers, escalations to agents' channels."""
+        with self.services.hub.tap() as events:
+            while True:
+                topic, event = await events.get()
+                self._spawn(self._relay_one(topic, event))
+
+    async def _relay_one(self, topic: str, event: dict[str, Any]) -> None:
+        try:
+            if topic.startswith("conversation:") and event.get("type") == "message":
+                await self._to_customer(topic.split(":", 1)[1], event["message"])
+            elif topic.startswith("agents:") and event.get("type") == "handoff":
+                await self._escalation_changed(topic.split(":", 1)[1], event["handoff"])
+            elif topic.startswith("agents:") and event.get("type") == "message" and event.get("conversation_id"):
+                await self._to_escalation_thread(topic.split(":", 1)[1], event["conversation_id"], event["message"])
+        except SlackApiError as exc:
+            logger.warning("Slack relay could not deliver an event of %s: %s", topic, exc.response.get("error"))
+        except Exception:  # noqa: BLE001 - one bad event must not stop the relay
+            logger.exception("Slack relay failed on an event of %s", topic)
+
+    async def _to_customer(self, conversation_id: str, message: dict[str, Any]) -> None:
+        """An agent / system / bot message of a Slack customer's conversation, posted in its place."""
+        where = await run_in_threadpool(self.services.conversations.external_ref, conversation_id)
+        if where is None or where[1] != CHANNEL or not where[2]:
+            return
+        team, channel, thread = parse_ref(where[2])
+        workspace = await run_in_threadpool(self.workspaces.get, team)
+        if workspace is None:
+            return
+        async with self._locks[conversation_id]:  # after the running turn has posted its own replies
+            who = _agent_name(message.get("payload")) if message.get("sender") == "agent" else None
+            await self._post(self.client_for(workspace), channel, thread, int(message["id"]), message.get("text"),
+                             message.get("payload"), who=who)
+
+    async def _escalation_changed(self, tenant_id: str, handoff: dict[str, Any]) -> None:
+        """Announce a queued handoff in the tenant's escalation channel, or update its announcement."""
+        existing = await run_in_threadpool(self.store.escalation, handoff["id"])
+        if existing is None:
+            if handoff.get("state") != "queued":
+                return
+            workspace = next((w for w in await run_in_threadpool(self.workspaces.for_tenant, tenant_id)
+                              if w.escalation_channel), None)
+            if workspace is None or not workspace.escalation_channel:
+                return
+            if not await run_in_threadpool(self.store.claim_escalation, handoff["id"], tenant_id,
+                                           handoff["conversation_id"], workspace.team_id, workspace.escalation_channel):
+                return
+            text, message_blocks = await self._escalation_view(tenant_id, handoff)
+            response = await self.client_for(workspace).chat_postMessage(
+                channel=workspace.escalation_channel, text=text, blocks=message_blocks)
+            await run_in_threadpool(self.store.escalation_posted, handoff["id"], response.get("ts"))
+            return
+        workspace = await run_in_threadpool(self.workspaces.get, existing.team_id)
+        if workspace is None or existing.ts is None:
+            return
+        text, message_blocks = await self._escalation_view(tenant_id, handoff)
+        await self.client_for(workspace).chat_update(channel=existing.channel, ts=existing.ts, text=text,
+                                                     blocks=message_blocks)
+
+    async def _escalation_view(self, tenant_id: str, handoff: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+        services = self.services
+        conversation_id = handoff["conversation_id"]
+        customer = await run_in_threadpool(services.conversations.customer, tenant_id, conversation_id)
+        recent = await run_in_threadpool(services.conversations.recent_customer_messages, tenant_id, conversation_id, 3)
+        agent_name = None
+        if handoff.get("agent_id"):
+            agent = await run_in_threadpool(services.agents.get, tenant_id, handoff["agent_id"])
+            agent_name = agent.display_name if agent else None
+        policy = await run_in_threadpool(services.handoff.policies.get, tenant_id)
+        return blocks.escalation_blocks(handoff, customer, [m.text or "" for m in reversed(recent)], agent_name=agent_name,
+                                        labels=list(policy.resolution_labels))
+
+    async def _to_escalation_thread(self, tenant_id: str, conversation_id: str, message: dict[str, Any]) -> None:
+        """What the customer (or a console agent) writes during a handoff, mirrored into its Slack thread."""
+        payload = message.get("payload") or {}
+        if message.get("sender") == "agent" and (payload.get("agent") or {}).get("via") == CHANNEL:
+            return  # written in that very thread
+        if message.get("sender") not in ("customer", "agent", "system"):
+            return
+        escalations = await run_in_threadpool(self.store.escalations_for_conversation, tenant_id, conversation_id)
+        open_handoff = await run_in_threadpool(self.services.handoff.handoffs.open_for_conversation, tenant_id,
+                                               conversation_id)
+        escalation = next((e for e in escalations if open_handoff is not None and e.handoff_id == open_handoff.id), None)
+        if escalation is None or escalation.ts is None:
+            return
+        workspace = await run_in_threadpool(self.workspaces.get, escalation.team_id)
+        if workspace is None:
+            return
+        label = {"customer": "Customer", "system": "System"}.get(message["sender"]) or f"{_agent_name(payload)} (console)"
+        text = f"*{label}:* {blocks.escape(message.get('text') or '')}"
+        await self.client_for(workspace).chat_postMessage(channel=escalation.channel, thread_ts=escalation.ts,
+                                                          text=text[:blocks.MAX_SECTION_CHARS])
+
+
+def _strip_mentions(event: dict[str, Any]) -> str:
+    return _MENTION.sub("", event.get("text") or "").strip()
+
+
+def _agent_name(payload: dict[str, Any] | None) -> str:
+    agent = (payload or {}).get("agent") or {}
+    return f"{agent.get('name') or 'Agent'} · support team"
