@@ -98,9 +98,11 @@ def escalation_blocks(handoff: dict[str, Any], customer: dict[str, Any] | None, 
                        "elements": [_button("Claim", CLAIM, handoff_id, "primary")]})
         status = "Waiting in the queue. Claim it, then reply in this thread."
     elif state in ("assigned", "human"):
+        options = [{"text": {"type": "plain_text", "text": label.replace("_", " ")[:75]},
+                    "value": f"{handoff_id}:{label}"} for label in (labels or ["other"])[:100]]
         blocks.append({"type": "actions", "block_id": "resolve", "elements": [
-            _button(f"Resolve: {label.replace('_', ' ')}", f"{RESOLVE}:{label}", f"{handoff_id}:{label}")
-            for label in (labels or ["resolved"])[:5]]})
+            {"type": "static_select", "action_id": RESOLVE, "options": options,
+             "placeholder": {"type": "plain_text", "text": "Resolve as…"}}]})
         status = f"Claimed by {escape(agent_name or 'an agent')}. Replies in this thread go to the customer."
     else:
         status = f"Resolved ({escape(str(handoff.get('resolution_label') or 'closed'))})."

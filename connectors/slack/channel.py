@@ -82,6 +82,7 @@ class SlackChannel:
         )
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._pending: set[asyncio.Task[None]] = set()
+        self._names: dict[tuple[str, str], str] = {}
         self._register()
 
     # ------------------------------------------------------------ plumbing
@@ -224,10 +225,11 @@ class SlackChannel:
             except (HandoffConflictError, HandoffRuleError) as exc:
                 await self._ephemeral(workspace, body, f"Could not claim it: {exc}")
 
-        @app.action(re.compile(f"^{blocks.RESOLVE}:"))
+        @app.action(blocks.RESOLVE)
         async def on_resolve(ack: Any, body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
             await ack()
-            handoff_id, _, label = str(action["value"]).rpartition(":")
+            chosen = (action.get("selected_option") or {}).get("value") or action.get("value") or ""
+            handoff_id, _, label = str(chosen).rpartition(":")
             workspace, agent = await self._slack_agent(context.team_id, body["user"])
             if workspace is None or agent is None:
                 return
@@ -293,11 +295,26 @@ class SlackChannel:
         if workspace is None:
             return None, None
         policy = await run_in_threadpool(self.services.handoff.policies.get, workspace.tenant_id)
-        name = user.get("name") or user.get("username") or user["id"]
+        name = await self._display_name(workspace, user["id"]) or user.get("name") or user.get("username") or user["id"]
         agent = await run_in_threadpool(
             self.services.agents.ensure_external, workspace.tenant_id,
             f"{user['id'].lower()}.{team_id.lower()}@slack.invalid", str(name), list(policy.teams))
         return workspace, agent
+
+    async def _display_name(self, workspace: WorkspaceRecord, user_id: str) -> str | None:
+        """The Slack user's real name (what customers see when the agent joins), cached per process."""
+        key = (workspace.team_id, user_id)
+        if key not in self._names:
+            try:
+                info = await self.client_for(workspace).users_info(user=user_id)
+            except SlackApiError:
+                return None
+            profile = (info.get("user") or {}).get("profile") or {}
+            name = profile.get("display_name") or profile.get("real_name") or (info.get("user") or {}).get("real_name")
+            if not name:
+                return None
+            self._names[key] = str(name)[:100]
+        return self._names[key]
 
     async def _agent_reply(self, escalation: EscalationRecord, event: dict[str, Any]) -> None:
         """A message in an escalation thread: the claiming agent's words go to the customer."""
@@ -408,7 +425,8 @@ class SlackChannel:
         workspace = await run_in_threadpool(self.workspaces.get, escalation.team_id)
         if workspace is None:
             return
-        label = {"customer": "Customer", "system": "System"}.get(message["sender"]) or f"{_agent_name(payload)} (console)"
+        agent_name = (payload.get("agent") or {}).get("name") or "Agent"
+        label = {"customer": "Customer", "system": "System"}.get(message["sender"]) or f"{agent_name} (console)"
         text = f"*{label}:* {blocks.escape(message.get('text') or '')}"
         await self.client_for(workspace).chat_postMessage(channel=escalation.channel, thread_ts=escalation.ts,
                                                           text=text[:blocks.MAX_SECTION_CHARS])

@@ -39,6 +39,7 @@ class FakeSlackApi:
         self.calls: list[Call] = []
         self.rate_limit: dict[str, int] = {}  # method -> how many next calls get a 429
         self.oauth_codes: dict[str, dict[str, Any]] = {}
+        self.users: dict[str, str] = {}  # user id -> real name (users.info)
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -91,7 +92,12 @@ class FakeSlackApi:
         if method == "conversations.open":
             return 200, {"ok": True, "channel": {"id": "D" + str(args.get("users", "X")).lstrip("U")}}, {}
         if method == "users.info":
-            return 200, {"ok": True, "user": {"id": args.get("user"), "name": "user", "real_name": "A User"}}, {}
+            user = str(args.get("user"))
+            if user not in self.users:
+                return 200, {"ok": False, "error": "user_not_found"}, {}
+            name = self.users[user]
+            return 200, {"ok": True, "user": {"id": user, "name": name.split()[0].lower(), "real_name": name,
+                                              "profile": {"display_name": name, "real_name": name}}}, {}
         return 200, {"ok": False, "error": "unknown_method"}, {}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -123,6 +129,10 @@ class FakeSlackApi:
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
+
+            def do_GET(self) -> None:  # noqa: N802 - users.info and friends are GET calls
+                self.headers.replace_header("Content-Length", "0") if self.headers.get("Content-Length") else None
+                self.do_POST()
 
             def log_message(self, *args: Any) -> None:
                 return
