@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.db.models import Conversation, Feedback
+from gateway.db.models import Conversation, Feedback, Handoff, Message, Sender
 
 KINDS = {"csat": (1, 5), "helpful": (0, 1)}
 MAX_COMMENT_CHARS = 2000
@@ -67,6 +67,9 @@ class FeedbackStore:
                 conversation = session.get(Conversation, conversation_id)
                 if conversation is None or conversation.tenant_id != tenant_id:
                     raise FeedbackError("unknown_conversation", "no such conversation")
+                if not _rateable(session, conversation_id, kind, target):
+                    raise FeedbackError("unknown_target", "rate a resolved handoff (csat) or a bot answer (helpful) "
+                                                          "of this conversation")
                 session.add(Feedback(tenant_id=tenant_id, conversation_id=conversation_id, kind=kind, target=target,
                                      score=score, comment=text, channel=channel))
             return FeedbackRecord(conversation_id, kind, target, score, text, channel), True
@@ -91,3 +94,14 @@ class FeedbackStore:
                 Feedback.tenant_id == tenant_id, Feedback.conversation_id == conversation_id).order_by(Feedback.id)
             ).scalars()
             return [FeedbackRecord(r.conversation_id, r.kind, r.target, r.score, r.comment, r.channel) for r in rows]
+
+
+def _rateable(session: Session, conversation_id: str, kind: str, target: str) -> bool:
+    """CSAT rates a resolved handoff of the conversation; votes rate one of its bot answers."""
+    if kind == "csat":
+        handoff = session.get(Handoff, target)
+        return handoff is not None and handoff.conversation_id == conversation_id and handoff.state == "resolved"
+    if not target.isdigit():
+        return False
+    message = session.get(Message, int(target))
+    return message is not None and message.conversation_id == conversation_id and message.sender == Sender.BOT
