@@ -29,3 +29,74 @@ def browser() -> Iterator["object"]:
         instance = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield instance
         instance.close()
+
+
+class ThreadedGateway:
+    """The gateway app served by uvicorn on a thread, stoppable and restartable on the same port and database.
+
+    The dialogue engine is the scripted one (the real Rasa stack runs in the other e2e tests), so the
+    widget's own behaviour (reconnects, rendering, origins) is what these tests exercise.
+    """
+
+    def __init__(self, settings: "object", engine: "object") -> None:
+        self.settings = settings
+        self.engine = engine
+        self._server: "object | None" = None
+        self._thread: "object | None" = None
+
+    @property
+    def url(self) -> str:
+        return self.settings.gateway_url  # type: ignore[attr-defined, no-any-return]
+
+    def start(self) -> None:
+        import threading
+        import time
+
+        import uvicorn
+
+        from gateway.app import create_app
+
+        app = create_app(self.settings, dialogue=self.engine)  # type: ignore[arg-type]
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.settings.gateway_port,  # type: ignore[attr-defined]
+                                log_level="warning", lifespan="on")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the gateway did not start")
+            time.sleep(0.05)
+        self._server, self._thread = server, thread
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True  # type: ignore[attr-defined]
+            self._thread.join(timeout=20)  # type: ignore[attr-defined]
+            self._server = self._thread = None
+
+
+@pytest.fixture
+def threaded_gateway(tmp_path: Path) -> Iterator[ThreadedGateway]:
+    """A scripted-bot gateway whose demo tenant allows only its own origin."""
+    from connectors.web.config import WidgetConfig
+    from gateway.db.session import create_db_engine, create_session_factory
+    from gateway.migrate import upgrade_database
+    from gateway.stores.tenant_store import TenantStore
+    from gateway.stores.widget_config_store import WidgetConfigStore
+    from tests.conftest import make_settings
+    from tests.gateway.conftest import ScriptedDialogueEngine
+
+    settings = make_settings(tmp_path)
+    upgrade_database(settings.database_url)
+    engine = create_db_engine(settings.database_url)
+    sessions = create_session_factory(engine)
+    TenantStore(sessions).ensure_tenant("northwind", "Northwind")
+    TenantStore(sessions).issue_widget_key("northwind", settings.demo_widget_key)
+    WidgetConfigStore(sessions).put("northwind", WidgetConfig(
+        title="Northwind help", accent="#aa3300", avatar="NW", allowed_origins=[settings.gateway_url]))
+    engine.dispose()
+    gateway = ThreadedGateway(settings, ScriptedDialogueEngine())
+    gateway.start()
+    yield gateway
+    gateway.stop()
