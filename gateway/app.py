@@ -58,6 +58,7 @@ def build_services(settings: Settings, dialogue: DialogueEngine | None = None) -
     agents = AgentStore(sessions, idle_timeout=timedelta(minutes=settings.agent_idle_minutes),
                         max_age=timedelta(hours=settings.agent_session_hours))
     handoff = HandoffService(conversations, HandoffStore(sessions), agents, HandoffPolicyStore(sessions), hub, dialogue)
+    feedback = FeedbackStore(sessions)
     return GatewayServices(
         settings=settings,
         db_engine=engine,
@@ -66,13 +67,13 @@ def build_services(settings: Settings, dialogue: DialogueEngine | None = None) -
         conversations=conversations,
         tokens=ConversationTokenSigner(settings.secret_key.get_secret_value()),
         dialogue=dialogue,
-        router=MessageRouter(conversations, dialogue, settings.max_message_chars, handoff=handoff),
+        router=MessageRouter(conversations, dialogue, settings.max_message_chars, handoff=handoff, feedback=feedback),
         hub=hub,
         agents=agents,
         handoff=handoff,
         webhooks=WebhookStore(sessions),
         widget_configs=WidgetConfigStore(sessions),
-        feedback=FeedbackStore(sessions),
+        feedback=feedback,
         rate_limits=RateLimits(
             per_conversation=RateLimiter(settings.rate_conversation_per_min, settings.rate_conversation_burst),
             per_ip=RateLimiter(settings.rate_ip_per_min, settings.rate_ip_burst),

@@ -20,6 +20,7 @@ from gateway.stores.conversation_store import (
     DuplicateClientIdError,
     StoredMessage,
 )
+from gateway.stores.feedback_store import FeedbackError, FeedbackStore
 
 if TYPE_CHECKING:
     from gateway.handoff.service import HandoffService
@@ -32,6 +33,7 @@ TROUBLE_TEXT = (
 )
 
 # Keys of a Rasa reply that are kept as the message payload next to its text.
+_ANSWER_VOTES = {"kb_helpful": 1, "kb_not_helpful": 0}
 _PAYLOAD_KEYS = ("buttons", "custom", "image", "attachment", "quick_replies")
 
 
@@ -80,6 +82,7 @@ class MessageRouter:
         max_message_chars: Longest accepted customer message.
         sentiment_trigger: When to offer a person because of the customer's mood.
         handoff: Human handoff; while people own a conversation its messages never reach Rasa.
+        feedback: Where "that helped" / "that didn't help" on a knowledge-base answer is recorded.
     """
 
     def __init__(
@@ -89,8 +92,10 @@ class MessageRouter:
         max_message_chars: int,
         sentiment_trigger: NegativeSentimentTrigger | None = None,
         handoff: "HandoffService | None" = None,
+        feedback: FeedbackStore | None = None,
     ) -> None:
         self._store = store
+        self._feedback = feedback
         self._handoff = handoff
         self._engine = engine
         self._max_chars = max_message_chars
@@ -177,6 +182,7 @@ class MessageRouter:
                     nlu["handoff_offer"] = reason
                     messages += [{**m, "custom": {**(m.get("custom") or {}), "trigger": reason}} for m in offer_messages]
             await run_in_threadpool(self._store.annotate_nlu, tenant_id, customer.id, nlu, turn.model_id)
+            await self._record_answer_vote(tenant_id, conversation_id, customer, nlu, channel)
             customer = replace(customer, nlu=nlu, model_id=turn.model_id)
 
             # The bot stays silent when people took the conversation during the turn, and when the
@@ -200,6 +206,22 @@ class MessageRouter:
                                                     actor="bot" if request else "gateway", negative=is_negative(nlu))
                 stored_replies += said
             return TurnResult(customer=customer, replies=stored_replies)
+
+    async def _record_answer_vote(self, tenant_id: str, conversation_id: str, customer: StoredMessage,
+                                  nlu: dict[str, Any], channel: str) -> None:
+        """A "that helped" / "that didn't" (button or words) rates the knowledge-base answer before it."""
+        vote = _ANSWER_VOTES.get(str((nlu.get("intent") or {}).get("name")))
+        if vote is None or self._feedback is None:
+            return
+        answer = await run_in_threadpool(self._store.last_kb_answer, tenant_id, conversation_id, customer.seq)
+        if answer is None:
+            return
+        feedback = self._feedback
+        try:
+            await run_in_threadpool(lambda: feedback.record(tenant_id, conversation_id, "helpful", str(answer.id), vote,
+                                                            channel))
+        except FeedbackError as exc:  # a vote must never break the turn
+            logger.warning("could not record an answer vote in %s: %s", conversation_id, exc.detail)
 
     async def _owner(self, tenant_id: str, conversation_id: str) -> HandoffState:
         assert self._handoff is not None

@@ -205,6 +205,19 @@ class ConversationStore:
                 .values(nlu=nlu, model_id=model_id)
             )
 
+    def last_kb_answer(self, tenant_id: str, conversation_id: str, before_seq: int) -> StoredMessage | None:
+        """The latest knowledge-base answer (a bot message with citations) before position ``before_seq``."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Message).where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id,
+                                      Message.sender == Sender.BOT, Message.seq < before_seq)
+                .order_by(Message.seq.desc()).limit(5)).scalars()
+            for row in rows:
+                kb = ((row.payload or {}).get("custom") or {}).get("kb") or {}
+                if kb.get("answerable") and kb.get("citations"):
+                    return _stored(row)
+            return None
+
     def recent_customer_messages(self, tenant_id: str, conversation_id: str, limit: int) -> list[StoredMessage]:
         """The last ``limit`` customer messages of a conversation, newest first."""
         with self._sessions() as session:

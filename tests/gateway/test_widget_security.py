@@ -139,3 +139,30 @@ def test_admins_change_the_widget_settings_and_bad_values_change_nothing(strict_
     assert strict_client.get(url, headers=ADMIN).json()["title"] == "Acme support"
     assert strict_client.put(url, json={"title": "x"}).status_code == 401
     assert strict_client.get("/api/v1/admin/tenants/nobody/widget", headers=ADMIN).status_code == 404
+
+
+def test_that_helped_on_a_knowledge_base_answer_is_recorded_as_a_vote(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from gateway.db.models import Feedback
+
+    settings = make_settings(tmp_path)
+    upgrade_database(settings.database_url)
+    db = create_db_engine(settings.database_url)
+    sessions = create_session_factory(db)
+    TenantStore(sessions).ensure_tenant("acme", "Acme")
+    TenantStore(sessions).issue_widget_key("acme", WIDGET_KEY)
+    engine = ScriptedDialogueEngine()
+    citation = {"title": "Returns", "url": "https://help.example/returns"}
+    engine.replies["how do returns work?"] = [{"text": "Within 30 days.", "buttons": [{"title": "Yes", "payload": "/kb_helpful"}],
+                                               "custom": {"kb": {"answerable": True, "citations": [citation]}}}]
+    engine.intents["/kb_helpful"] = "kb_helpful"
+    with TestClient(create_app(settings, dialogue=engine)) as client:
+        headers = {"X-Widget-Key": WIDGET_KEY}
+        first = client.post("/api/v1/messages", json={"text": "how do returns work?"}, headers=headers).json()
+        client.post("/api/v1/messages", json={"text": "/kb_helpful", "conversation_id": first["conversation_id"]},
+                    headers={**headers, "X-Conversation-Token": first["conversation_token"]})
+    with sessions() as session:
+        vote = session.execute(select(Feedback)).scalar_one()
+    assert (vote.kind, vote.target, vote.score) == ("helpful", str(first["replies"][0]["id"]), 1)
+    db.dispose()
