@@ -175,9 +175,8 @@ class SlackChannel:
             dm = opened["channel"]["id"]
             text = (command.get("text") or "").strip()
             if not text:
-                conversation_id, _ = await run_in_threadpool(
-                    self.services.conversations.find_or_create_external, workspace.tenant_id, CHANNEL,
-                    conversation_ref(workspace.team_id, dm, None))
+                await run_in_threadpool(self.services.conversations.find_or_create_external, workspace.tenant_id,
+                                        CHANNEL, conversation_ref(workspace.team_id, dm, None))
                 await client.chat_postMessage(channel=dm, text="Hi! This is the support assistant. What can I help "
                                                                "you with? Just write here.")
                 return

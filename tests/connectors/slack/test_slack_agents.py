@@ -145,6 +145,24 @@ def test_a_slack_customer_gets_the_console_agents_replies_in_slack(
     texts = [c.args["text"] for c in fake_slack.of("chat.postMessage") if c.args["channel"] == "D0000005"]
     assert len(texts) == len(set(texts))  # nothing posted twice
 
+    # Resolved in the console: the Slack customer is asked for a rating, with buttons.
+    resolved = slack_client.post(f"/api/v1/agent/handoffs/{handoff.id}/resolve", json={"label": "other"},
+                                 headers=bearer(token))
+    assert resolved.status_code == 200, resolved.text
+    ask = fake_slack.wait_for("chat.postMessage", channel="D0000005",
+                              text="Our team marked this conversation as resolved. Thanks for your patience!")[0]
+    stars = next(b for b in ask.args["blocks"] if b.get("block_id") == "csat")["elements"]
+    assert [s["value"] for s in stars] == [f"{handoff.id}:{n}" for n in range(1, 6)]
+    post_action(slack_client, "U5", "sb_csat:2", f"{handoff.id}:2", channel="D0000005")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with slack_sessions() as session:
+            rating = session.execute(select(Feedback)).scalar_one_or_none()
+        if rating is not None:
+            break
+        time.sleep(0.05)
+    assert rating is not None and (rating.kind, rating.score, rating.channel) == ("csat", 2, "slack")
+
 
 def test_a_second_claim_from_slack_is_refused_politely(slack_client: TestClient, fake_slack: FakeSlackApi,
                                                        engine: ScriptedDialogueEngine) -> None:
