@@ -164,6 +164,14 @@ class SlackChannel:
                                                      workspace.tenant_id, CHANNEL, ref):
                 await self._customer_turn(team, channel, thread, event, text=event.get("text") or "")
 
+        @app.event("app_uninstalled")
+        @app.event("tokens_revoked")
+        async def on_uninstalled(context: Any) -> None:
+            workspace = await run_in_threadpool(self.workspaces.get, context.team_id or "")
+            if workspace is not None:
+                await run_in_threadpool(self.workspaces.remove, workspace.tenant_id, workspace.team_id)
+                logger.info("Slack workspace %s uninstalled; its token is deleted", workspace.team_id)
+
         @app.command("/support")
         async def on_support(ack: Any, command: dict[str, Any], context: Any) -> None:
             await ack("Opening a support conversation with you in a direct message…")

@@ -20,8 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.slack.token_cipher import TokenCipher
 from connectors.slack.workspace_store import SlackWorkspaceStore
 from gateway.app import create_app
-from gateway.db.session import create_db_engine, create_session_factory
-from gateway.migrate import upgrade_database
 from gateway.settings import Settings
 from gateway.stores.tenant_store import TenantStore
 from tests.conftest import make_settings
@@ -42,17 +40,10 @@ def fake_slack() -> Iterator[FakeSlackApi]:
 
 
 @pytest.fixture
-def slack_settings(tmp_path: Path, fake_slack: FakeSlackApi) -> Settings:
+def settings(tmp_path: Path, fake_slack: FakeSlackApi) -> Settings:
+    """Slack on, talking to the fake; the admin API on (the root ``sessions`` fixture migrates its database)."""
     return make_settings(tmp_path, slack_signing_secret=SIGNING_SECRET, slack_api_url=fake_slack.url,
                          slack_client_id="1111.2222", slack_client_secret="s" * 32, admin_token=ADMIN_TOKEN)
-
-
-@pytest.fixture
-def slack_sessions(slack_settings: Settings) -> Iterator[sessionmaker[Session]]:
-    upgrade_database(slack_settings.database_url)
-    engine = create_db_engine(slack_settings.database_url)
-    yield create_session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture
@@ -61,20 +52,20 @@ def engine() -> ScriptedDialogueEngine:
 
 
 @pytest.fixture
-def workspaces(slack_settings: Settings, slack_sessions: sessionmaker[Session]) -> SlackWorkspaceStore:
-    return SlackWorkspaceStore(slack_sessions, TokenCipher(slack_settings.secret_key.get_secret_value()))
+def workspaces(settings: Settings, sessions: sessionmaker[Session]) -> SlackWorkspaceStore:
+    return SlackWorkspaceStore(sessions, TokenCipher(settings.secret_key.get_secret_value()))
 
 
 @pytest.fixture
-def slack_client(slack_settings: Settings, slack_sessions: sessionmaker[Session], engine: ScriptedDialogueEngine,
+def slack_client(settings: Settings, sessions: sessionmaker[Session], engine: ScriptedDialogueEngine,
                  workspaces: SlackWorkspaceStore) -> Iterator[TestClient]:
     """The gateway with workspace T0001 installed for tenant acme, escalations to CESC0001."""
-    tenants = TenantStore(slack_sessions)
+    tenants = TenantStore(sessions)
     tenants.ensure_tenant("acme", "Acme")
     tenants.issue_widget_key("acme", WIDGET_KEY)
     workspaces.save("acme", TEAM, BOT_TOKEN, team_name="Acme HQ", bot_user_id=BOT_USER_ID, bot_id="B0001",
                     escalation_channel=ESCALATION_CHANNEL)
-    with TestClient(create_app(slack_settings, dialogue=engine)) as client:
+    with TestClient(create_app(settings, dialogue=engine)) as client:
         yield client
 
 

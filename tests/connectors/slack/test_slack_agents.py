@@ -40,7 +40,7 @@ def _is_message(sender: str, text: str | None = None) -> Any:
 
 def test_an_agent_in_slack_claims_replies_and_resolves_a_widget_conversation(
         slack_client: TestClient, fake_slack: FakeSlackApi, engine: ScriptedDialogueEngine,
-        slack_sessions: sessionmaker[Session]) -> None:
+        sessions: sessionmaker[Session]) -> None:
     _handoff_script(engine)
     fake_slack.users[AGENT] = "Sam Rivera"
     with slack_client.websocket_connect(f"/ws/widget?key={WIDGET_KEY}") as widget:
@@ -67,7 +67,7 @@ def test_an_agent_in_slack_claims_replies_and_resolves_a_widget_conversation(
         assert "Claimed by Sam Rivera" in update.args["text"]
 
         # A reply in the announcement's thread reaches the widget, labelled as a person.
-        escalation_ts = _announcement_ts(slack_sessions, handoff_id)
+        escalation_ts = _announcement_ts(sessions, handoff_id)
         post_event(slack_client, {"type": "message", "channel": ESCALATION_CHANNEL, "channel_type": "channel",
                                   "user": AGENT, "ts": new_ts(), "thread_ts": escalation_ts,
                                   "text": "Hi Dana, I'm sorry about the blender. I'll send a new one."})
@@ -91,7 +91,7 @@ def test_an_agent_in_slack_claims_replies_and_resolves_a_widget_conversation(
         saved = _receive_until(widget, lambda f: f.get("type") == "feedback_saved")
         assert saved["duplicate"] is False
 
-    with slack_sessions() as session:
+    with sessions() as session:
         handoff = session.get(Handoff, handoff_id)
         assert handoff is not None and handoff.state == "resolved" and handoff.resolution_label == "complaint"
         moves = [t.to_state for t in session.execute(
@@ -117,20 +117,20 @@ def _announcement_ts(sessions: sessionmaker[Session], handoff_id: str) -> str:
 
 def test_a_slack_customer_gets_the_console_agents_replies_in_slack(
         slack_client: TestClient, fake_slack: FakeSlackApi, engine: ScriptedDialogueEngine,
-        slack_sessions: sessionmaker[Session]) -> None:
+        sessions: sessionmaker[Session]) -> None:
     from gateway.stores.agent_store import AgentStore
     from tests.gateway.handoff.conftest import PASSWORD, bearer, login
 
     _handoff_script(engine)
-    alice = AgentStore(slack_sessions).create("acme", "alice@acme.test", "Alice", PASSWORD, teams=["general"])
+    alice = AgentStore(sessions).create("acme", "alice@acme.test", "Alice", PASSWORD, teams=["general"])
     token = login(slack_client, "alice@acme.test")
     post_event(slack_client, dm("U5", HANDOFF_TEXT, channel="D0000005"))
     fake_slack.wait_for("chat.postMessage", channel=ESCALATION_CHANNEL)
-    with slack_sessions() as session:
+    with sessions() as session:
         handoff = session.execute(select(Handoff)).scalar_one()
     claimed = slack_client.post(f"/api/v1/agent/handoffs/{handoff.id}/claim", headers=bearer(token))
     if claimed.status_code == 409:  # Alice is online: automatic assignment may have given it to her first
-        with slack_sessions() as session:
+        with sessions() as session:
             assert session.get(Handoff, handoff.id).agent_id == alice.id  # type: ignore[union-attr]
     else:
         assert claimed.status_code == 200, claimed.text
@@ -156,7 +156,7 @@ def test_a_slack_customer_gets_the_console_agents_replies_in_slack(
     post_action(slack_client, "U5", "sb_csat:2", f"{handoff.id}:2", channel="D0000005")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        with slack_sessions() as session:
+        with sessions() as session:
             rating = session.execute(select(Feedback)).scalar_one_or_none()
         if rating is not None:
             break

@@ -55,7 +55,7 @@ def test_a_mention_in_a_channel_is_answered_in_its_thread(slack_client: TestClie
 
 def test_wrong_or_stale_signatures_are_refused_and_nothing_runs(slack_client: TestClient, fake_slack: FakeSlackApi,
                                                                 engine: ScriptedDialogueEngine,
-                                                                slack_sessions: sessionmaker[Session]) -> None:
+                                                                sessions: sessionmaker[Session]) -> None:
     wrong = post_event(slack_client, dm("U1", "hello"), secret="not-the-signing-secret-at-all-xx")
     stale = post_event(slack_client, dm("U1", "hello"), timestamp=int(time.time()) - 6 * 60)
     unsigned = slack_client.post("/slack/events", content=b"{}", headers={"Content-Type": "application/json"})
@@ -63,7 +63,7 @@ def test_wrong_or_stale_signatures_are_refused_and_nothing_runs(slack_client: Te
     time.sleep(0.5)
     assert engine.calls == []
     assert fake_slack.of("chat.postMessage") == []
-    with slack_sessions() as session:
+    with sessions() as session:
         assert session.execute(select(Message)).first() is None
 
 
@@ -108,7 +108,7 @@ def test_rate_limited_posts_are_retried_after_retry_after(slack_client: TestClie
 
 def test_slash_command_opens_a_conversation(slack_client: TestClient, fake_slack: FakeSlackApi,
                                             engine: ScriptedDialogueEngine,
-                                            slack_sessions: sessionmaker[Session]) -> None:
+                                            sessions: sessionmaker[Session]) -> None:
     response = post_form(slack_client, {"command": "/support", "text": "my parcel is late", "user_id": "U7",
                                         "user_name": "sam", "team_id": TEAM, "channel_id": "CPUB0001",
                                         "trigger_id": "tr-slash-1", "response_url": "http://127.0.0.1:9/x"})
@@ -117,7 +117,7 @@ def test_slash_command_opens_a_conversation(slack_client: TestClient, fake_slack
     fake_slack.wait_for("conversations.open", users="U7")
     fake_slack.wait_for("chat.postMessage", 2, channel="D7")
     assert engine.calls[0][1] == "my parcel is late"
-    with slack_sessions() as session:
+    with sessions() as session:
         conversation = session.execute(select(Conversation).where(Conversation.channel == "slack")).scalar_one()
         assert conversation.external_ref == f"{TEAM}:D7"
         assert conversation.customer == {"id": f"slack:{TEAM}:U7", "slack_user": "U7"}
@@ -139,5 +139,30 @@ def test_events_of_a_workspace_that_is_not_installed_run_nothing(slack_client: T
 
     body = event_body(dm("U1", "hello"), team="TOTHER01")
     slack_client.post("/slack/events", content=body, headers={"Content-Type": "application/json", **sign(body)})
+    time.sleep(0.5)
+    assert engine.calls == [] and fake_slack.of("chat.postMessage") == []
+
+
+def test_slacks_url_verification_challenge_is_answered(slack_client: TestClient) -> None:
+    import json
+
+    from tests.connectors.slack.conftest import sign
+
+    body = json.dumps({"token": "legacy", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+                       "type": "url_verification"})
+    response = slack_client.post("/slack/events", content=body, headers={"Content-Type": "application/json",
+                                                                          **sign(body)})
+    assert response.status_code == 200
+    assert response.json()["challenge"] == "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+
+
+def test_uninstalling_the_app_deletes_the_workspaces_token(slack_client: TestClient, fake_slack: FakeSlackApi,
+                                                           engine: ScriptedDialogueEngine, workspaces) -> None:  # type: ignore[no-untyped-def]
+    post_event(slack_client, {"type": "app_uninstalled"})
+    deadline = time.monotonic() + 10
+    while workspaces.get(TEAM) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert workspaces.get(TEAM) is None
+    post_event(slack_client, dm("U1", "still there?"))
     time.sleep(0.5)
     assert engine.calls == [] and fake_slack.of("chat.postMessage") == []

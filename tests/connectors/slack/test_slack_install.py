@@ -37,7 +37,7 @@ def _start_install(client: TestClient, tenant: str = "acme") -> str:
 
 
 def test_install_stores_the_workspace_for_the_tenant_with_an_encrypted_token(
-        slack_client: TestClient, fake_slack: FakeSlackApi, slack_sessions: sessionmaker[Session],
+        slack_client: TestClient, fake_slack: FakeSlackApi, sessions: sessionmaker[Session],
         workspaces: SlackWorkspaceStore) -> None:
     state = _start_install(slack_client)
     fake_slack.oauth_codes["code-1"] = _grant()
@@ -49,7 +49,7 @@ def test_install_stores_the_workspace_for_the_tenant_with_an_encrypted_token(
 
     record = workspaces.get("T0NEW001")
     assert record is not None and record.tenant_id == "acme" and record.bot_token == NEW_TOKEN
-    with slack_sessions() as session:
+    with sessions() as session:
         stored = session.execute(select(SlackWorkspace.bot_token_encrypted)
                                  .where(SlackWorkspace.team_id == "T0NEW001")).scalar_one()
     assert NEW_TOKEN not in stored
@@ -75,11 +75,11 @@ def test_a_callback_without_the_browsers_state_cookie_or_with_a_forged_link_is_r
 
 
 def test_a_workspace_cannot_be_taken_over_by_another_tenant(
-        slack_client: TestClient, fake_slack: FakeSlackApi, slack_sessions: sessionmaker[Session],
+        slack_client: TestClient, fake_slack: FakeSlackApi, sessions: sessionmaker[Session],
         workspaces: SlackWorkspaceStore) -> None:
     from gateway.stores.tenant_store import TenantStore
 
-    TenantStore(slack_sessions).ensure_tenant("globex", "Globex")
+    TenantStore(sessions).ensure_tenant("globex", "Globex")
     state = _start_install(slack_client, "globex")
     fake_slack.oauth_codes["code-1"] = _grant(team="T0001")  # already Acme's
     assert slack_client.get(f"/slack/oauth_redirect?code=code-1&state={state}").status_code == 409
