@@ -166,6 +166,11 @@ class WidgetSession:
         )
         for reply in turn.replies:
             await self.send({"type": "message", "message": reply.to_public()})
+        if not turn.duplicate:
+            # The customer's other tabs follow the conversation live (they de-duplicate by id, as this one does).
+            topic = conversation_topic(self.conversation_id)
+            for message in [turn.customer, *turn.replies]:
+                self.services.hub.publish(topic, {"type": "message", "message": message.to_public()})
         if bot_turn:
             await self.send({"type": "typing", "on": False})
 

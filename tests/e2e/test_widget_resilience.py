@@ -200,3 +200,22 @@ def test_the_widget_works_from_the_keyboard(browser: Browser, threaded_gateway: 
     conversations = {call[0] for call in threaded_gateway.engine.calls}
     assert len(conversations) == 2
     page.context.close()
+
+
+def test_a_second_tab_continues_and_follows_the_same_conversation(browser: Browser,
+                                                                  threaded_gateway: ThreadedGateway) -> None:
+    context = browser.new_context()
+    first, second = context.new_page(), context.new_page()
+    first.goto(f"{threaded_gateway.url}/demo")
+    first.locator(".sb-launcher").click()
+    _send(first, "from tab one")
+    expect(first.locator(".sb-msg.bot").filter(has_text="echo: from tab one")).to_have_count(1, timeout=TIMEOUT_MS)
+
+    second.goto(f"{threaded_gateway.url}/demo")  # same browser, same stored conversation
+    expect(second.locator(".sb-msg.customer")).to_have_text(["from tab one"], timeout=TIMEOUT_MS)
+    _send(second, "from tab two")
+    expect(first.locator(".sb-msg.customer")).to_have_text(["from tab one", "from tab two"], timeout=TIMEOUT_MS)
+    expect(first.locator(".sb-msg.bot").filter(has_text="echo: from tab two")).to_have_count(1, timeout=TIMEOUT_MS)
+    expect(second.locator(".sb-msg.bot").filter(has_text="echo: from tab two")).to_have_count(1)
+    assert len({call[0] for call in threaded_gateway.engine.calls}) == 1
+    context.close()
