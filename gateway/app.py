@@ -26,6 +26,7 @@ from gateway.api import (
 from gateway.api.agent_auth import LoginThrottle
 from gateway.api.rate_limits import RateLimiter, RateLimits
 from gateway.stores.feedback_store import FeedbackStore
+from gateway.billing.usage_service import UsageService
 from gateway.stores.widget_config_store import WidgetConfigStore
 from gateway.api.errors import BodySizeLimitMiddleware, install_error_handlers
 from gateway.conversation_tokens import ConversationTokenSigner
@@ -59,6 +60,8 @@ def build_services(settings: Settings, dialogue: DialogueEngine | None = None) -
                         max_age=timedelta(hours=settings.agent_session_hours))
     handoff = HandoffService(conversations, HandoffStore(sessions), agents, HandoffPolicyStore(sessions), hub, dialogue)
     feedback = FeedbackStore(sessions)
+    usage = UsageService(sessions)
+    handoff.usage = usage
     return GatewayServices(
         settings=settings,
         db_engine=engine,
@@ -67,13 +70,15 @@ def build_services(settings: Settings, dialogue: DialogueEngine | None = None) -
         conversations=conversations,
         tokens=ConversationTokenSigner(settings.secret_key.get_secret_value()),
         dialogue=dialogue,
-        router=MessageRouter(conversations, dialogue, settings.max_message_chars, handoff=handoff, feedback=feedback),
+        router=MessageRouter(conversations, dialogue, settings.max_message_chars, handoff=handoff, feedback=feedback,
+                             usage=usage),
         hub=hub,
         agents=agents,
         handoff=handoff,
         webhooks=WebhookStore(sessions),
         widget_configs=WidgetConfigStore(sessions),
         feedback=feedback,
+        usage=usage,
         rate_limits=RateLimits(
             per_conversation=RateLimiter(settings.rate_conversation_per_min, settings.rate_conversation_burst),
             per_ip=RateLimiter(settings.rate_ip_per_min, settings.rate_ip_burst),
@@ -105,6 +110,7 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        services.usage.plans.seed()
         dispatcher = WebhookDispatcher(services.webhooks, poll_s=settings.webhook_poll_s)
         services.handoff.on_transition.append(dispatcher.wake)
         tasks = [asyncio.create_task(dispatcher.run(), name="webhooks"),

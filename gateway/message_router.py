@@ -23,10 +23,14 @@ from gateway.stores.conversation_store import (
 from gateway.stores.feedback_store import FeedbackError, FeedbackStore
 
 if TYPE_CHECKING:
+    from gateway.billing.usage_service import QuotaDecision, UsageService
     from gateway.handoff.service import HandoffService
 
 logger = logging.getLogger(__name__)
 
+LIMIT_TEXT = ("Sorry, our assistant can't take more messages right now. Please try again later"
+              " or reach us through our other contact options.")
+CHANNEL_TEXT = "Sorry, this support channel isn't available. Please contact us through our website."
 TROUBLE_TEXT = (
     "Sorry, I'm having trouble answering right now. Please try again in a moment, "
     "or ask for a person and our team will get back to you."
@@ -83,6 +87,7 @@ class MessageRouter:
         sentiment_trigger: When to offer a person because of the customer's mood.
         handoff: Human handoff; while people own a conversation its messages never reach Rasa.
         feedback: Where "that helped" / "that didn't help" on a knowledge-base answer is recorded.
+        usage: Metering and quotas; a message over a hard limit never reaches Rasa.
     """
 
     def __init__(
@@ -93,8 +98,10 @@ class MessageRouter:
         sentiment_trigger: NegativeSentimentTrigger | None = None,
         handoff: "HandoffService | None" = None,
         feedback: FeedbackStore | None = None,
+        usage: "UsageService | None" = None,
     ) -> None:
         self._store = store
+        self._usage = usage
         self._feedback = feedback
         self._handoff = handoff
         self._engine = engine
@@ -154,7 +161,15 @@ class MessageRouter:
             except DuplicateClientIdError:
                 return await self._replay(tenant_id, conversation_id, client_id or "")
 
-            if self._handoff is not None and await self._owner(tenant_id, conversation_id) != HandoffState.BOT:
+            human_owned = self._handoff is not None and await self._owner(tenant_id, conversation_id) != HandoffState.BOT
+            if self._usage is not None:
+                usage = self._usage
+                decision = await run_in_threadpool(usage.customer_message, tenant_id, conversation_id, customer.id,
+                                                   channel, human_owned)
+                if not decision.allowed:
+                    return await self._refuse(tenant_id, conversation_id, customer, decision)
+
+            if human_owned:
                 # People own the conversation: the agent sees the message, Rasa never does.
                 replies = await self._handoff.customer_message(tenant_id, conversation_id, customer)
                 return TurnResult(customer=customer, replies=replies)
@@ -206,6 +221,21 @@ class MessageRouter:
                                                     actor="bot" if request else "gateway", negative=is_negative(nlu))
                 stored_replies += said
             return TurnResult(customer=customer, replies=stored_replies)
+
+    async def _refuse(self, tenant_id: str, conversation_id: str, customer: StoredMessage,
+                      decision: "QuotaDecision") -> TurnResult:
+        """The plan does not cover this message: a polite answer (and a person, where the plan allows)."""
+        text = CHANNEL_TEXT if decision.reason == "channel_not_in_plan" else LIMIT_TEXT
+        stored = await run_in_threadpool(
+            self._store.append, tenant_id, conversation_id, Sender.SYSTEM, text,
+            {"quota": {"reason": decision.reason, "unit": decision.unit.value if decision.unit else None}},
+            None, customer.id)
+        replies = [stored]
+        if decision.offer_handoff and self._handoff is not None:
+            _, said = await self._handoff.start(tenant_id, conversation_id, HandoffRequest("quota_exceeded"),
+                                                actor="gateway")
+            replies += said
+        return TurnResult(customer=customer, replies=replies)
 
     async def _record_answer_vote(self, tenant_id: str, conversation_id: str, customer: StoredMessage,
                                   nlu: dict[str, Any], channel: str) -> None:

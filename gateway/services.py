@@ -22,6 +22,7 @@ from gateway.stores.tenant_store import TenantStore
 from gateway.stores.feedback_store import FeedbackStore
 from gateway.stores.widget_config_store import WidgetConfigStore
 from gateway.api.rate_limits import RateLimits
+from gateway.billing.usage_service import UsageService
 
 if TYPE_CHECKING:
     from knowledge_base.service import KnowledgeBase
@@ -46,6 +47,7 @@ class GatewayServices:
     widget_configs: WidgetConfigStore
     feedback: FeedbackStore
     rate_limits: RateLimits
+    usage: UsageService
     _knowledge_base: "KnowledgeBase | None" = field(default=None, repr=False)
     _kb_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

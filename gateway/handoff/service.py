@@ -75,6 +75,7 @@ class HandoffService:
         self.hub = hub
         self._engine = engine
         self.on_transition: list[Any] = []  # callbacks (e.g. wake the webhook dispatcher)
+        self.usage: Any = None  # gateway.billing.usage_service.UsageService: handoffs are a billable unit
 
     # ---------------------------------------------------------------- output
     async def _say(self, tenant_id: str, conversation_id: str, sender: Sender, text: str | None,
@@ -118,6 +119,11 @@ class HandoffService:
                                            priority=priority, detail=request.detail))
         except HandoffConflictError:
             return None, []
+        if self.usage is not None:
+            from gateway.billing.plans import Unit
+
+            await run_in_threadpool(self.usage.meter, tenant_id, Unit.HANDOFFS, f"handoff:{handoff.id}", 1, None,
+                                    {"conversation_id": conversation_id, "trigger": request.trigger})
         logger.info("handoff %s opened for %s (%s, team %s)", handoff.id, conversation_id, request.trigger, team)
         self._changed(handoff)
         said: list[StoredMessage] = []

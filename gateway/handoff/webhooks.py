@@ -10,18 +10,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.db.models import WebhookDelivery, WebhookEndpoint, utcnow
+from gateway.db.models import WebhookDelivery, WebhookEndpoint, new_id, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +83,24 @@ def check_url(url: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 1000:
         raise ValueError("the webhook URL must be an http(s) URL")
     return url
+
+
+def queue_event(session: Session, tenant_id: str, event: str, data: dict[str, Any], now: datetime | None = None) -> int:
+    """Queue one event for every active endpoint of the tenant, inside the caller's transaction.
+
+    Returns how many deliveries were queued. Committing them with the change they describe is what
+    makes the outbox reliable: no change without its event, no event without its change.
+    """
+    now = now or utcnow()
+    endpoints = session.execute(select(WebhookEndpoint.id).where(WebhookEndpoint.tenant_id == tenant_id,
+                                                                WebhookEndpoint.active.is_(True))).scalars().all()
+    for endpoint_id in endpoints:
+        delivery_id = new_id()
+        body = json.dumps({"id": delivery_id, "event": event, "tenant_id": tenant_id, "created_at": now.isoformat(),
+                           "data": data}, separators=(",", ":"))
+        session.add(WebhookDelivery(id=delivery_id, endpoint_id=endpoint_id, tenant_id=tenant_id, event=event,
+                                    body=body, status="pending", attempts=0, next_attempt_at=now, created_at=now))
+    return len(endpoints)
 
 
 class WebhookStore:

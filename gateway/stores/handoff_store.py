@@ -7,7 +7,6 @@ transition, the conversation's owner and the webhook deliveries it causes commit
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,12 +20,11 @@ from gateway.db.models import (
     Handoff,
     HandoffNote,
     HandoffTransition,
-    WebhookDelivery,
-    WebhookEndpoint,
     aware,
     new_id,
     utcnow,
 )
+from gateway.handoff.webhooks import queue_event
 from gateway.handoff.states import OPEN_STATES, HandoffConflictError, HandoffRuleError, HandoffState, check_move
 
 
@@ -372,20 +370,8 @@ class HandoffStore:
         session.add(HandoffTransition(handoff_id=row.id, tenant_id=row.tenant_id, conversation_id=row.conversation_id,
                                       from_state=from_state, to_state=row.state, actor=actor, reason=reason,
                                       detail=detail, created_at=now))
-        endpoints = session.execute(
-            select(WebhookEndpoint.id).where(WebhookEndpoint.tenant_id == row.tenant_id,
-                                             WebhookEndpoint.active.is_(True))
-        ).scalars().all()
-        if not endpoints:
-            return
         event = f"handoff.{row.state}" if from_state != row.state else f"handoff.{row.state}.transferred"
         data = {"handoff": _record(row).to_public(),
                 "transition": {"from": from_state, "to": row.state, "actor": actor, "reason": reason,
                                "detail": detail, "at": now.isoformat()}}
-        for endpoint_id in endpoints:
-            delivery_id = new_id()
-            body = json.dumps({"id": delivery_id, "event": event, "tenant_id": row.tenant_id,
-                               "created_at": now.isoformat(), "data": data}, separators=(",", ":"))
-            session.add(WebhookDelivery(id=delivery_id, endpoint_id=endpoint_id, tenant_id=row.tenant_id,
-                                        event=event, body=body, status="pending", attempts=0,
-                                        next_attempt_at=now, created_at=now))
+        queue_event(session, row.tenant_id, event, data, now)

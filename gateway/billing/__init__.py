@@ -1,0 +1,1 @@
+"""Subscription plans, the usage ledger, quota enforcement and invoices."""

@@ -1,0 +1,116 @@
+"""The usage ledger: append-only records with idempotency keys, and counters kept in the same transaction.
+
+A record's idempotency key names the event that caused it (``message:42``, ``conversation:<id>``),
+so retries, replays and crashes never count twice: a second insert of the same key is ignored, and
+the counter moves only when the record is new. Counters make quota checks one primary-key row
+instead of a ledger scan; ``reconcile`` recomputes them from the ledger to prove they agree.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.billing.periods import period_of
+from gateway.billing.plans import Unit
+from gateway.db.models import UsageCounter, UsageRecord
+
+
+@dataclass(frozen=True)
+class Meter:
+    """One thing to count: ``quantity`` of ``unit``, caused by the event named ``key``."""
+
+    unit: Unit
+    key: str
+    quantity: int = 1
+
+
+class QuotaExceededError(Exception):
+    """Recording would pass a hard limit; nothing of the batch was recorded."""
+
+    def __init__(self, unit: Unit, total: int) -> None:
+        super().__init__(f"{unit.value} would reach {total}")
+        self.unit = unit
+        self.total = total
+
+
+def _insert(session: Session, table: Any) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite alike)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+class UsageLedger:
+    """Writes and reads the ledger and its counters."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def record(self, tenant_id: str, meters: list[Meter], at: datetime, source: dict[str, Any] | None = None,
+               allow: Callable[[Unit, int], bool] | None = None) -> dict[Unit, int]:
+        """Record a batch atomically; returns the new period totals of the units that were new.
+
+        ``allow(unit, new_total)`` may refuse a new total (a hard limit): the whole batch is then
+        rolled back and ``QuotaExceededError`` raised. Meters whose key was already recorded are
+        skipped and change nothing.
+        """
+        period = period_of(at)
+        totals: dict[Unit, int] = {}
+        with self._sessions.begin() as session:
+            for meter in meters:
+                # The insert comes first: on SQLite it takes the write lock before anything is read.
+                inserted = session.execute(_insert(session, UsageRecord).values(
+                    tenant_id=tenant_id, unit=meter.unit.value, quantity=meter.quantity, period=period,
+                    occurred_at=at, idempotency_key=meter.key[:200], source=source,
+                ).on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])).rowcount
+                if not inserted:
+                    continue
+                upsert = _insert(session, UsageCounter).values(tenant_id=tenant_id, period=period,
+                                                               unit=meter.unit.value, quantity=meter.quantity)
+                total = session.execute(upsert.on_conflict_do_update(
+                    index_elements=["tenant_id", "period", "unit"],
+                    set_={"quantity": UsageCounter.quantity + upsert.excluded.quantity},
+                ).returning(UsageCounter.quantity)).scalar_one()
+                if allow is not None and not allow(meter.unit, total):
+                    raise QuotaExceededError(meter.unit, total)  # leaving the block rolls the batch back
+                totals[meter.unit] = total
+        return totals
+
+    def totals(self, tenant_id: str, period: str) -> dict[Unit, int]:
+        """Counter values of a period (one indexed read)."""
+        with self._sessions() as session:
+            rows = session.execute(select(UsageCounter.unit, UsageCounter.quantity).where(
+                UsageCounter.tenant_id == tenant_id, UsageCounter.period == period)).all()
+        return {Unit(unit): quantity for unit, quantity in rows}
+
+    def ledger_totals(self, tenant_id: str, period: str) -> dict[Unit, int]:
+        """Totals recomputed from the ledger itself."""
+        with self._sessions() as session:
+            rows = session.execute(select(UsageRecord.unit, func.sum(UsageRecord.quantity)).where(
+                UsageRecord.tenant_id == tenant_id, UsageRecord.period == period).group_by(UsageRecord.unit)).all()
+        return {Unit(unit): int(total) for unit, total in rows}
+
+    def reconcile(self, tenant_id: str, period: str) -> dict[str, tuple[int, int]]:
+        """Units whose counter differs from the ledger: ``{unit: (counter, ledger)}`` (empty when they agree)."""
+        counters, ledger = self.totals(tenant_id, period), self.ledger_totals(tenant_id, period)
+        return {unit.value: (counters.get(unit, 0), ledger.get(unit, 0))
+                for unit in set(counters) | set(ledger) if counters.get(unit, 0) != ledger.get(unit, 0)}
+
+    def daily(self, tenant_id: str, period: str) -> dict[Unit, dict[str, int]]:
+        """Per unit, the quantity recorded each day of the period (``YYYY-MM-DD``)."""
+        with self._sessions() as session:  # grouped in Python: portable across SQLite and PostgreSQL
+            rows = session.execute(select(UsageRecord.unit, UsageRecord.occurred_at, UsageRecord.quantity).where(
+                UsageRecord.tenant_id == tenant_id, UsageRecord.period == period)).all()
+        series: defaultdict[Unit, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for unit, occurred_at, quantity in rows:
+            series[Unit(unit)][occurred_at.date().isoformat()] += quantity
+        return {unit: dict(days) for unit, days in series.items()}

@@ -1,0 +1,190 @@
+"""Metering and quota enforcement in the request path.
+
+Every customer message is metered before it reaches Rasa (and the conversation with its first
+message). The check and the count are one transaction on the tenant's counter rows: under
+concurrency the database serialises them, so a hard limit is never overshot and nothing is lost.
+At 80 % and 100 % of a limit the tenant is told once per period (log, webhook, usage-page banner).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.billing.ledger import Meter, QuotaExceededError, UsageLedger, _insert
+from gateway.billing.periods import period_of
+from gateway.billing.plans import GAUGES, Plan, PlanStore, UnknownPlanError, Unit
+from gateway.billing.subscriptions import SubscriptionStore
+from gateway.db.models import UsageAlert, utcnow
+from gateway.handoff.webhooks import queue_event
+
+logger = logging.getLogger(__name__)
+
+WARNING_LEVELS = (80, 100)
+_PLAN_CACHE_S = 5.0
+
+
+@dataclass(frozen=True)
+class QuotaDecision:
+    """What the gateway may do with a customer message."""
+
+    allowed: bool
+    reason: str | None = None  # "limit_reached" | "channel_not_in_plan"
+    unit: Unit | None = None
+    offer_handoff: bool = False
+    totals: dict[Unit, int] = field(default_factory=dict)
+
+
+class UsageService:
+    """Meters billable events and applies each tenant's plan.
+
+    Tenants without a subscription are metered but not limited (self-hosted single-tenant use).
+
+    Args:
+        sessions: Database session factory.
+        clock: Current time (tests move it across periods).
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime] = utcnow) -> None:
+        self._sessions = sessions
+        self.plans = PlanStore(sessions)
+        self.ledger = UsageLedger(sessions)
+        self.subscriptions = SubscriptionStore(sessions)
+        self.clock = clock
+        self._cache: dict[str, tuple[float, Plan | None]] = {}
+        self._lock = threading.Lock()
+
+    # ----------------------------------------------------------------- plans
+    def plan_for(self, tenant_id: str, at: datetime | None = None) -> Plan | None:
+        """The tenant's plan now (cached a few seconds) or at ``at``."""
+        if at is not None:
+            plan_id = self.subscriptions.plan_at(tenant_id, at)
+            return self.plans.get(plan_id) if plan_id else None
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(tenant_id)
+        if hit and now - hit[0] < _PLAN_CACHE_S:
+            return hit[1]
+        plan_id = self.subscriptions.plan_at(tenant_id, self.clock())
+        try:
+            plan = self.plans.get(plan_id) if plan_id else None
+        except UnknownPlanError:
+            plan = None
+        with self._lock:
+            self._cache[tenant_id] = (now, plan)
+        return plan
+
+    def change_plan(self, tenant_id: str, plan_id: str, actor: str | None = None, at: datetime | None = None) -> Plan:
+        """Move the tenant to another plan now (prorated on the period's invoice)."""
+        plan = self.plans.get(plan_id)
+        self.subscriptions.subscribe(tenant_id, plan_id, at or self.clock(), actor)
+        with self._lock:
+            self._cache.pop(tenant_id, None)
+        return plan
+
+    # --------------------------------------------------------------- metering
+    def customer_message(self, tenant_id: str, conversation_id: str, message_id: int, channel: str,
+                         human_owned: bool = False) -> QuotaDecision:
+        """Meter one customer message (and its conversation, the first time) and decide if it may go on.
+
+        A conversation already with a person is never cut off: its messages are recorded even past a
+        hard limit (and only billed where the plan has an overage price).
+        """
+        plan = self.plan_for(tenant_id)
+        if plan is not None and channel not in plan.channels and not human_owned:
+            return QuotaDecision(False, "channel_not_in_plan")
+        meters = [Meter(Unit.CONVERSATIONS, f"conversation:{conversation_id}"),
+                  Meter(Unit.CUSTOMER_MESSAGES, f"message:{message_id}")]
+
+        def allow(unit: Unit, total: int) -> bool:
+            if plan is None or human_owned or not plan.hard_stop(unit):
+                return True
+            return total <= (plan.limit(unit) or 0)
+
+        try:
+            totals = self.ledger.record(tenant_id, meters, self.clock(), {"conversation_id": conversation_id,
+                                                                           "channel": channel}, allow)
+        except QuotaExceededError as exc:
+            self._announce(tenant_id, plan, {exc.unit: exc.total - 1}, force_level=100)
+            return QuotaDecision(False, "limit_reached", exc.unit, offer_handoff=bool(plan and plan.handoff_on_limit))
+        self._announce(tenant_id, plan, totals)
+        return QuotaDecision(True, totals=totals)
+
+    def meter(self, tenant_id: str, unit: Unit, key: str, quantity: int = 1, at: datetime | None = None,
+              source: dict[str, Any] | None = None) -> bool:
+        """Record an event that is billed but not refused (a handoff, a training run); True when new."""
+        totals = self.ledger.record(tenant_id, [Meter(unit, key, quantity)], at or self.clock(), source)
+        if totals:
+            self._announce(tenant_id, self.plan_for(tenant_id), totals)
+        return bool(totals)
+
+    def can_add(self, tenant_id: str, unit: Unit, in_use: int) -> bool:
+        """Whether one more of a gauge unit (agent seat, knowledge-base document) fits the plan."""
+        assert unit in GAUGES
+        plan = self.plan_for(tenant_id)
+        if plan is None or not plan.hard_stop(unit):
+            return True
+        return in_use < (plan.limit(unit) or 0)
+
+    # ---------------------------------------------------------------- alerts
+    def _announce(self, tenant_id: str, plan: Plan | None, totals: dict[Unit, int], force_level: int | None = None) -> None:
+        """Tell the tenant once per period and unit when usage crosses 80 % and 100 % of a limit."""
+        if plan is None:
+            return
+        period = period_of(self.clock())
+        for unit, total in totals.items():
+            limit = plan.limit(unit)
+            if not limit:
+                continue
+            levels = [level for level in WARNING_LEVELS if total * 100 >= level * limit]
+            if force_level:
+                levels.append(force_level)
+            for level in sorted(set(levels)):
+                with self._sessions.begin() as session:
+                    new = session.execute(_insert(session, UsageAlert).values(
+                        tenant_id=tenant_id, period=period, unit=unit.value, level=level, created_at=utcnow(),
+                    ).on_conflict_do_nothing()).rowcount
+                    if not new:
+                        continue
+                    event = "usage.warning" if level < 100 else "usage.limit_reached"
+                    queue_event(session, tenant_id, event, {"unit": unit.value, "period": period, "used": total,
+                                                            "limit": limit, "percent": level, "plan": plan.id,
+                                                            "policy": "hard_stop" if plan.hard_stop(unit) else "overage"})
+                logger.warning("tenant %s used %s%% of its %s %s limit (%s of %s)", tenant_id, level, period,
+                               unit.value, total, limit)
+
+    def alerts(self, tenant_id: str, period: str) -> list[dict[str, Any]]:
+        """The warnings of a period, for the usage page's banner."""
+        with self._sessions() as session:
+            rows = session.execute(select(UsageAlert).where(UsageAlert.tenant_id == tenant_id,
+                                                            UsageAlert.period == period)
+                                   .order_by(UsageAlert.created_at)).scalars().all()
+            return [{"unit": r.unit, "level": r.level, "at": r.created_at.isoformat()} for r in rows]
+
+    # ------------------------------------------------------------------ view
+    def summary(self, tenant_id: str, period: str | None = None) -> dict[str, Any]:
+        """Usage of a period per unit against the plan, per day, with alerts and the reconciliation check."""
+        period = period or period_of(self.clock())
+        plan = self.plan_for(tenant_id)
+        totals = self.ledger.totals(tenant_id, period)
+        daily = self.ledger.daily(tenant_id, period)
+        units = []
+        for unit in Unit:
+            limit = plan.limit(unit) if plan else None
+            used = totals.get(unit, 0)
+            units.append({"unit": unit.value, "used": used, "limit": limit,
+                          "percent": round(100 * used / limit, 1) if limit else None,
+                          "policy": None if plan is None or limit is None else
+                          ("hard_stop" if plan.hard_stop(unit) else "overage"),
+                          "daily": daily.get(unit, {})})
+        return {"tenant_id": tenant_id, "period": period, "plan": plan.model_dump(mode="json") if plan else None,
+                "units": units, "alerts": self.alerts(tenant_id, period),
+                "reconciled": not self.ledger.reconcile(tenant_id, period)}
