@@ -14,6 +14,8 @@ from fastapi.responses import RedirectResponse
 from gateway.api import (
     agent_api,
     agent_socket,
+    billing_admin,
+    usage_page,
     console_page,
     health,
     kb_admin,
@@ -146,6 +148,8 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
     app.include_router(widget_api.router)
     app.include_router(widget_socket.router)
     app.include_router(widget_admin.router)
+    app.include_router(billing_admin.router)
+    app.include_router(usage_page.router)
     app.include_router(pages.router)
     app.include_router(kb_admin.router)
     app.include_router(kb_admin_page.router)

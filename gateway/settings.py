@@ -58,6 +58,7 @@ class Settings(BaseSettings):
         kb_answer_threshold: Cosine similarity the best passage needs for the bot to answer from it.
         kb_max_file_bytes: Largest knowledge-base upload accepted.
         kb_help_centre: Folder of the default bot's help-centre articles (ingested by ``make run``).
+        invoices_dir: Where period-close writes invoices (JSON, CSV) and Stripe meter-event files.
         agent_idle_minutes: An agent session unused this long expires.
         agent_session_hours: An agent session expires this long after login.
         secure_cookies: Mark session cookies Secure (set behind HTTPS).
@@ -105,6 +106,7 @@ class Settings(BaseSettings):
     kb_answer_threshold: float = Field(default=0.30, ge=-1.0, le=1.0)
     kb_max_file_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     kb_help_centre: Path = PROJECT_ROOT / "knowledge_base" / "help_centre"
+    invoices_dir: Path = PROJECT_ROOT / "var" / "invoices"
     agent_idle_minutes: int = Field(default=8 * 60, gt=0)
     agent_session_hours: int = Field(default=24, gt=0)
     secure_cookies: bool = False

@@ -34,6 +34,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "database_url": f"sqlite:///{tmp_path / 'gateway.db'}",
         "rasa_tracker_db": tmp_path / "tracker.db",
         "kb_dir": tmp_path / "kb",
+        "invoices_dir": tmp_path / "invoices",
         "admin_token": None,  # the admin API is off unless a test turns it on (.env may hold one)
         "demo_widget_key": "wk_test_northwind",
         "gateway_port": free_port(),

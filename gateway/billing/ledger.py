@@ -71,8 +71,9 @@ class UsageLedger:
                 inserted = session.execute(_insert(session, UsageRecord).values(
                     tenant_id=tenant_id, unit=meter.unit.value, quantity=meter.quantity, period=period,
                     occurred_at=at, idempotency_key=meter.key[:200], source=source,
-                ).on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])).rowcount
-                if not inserted:
+                ).on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+                    .returning(UsageRecord.id)).scalar_one_or_none()
+                if inserted is None:
                     continue
                 upsert = _insert(session, UsageCounter).values(tenant_id=tenant_id, period=period,
                                                                unit=meter.unit.value, quantity=meter.quantity)

@@ -151,8 +151,8 @@ class UsageService:
                 with self._sessions.begin() as session:
                     new = session.execute(_insert(session, UsageAlert).values(
                         tenant_id=tenant_id, period=period, unit=unit.value, level=level, created_at=utcnow(),
-                    ).on_conflict_do_nothing()).rowcount
-                    if not new:
+                    ).on_conflict_do_nothing().returning(UsageAlert.level)).scalar_one_or_none()
+                    if new is None:
                         continue
                     event = "usage.warning" if level < 100 else "usage.limit_reached"
                     queue_event(session, tenant_id, event, {"unit": unit.value, "period": period, "used": total,

@@ -1,0 +1,80 @@
+"""The ledger contract, on SQLite and PostgreSQL: idempotent, exact under concurrency, reconcilable."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.billing.ledger import Meter, QuotaExceededError, UsageLedger
+from gateway.billing.plans import Unit
+from tests.gateway.billing.conftest import utc
+
+
+def test_a_replayed_event_is_counted_once(billing_db: sessionmaker[Session]) -> None:
+    ledger = UsageLedger(billing_db)
+    at = utc(2026, 11, 5, 12)
+    assert ledger.record("acme", [Meter(Unit.CUSTOMER_MESSAGES, "message:1")], at) == {Unit.CUSTOMER_MESSAGES: 1}
+    assert ledger.record("acme", [Meter(Unit.CUSTOMER_MESSAGES, "message:1")], at) == {}
+    assert ledger.totals("acme", "2026-11") == {Unit.CUSTOMER_MESSAGES: 1}
+    # Keys are per tenant: another tenant's message 1 is its own.
+    ledger.record("globex", [Meter(Unit.CUSTOMER_MESSAGES, "message:1")], at)
+    assert ledger.totals("globex", "2026-11") == {Unit.CUSTOMER_MESSAGES: 1}
+
+
+def test_parallel_writers_lose_nothing_and_double_nothing(billing_db: sessionmaker[Session]) -> None:
+    ledger = UsageLedger(billing_db)
+    at = utc(2026, 11, 5, 12)
+
+    def conversation(n: int) -> None:
+        for m in range(10):
+            ledger.record("acme", [Meter(Unit.CONVERSATIONS, f"conversation:{n}"),
+                                   Meter(Unit.CUSTOMER_MESSAGES, f"message:{n}:{m}")], at)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(conversation, range(20)))
+        list(pool.map(conversation, range(20)))  # a full replay
+    assert ledger.totals("acme", "2026-11") == {Unit.CONVERSATIONS: 20, Unit.CUSTOMER_MESSAGES: 200}
+    assert ledger.reconcile("acme", "2026-11") == {}
+
+
+def test_a_refused_batch_records_nothing(billing_db: sessionmaker[Session]) -> None:
+    ledger = UsageLedger(billing_db)
+    at = utc(2026, 11, 5, 12)
+    ledger.record("acme", [Meter(Unit.CUSTOMER_MESSAGES, "message:1")], at)
+    with pytest.raises(QuotaExceededError):
+        ledger.record("acme", [Meter(Unit.CONVERSATIONS, "conversation:2"), Meter(Unit.CUSTOMER_MESSAGES, "message:2")],
+                      at, allow=lambda unit, total: unit != Unit.CUSTOMER_MESSAGES or total <= 1)
+    assert ledger.totals("acme", "2026-11") == {Unit.CUSTOMER_MESSAGES: 1}
+    assert ledger.ledger_totals("acme", "2026-11") == {Unit.CUSTOMER_MESSAGES: 1}
+    # The refused event can be recorded later (its key was not burnt).
+    assert ledger.record("acme", [Meter(Unit.CUSTOMER_MESSAGES, "message:2")], at) == {Unit.CUSTOMER_MESSAGES: 2}
+
+
+def test_hard_limit_holds_under_concurrency(billing_db: sessionmaker[Session]) -> None:
+    ledger = UsageLedger(billing_db)
+    at = utc(2026, 11, 5, 12)
+
+    def send(n: int) -> bool:
+        try:
+            ledger.record("acme", [Meter(Unit.CUSTOMER_MESSAGES, f"message:{n}")], at,
+                          allow=lambda unit, total: total <= 25)
+            return True
+        except QuotaExceededError:
+            return False
+
+    with ThreadPoolExecutor(8) as pool:
+        accepted = sum(pool.map(send, range(60)))
+    assert accepted == 25
+    assert ledger.totals("acme", "2026-11") == {Unit.CUSTOMER_MESSAGES: 25}
+
+
+def test_periods_are_counted_apart_and_daily_series_add_up(billing_db: sessionmaker[Session]) -> None:
+    ledger = UsageLedger(billing_db)
+    ledger.record("acme", [Meter(Unit.CUSTOMER_MESSAGES, "m:1", 3)], utc(2026, 11, 30, 23, 59))
+    ledger.record("acme", [Meter(Unit.CUSTOMER_MESSAGES, "m:2", 2)], utc(2026, 11, 2, 8))
+    ledger.record("acme", [Meter(Unit.CUSTOMER_MESSAGES, "m:3")], utc(2026, 12, 1, 0, 0))
+    assert ledger.totals("acme", "2026-11") == {Unit.CUSTOMER_MESSAGES: 5}
+    assert ledger.totals("acme", "2026-12") == {Unit.CUSTOMER_MESSAGES: 1}
+    assert ledger.daily("acme", "2026-11") == {Unit.CUSTOMER_MESSAGES: {"2026-11-02": 2, "2026-11-30": 3}}
