@@ -1,4 +1,4 @@
-"""Gateway command line: ``python -m gateway {migrate,seed-demo,add-agent,serve}``."""
+"""Gateway command line: ``python -m gateway {migrate,seed-demo,add-agent,serve,tenants,plans,usage,close-period}``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 
 import uvicorn
 
+from gateway import billing_cli
 from gateway.db.session import create_db_engine, create_session_factory
 from gateway.demo_seed import demo_agent_password, seed_demo
 from gateway.migrate import upgrade_database
@@ -29,8 +30,12 @@ def main(argv: list[str] | None = None) -> None:
     add.add_argument("--teams", default="general", help="comma-separated team names")
     add.add_argument("--capacity", type=int, default=3)
     sub.add_parser("serve", help="run the gateway HTTP / WebSocket server")
+    billing_cli.add_commands(sub)
     args = parser.parse_args(argv)
     settings = get_settings()
+
+    if args.command in billing_cli.COMMANDS:
+        sys.exit(billing_cli.run(args, settings))
 
     if args.command == "migrate":
         upgrade_database(settings.database_url)

@@ -16,6 +16,7 @@ from gateway.api.errors import ApiError
 from gateway.handoff.context_packet import build_context
 from gateway.handoff.policy import HandoffPolicy
 from gateway.handoff.states import OPEN_STATES, HandoffConflictError, HandoffRuleError
+from gateway.billing.plans import Unit
 from gateway.services import GatewayServices
 from gateway.stores.agent_store import AgentExistsError
 
@@ -264,6 +265,10 @@ async def create_agent(body: NewAgentBody, principal: AgentPrincipal = Depends(c
                        services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Add an agent (admins only)."""
     require_role(principal, "admin")
+    tenant = principal.agent.tenant_id
+    seats = sum(1 for a in await run_in_threadpool(services.agents.list, tenant) if a.active)
+    if not await run_in_threadpool(services.usage.can_add, tenant, Unit.AGENT_SEATS, seats):
+        raise ApiError(402, "plan_limit", f"the plan includes {seats} agent seats; upgrade to add more")
     try:
         agent = await run_in_threadpool(
             lambda: services.agents.create(principal.agent.tenant_id, body.email, body.display_name, body.password,

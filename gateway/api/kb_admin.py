@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.api.admin_auth import require_admin
 from gateway.api.deps import get_services
 from gateway.api.errors import ApiError
+from gateway.billing.plans import Unit
 from gateway.services import GatewayServices
 from knowledge_base.document_store import DocumentRecord
 from knowledge_base.parsers import DocumentError, kind_of
@@ -50,6 +51,12 @@ async def upload_document(
         kind_of(filename)
     except DocumentError as exc:
         raise ApiError(415, "unsupported_document", str(exc)) from None
+    services: GatewayServices = request.app.state.services
+    documents = await run_in_threadpool(kb.list_documents, tenant)
+    replacing = any(d.source == filename for d in documents)
+    if not replacing and not await run_in_threadpool(services.usage.can_add, tenant, Unit.KB_DOCUMENTS, len(documents)):
+        raise ApiError(402, "plan_limit", f"the plan includes {len(documents)} knowledge-base documents; "
+                                          "upgrade or delete one to add more")
     data = await request.body()
     report = await run_in_threadpool(kb.ingest_bytes, tenant, filename, data, url)
     if report.status == "rejected":

@@ -118,6 +118,7 @@ class PeriodCloser:
                                          Decimal(over), price, cents(price * over)))
         total = sum((line.amount for line in lines), Decimal("0"))
         return {"tenant_id": tenant_id, "period": period, "currency": currency,
+                "final": self.usage.clock() >= end,  # closed before its end, an invoice is a preview
                 "period_start": start.isoformat(), "period_end": end.isoformat(),
                 "plan_at_period_end": final_plan.id if final_plan else None,
                 "usage": {unit.value: totals.get(unit, 0) for unit in Unit},

@@ -37,7 +37,9 @@
       var tip = svg("title", {}); tip.textContent = days[i] + ": " + v; bar.appendChild(tip);
       box.appendChild(bar);
     });
-    box.appendChild(svg("polyline", { points: cumulative.map(function (v, i) { return x(i) + "," + y(v); }).join(" "), fill: "none", stroke: "#2f5bea", "stroke-width": 2 }));
+    var today = new Date().toISOString().slice(0, 10);
+    var shown = days.indexOf(today) >= 0 ? days.indexOf(today) + 1 : days.length;  // the future has no total yet
+    box.appendChild(svg("polyline", { points: cumulative.slice(0, shown).map(function (v, i) { return x(i) + "," + y(v); }).join(" "), fill: "none", stroke: "#2f5bea", "stroke-width": 2 }));
     if (unit.limit) {
       box.appendChild(svg("line", { x1: pad, y1: y(unit.limit), x2: W - pad, y2: y(unit.limit), stroke: "#c0392b", "stroke-dasharray": "6 4", class: "limit" }));
       var text = svg("text", { x: W - pad, y: y(unit.limit) - 4, "text-anchor": "end", "font-size": 11, fill: "#c0392b" });

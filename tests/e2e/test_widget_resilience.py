@@ -219,3 +219,44 @@ def test_a_second_tab_continues_and_follows_the_same_conversation(browser: Brows
     expect(second.locator(".sb-msg.bot").filter(has_text="echo: from tab two")).to_have_count(1)
     assert len({call[0] for call in threaded_gateway.engine.calls}) == 1
     context.close()
+
+
+def test_the_usage_page_charts_usage_against_the_limit_and_warns(browser: Browser, tmp_path: "object") -> None:
+    """The usage page in Chromium: a chart per unit with its limit line, and the 80 % banner."""
+    from decimal import Decimal
+
+    from gateway.billing.plans import Plan, Unit
+    from gateway.billing.usage_service import UsageService
+    from gateway.db.session import create_db_engine, create_session_factory
+    from gateway.migrate import upgrade_database
+    from gateway.stores.tenant_store import TenantStore
+    from tests.conftest import make_settings
+    from tests.gateway.conftest import ScriptedDialogueEngine
+
+    token = "admin-" + "u" * 40
+    settings = make_settings(tmp_path, admin_token=token)  # type: ignore[arg-type]
+    upgrade_database(settings.database_url)
+    db = create_db_engine(settings.database_url)
+    usage = UsageService(create_session_factory(db))
+    TenantStore(create_session_factory(db)).ensure_tenant("northwind", "Northwind")
+    usage.plans.put(Plan(id="small", name="Small", monthly_fee=Decimal("5"), limits={Unit.CUSTOMER_MESSAGES: 10}))
+    usage.change_plan("northwind", "small")
+    for n in range(9):
+        usage.meter("northwind", Unit.CUSTOMER_MESSAGES, f"message:{n}")
+    db.dispose()
+    gateway = ThreadedGateway(settings, ScriptedDialogueEngine())
+    gateway.start()
+    try:
+        page = browser.new_context().new_page()
+        page.goto(f"{gateway.url}/admin/usage")
+        page.locator("#token").fill(token)
+        page.get_by_role("button", name="Show").click()
+        chart = page.locator("figure.chart[data-unit='customer_messages']")
+        expect(chart).to_be_visible(timeout=TIMEOUT_MS)
+        expect(chart.locator("figcaption")).to_have_text("customer messages \u00b7 9 / 10")
+        expect(chart.locator("line.limit")).to_have_count(1)
+        expect(page.locator("#banner")).to_have_text("Usage warning: customer messages at 90 %.")
+        expect(page.locator("#status")).to_contain_text("ledger and counters agree")
+        page.context.close()
+    finally:
+        gateway.stop()

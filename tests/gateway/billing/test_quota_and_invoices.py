@@ -260,3 +260,20 @@ def test_admins_create_tenants_issue_keys_and_read_usage(gateway: TestClient) ->
     assert gateway.get("/api/v1/admin/tenants/initech/usage").status_code == 401
     assert [p["id"] for p in gateway.get("/api/v1/admin/plans", headers=ADMIN).json()["plans"]][:3] == [
         "free", "tiny", "tiny-human"]
+
+
+def test_seats_beyond_the_plan_are_refused(gateway: TestClient, sessions: sessionmaker[Session]) -> None:
+    from gateway.stores.agent_store import AgentStore
+
+    _plan(gateway, "free")  # two seats
+    AgentStore(sessions).create("acme", "boss@acme.test", "Boss", "correct horse battery staple", role="admin")
+    token = gateway.post("/api/v1/agent/login", json={"tenant": "acme", "email": "boss@acme.test",
+                                                      "password": "correct horse battery staple"}).json()["token"]
+    gateway.cookies.clear()
+    new = {"email": "two@acme.test", "display_name": "Two", "password": "correct horse battery staple"}
+    auth = {"Authorization": f"Bearer {token}"}
+    assert gateway.post("/api/v1/agent/agents", json=new, headers=auth).status_code == 201
+    refused = gateway.post("/api/v1/agent/agents", json={**new, "email": "three@acme.test"}, headers=auth)
+    assert refused.status_code == 402 and refused.json()["error"] == "plan_limit"
+    _plan(gateway, "pro")
+    assert gateway.post("/api/v1/agent/agents", json={**new, "email": "three@acme.test"}, headers=auth).status_code == 201

@@ -1,0 +1,107 @@
+"""``python -m gateway tenants|plans|usage|close-period``: tenant and billing administration from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from gateway.billing.invoices import PeriodCloser
+from gateway.billing.periods import bounds
+from gateway.billing.plans import UnknownPlanError
+from gateway.billing.usage_service import UsageService
+from gateway.db.session import create_db_engine, create_session_factory
+from gateway.settings import Settings
+from gateway.stores.tenant_store import TenantStore
+
+
+def add_commands(sub: Any) -> None:
+    """Register the billing commands on the gateway CLI's sub-parsers."""
+    tenants = sub.add_parser("tenants", help="create tenants, issue widget keys, change plans")
+    actions = tenants.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a tenant on a plan with a widget key")
+    create.add_argument("tenant")
+    create.add_argument("--name", required=True)
+    create.add_argument("--plan", default="free")
+    key = actions.add_parser("issue-key", help="issue another widget key")
+    key.add_argument("tenant")
+    plan = actions.add_parser("set-plan", help="move a tenant to another plan from now (prorated)")
+    plan.add_argument("tenant")
+    plan.add_argument("plan")
+    sub.add_parser("plans", help="list plans with prices and limits")
+    usage = sub.add_parser("usage", help="a tenant's usage against its plan")
+    usage.add_argument("tenant")
+    usage.add_argument("--period", help="YYYY-MM (default: the current month)")
+    usage.add_argument("--json", action="store_true")
+    close = sub.add_parser("close-period", help="meter the period's end and write invoices (all tenants by default)")
+    close.add_argument("period", help="YYYY-MM")
+    close.add_argument("--tenant")
+
+
+COMMANDS = {"tenants", "plans", "usage", "close-period"}
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one billing command; returns the exit status."""
+    engine = create_db_engine(settings.database_url)
+    sessions = create_session_factory(engine)
+    usage = UsageService(sessions)
+    usage.plans.seed()
+    tenants = TenantStore(sessions)
+    console = Console()
+    try:
+        if args.command == "tenants":
+            if args.action == "create":
+                if tenants.exists(args.tenant):
+                    print(f"error: tenant {args.tenant!r} exists", file=sys.stderr)
+                    return 1
+                usage.plans.get(args.plan)
+                tenants.ensure_tenant(args.tenant, args.name)
+                usage.change_plan(args.tenant, args.plan, actor="cli")
+                print(f"created {args.tenant} on {args.plan}; widget key {tenants.issue_widget_key(args.tenant)}")
+            elif not tenants.exists(args.tenant):
+                print(f"error: no tenant {args.tenant!r}", file=sys.stderr)
+                return 1
+            elif args.action == "issue-key":
+                print(tenants.issue_widget_key(args.tenant))
+            else:
+                usage.change_plan(args.tenant, args.plan, actor="cli")
+                print(f"{args.tenant} is on {args.plan} from now")
+        elif args.command == "plans":
+            table = Table("plan", "monthly fee", "limits", "overage per unit", "channels")
+            for plan in usage.plans.list():
+                table.add_row(plan.name, f"{plan.monthly_fee} {plan.currency}",
+                              ", ".join(f"{u.value} {n}" for u, n in plan.limits.items()),
+                              ", ".join(f"{u.value} {p}" for u, p in plan.overage.items()) or "none (hard stop)",
+                              ", ".join(plan.channels))
+            console.print(table)
+        elif args.command == "usage":
+            if args.period:
+                bounds(args.period)
+            summary = usage.summary(args.tenant, args.period)
+            if args.json:
+                print(json.dumps(summary, indent=2))
+                return 0
+            table = Table("unit", "used", "included", "%", title=f"{args.tenant} · {summary['period']}")
+            for unit in summary["units"]:
+                table.add_row(unit["unit"], str(unit["used"]), "unlimited" if unit["limit"] is None else str(unit["limit"]),
+                              "" if unit["percent"] is None else f"{unit['percent']}")
+            console.print(table)
+        else:
+            bounds(args.period)
+            closer = PeriodCloser(sessions, usage, settings.invoices_dir)
+            targets = [args.tenant] if args.tenant else usage.subscriptions.tenants_in(args.period)
+            for tenant in targets:
+                invoice = closer.close(tenant, args.period)
+                print(f"{tenant} {args.period}: {invoice['total']} {invoice['currency']} "
+                      f"→ {settings.invoices_dir / tenant / (args.period + '.json')}")
+    except (UnknownPlanError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    return 0
