@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.billing.usage_service import UsageService
+from gateway.db.models import utcnow
 from gateway.stores.agent_store import AgentStore
 from gateway.stores.order_store import OrderRecord, OrderStore
 from gateway.stores.tenant_store import TenantStore
@@ -28,15 +30,22 @@ def demo_orders(today: date) -> list[OrderRecord]:
 DEMO_AGENT_EMAIL = "agent@northwind.example"
 
 
+DEMO_PLAN = "pro"
+
+
 def seed_demo(sessions: sessionmaker[Session], tenant_id: str, widget_key: str, today: date | None = None,
               agent_password: str | None = None) -> None:
     """Create the demo tenant, key, orders and (with a password) a supervisor for the agent console.
 
-    Running it again changes nothing but dates.
+    The demo tenant is on the Pro plan. Running it again changes nothing but dates.
     """
     tenants = TenantStore(sessions)
     tenants.ensure_tenant(tenant_id, "Northwind Goods")
     tenants.issue_widget_key(tenant_id, widget_key)
+    usage = UsageService(sessions)
+    usage.plans.seed()
+    if usage.subscriptions.plan_at(tenant_id, utcnow()) is None:
+        usage.change_plan(tenant_id, DEMO_PLAN, actor="demo-seed")
     orders = OrderStore(sessions)
     for record in demo_orders(today or date.today()):
         orders.upsert(tenant_id, record)

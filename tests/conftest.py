@@ -66,7 +66,9 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Stack"]
     from gateway.stack import Stack  # imported lazily: unit tests never need it
 
     workdir = tmp_path_factory.mktemp("stack")
-    stack = Stack(make_settings(workdir), log_dir=workdir / "logs")
+    # Every test's browser and API client comes from 127.0.0.1: the per-address limits are raised for them.
+    stack = Stack(make_settings(workdir, rate_ip_per_min=6000, rate_ip_burst=600, rate_new_conversations_per_min=600),
+                  log_dir=workdir / "logs")
     if not stack.settings.model_path.exists():
         pytest.fail(f"no trained model at {stack.settings.model_path}: run `make train` (make test does)")
     stack.start(timeout_s=300, progress=lambda line: print(f"[stack] {line}"))
