@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse
 from gateway.api import (
     agent_api,
     agent_socket,
+    analytics_api,
     billing_admin,
     usage_page,
     console_page,
@@ -150,6 +151,8 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
     app.include_router(widget_admin.router)
     app.include_router(billing_admin.router)
     app.include_router(usage_page.router)
+    app.include_router(analytics_api.router)
+    app.include_router(analytics_api.page_router)
     app.include_router(pages.router)
     app.include_router(kb_admin.router)
     app.include_router(kb_admin_page.router)

@@ -26,7 +26,8 @@ async def kb_admin_page() -> FileResponse:
 @router.get("/admin/static/{name}")
 async def admin_static(name: str) -> FileResponse:
     """The page's script and style sheet."""
-    files = {"kb_admin.js": "application/javascript", "usage.js": "application/javascript", "admin.css": "text/css"}
+    files = {"kb_admin.js": "application/javascript", "usage.js": "application/javascript",
+             "analytics.js": "application/javascript", "admin.css": "text/css"}
     if name not in files:
         from gateway.api.errors import ApiError
 

@@ -260,3 +260,46 @@ def test_the_usage_page_charts_usage_against_the_limit_and_warns(browser: Browse
         page.context.close()
     finally:
         gateway.stop()
+
+
+def test_the_analytics_dashboard_shows_figures_and_charts(browser: Browser, tmp_path: "object") -> None:
+    from gateway.db.models import Sender
+    from gateway.db.session import create_db_engine, create_session_factory
+    from gateway.migrate import upgrade_database
+    from gateway.stores.tenant_store import TenantStore
+    from tests.conftest import make_settings
+    from tests.gateway.analytics.test_analytics_report import Month, at
+    from tests.gateway.conftest import ScriptedDialogueEngine
+
+    token = "admin-" + "d" * 40
+    settings = make_settings(tmp_path, admin_token=token)  # type: ignore[arg-type]
+    upgrade_database(settings.database_url)
+    db = create_db_engine(settings.database_url)
+    sessions = create_session_factory(db)
+    TenantStore(sessions).ensure_tenant("acme", "Acme")
+    month = Month(sessions)
+    for n, day in enumerate((2, 2, 3)):
+        cid = month.conversation(f"c{n}", at(day, 10 + n))
+        month.say(cid, Sender.CUSTOMER, at(day, 10 + n), intent="complaint" if n == 2 else "greet")
+    month.handoff("c2", "complaint", at(3, 12, 1), first_response_s=90, handle_s=600, csat=4)
+    db.dispose()
+    gateway = ThreadedGateway(settings, ScriptedDialogueEngine())
+    gateway.start()
+    try:
+        page = browser.new_context().new_page()
+        page.goto(f"{gateway.url}/admin/analytics")
+        page.locator("#tenant").fill("acme")
+        page.locator("#from").fill("2026-11-01")
+        page.locator("#to").fill("2026-11-30")
+        page.locator("#token").fill(token)
+        page.get_by_role("button", name="Show").click()
+        expect(page.locator("#kpis")).to_contain_text("Containment66.7 %", timeout=TIMEOUT_MS)
+        expect(page.locator("#kpis")).to_contain_text("CSAT4 / 5 (1)")
+        expect(page.locator("#kpis")).to_contain_text("First response (median)90 s")
+        daily = page.locator("figure[data-chart='daily']")
+        expect(daily.locator("rect.contained")).to_have_count(1)  # 2 November: two contained
+        expect(daily.locator("rect.escalated")).to_have_count(1)  # 3 November: one escalated
+        expect(page.locator("figure[data-chart='triggers'] text").first).to_have_text("complaint")
+        page.context.close()
+    finally:
+        gateway.stop()

@@ -1,0 +1,1 @@
+"""Conversation analytics: containment, escalations, fallback, knowledge base, CSAT, human service times."""
