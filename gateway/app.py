@@ -22,6 +22,7 @@ from gateway.api import (
     kb_admin,
     kb_admin_page,
     pages,
+    privacy_api,
     widget_api,
     widget_admin,
     widget_socket,
@@ -30,6 +31,7 @@ from gateway.api.agent_auth import LoginThrottle
 from gateway.api.rate_limits import RateLimiter, RateLimits
 from gateway.stores.feedback_store import FeedbackStore
 from gateway.billing.usage_service import UsageService
+from gateway.privacy.erasure import ErasureService, RasaTrackerEraser
 from gateway.stores.widget_config_store import WidgetConfigStore
 from gateway.api.errors import BodySizeLimitMiddleware, install_error_handlers
 from gateway.conversation_tokens import ConversationTokenSigner
@@ -82,6 +84,7 @@ def build_services(settings: Settings, dialogue: DialogueEngine | None = None) -
         widget_configs=WidgetConfigStore(sessions),
         feedback=feedback,
         usage=usage,
+        privacy=ErasureService(sessions, RasaTrackerEraser(settings.tracker_store_url)),
         rate_limits=RateLimits(
             per_conversation=RateLimiter(settings.rate_conversation_per_min, settings.rate_conversation_burst),
             per_ip=RateLimiter(settings.rate_ip_per_min, settings.rate_ip_burst),
@@ -89,6 +92,18 @@ def build_services(settings: Settings, dialogue: DialogueEngine | None = None) -
                                                  max(1, int(settings.rate_new_conversations_per_min))),
         ),
     )
+
+
+async def _retention_job(services: GatewayServices) -> None:
+    """Erase conversations past their tenant's retention, on a timer."""
+    while True:
+        await asyncio.sleep(services.settings.retention_interval_s)
+        try:
+            erased = await asyncio.to_thread(services.privacy.apply_retention)
+            if erased:
+                logger.info("retention erased %s", erased)
+        except Exception:  # noqa: BLE001 - a database blip must not stop the job
+            logger.exception("retention job failed")
 
 
 async def _handoff_monitor(services: GatewayServices) -> None:
@@ -117,7 +132,8 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
         dispatcher = WebhookDispatcher(services.webhooks, poll_s=settings.webhook_poll_s)
         services.handoff.on_transition.append(dispatcher.wake)
         tasks = [asyncio.create_task(dispatcher.run(), name="webhooks"),
-                 asyncio.create_task(_handoff_monitor(services), name="handoff-monitor")]
+                 asyncio.create_task(_handoff_monitor(services), name="handoff-monitor"),
+                 asyncio.create_task(_retention_job(services), name="retention")]
         if slack is not None:
             tasks.append(asyncio.create_task(slack.run_relay(), name="slack-relay"))
         yield
@@ -129,6 +145,7 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
         if close is not None:
             await close()
         services.db_engine.dispose()
+        services.privacy.close()
 
     slack = None
     if settings.slack_signing_secret is not None:
@@ -153,6 +170,7 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
     app.include_router(usage_page.router)
     app.include_router(analytics_api.router)
     app.include_router(analytics_api.page_router)
+    app.include_router(privacy_api.router)
     app.include_router(pages.router)
     app.include_router(kb_admin.router)
     app.include_router(kb_admin_page.router)

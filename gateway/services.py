@@ -23,6 +23,7 @@ from gateway.stores.feedback_store import FeedbackStore
 from gateway.stores.widget_config_store import WidgetConfigStore
 from gateway.api.rate_limits import RateLimits
 from gateway.billing.usage_service import UsageService
+from gateway.privacy.erasure import ErasureService
 
 if TYPE_CHECKING:
     from knowledge_base.service import KnowledgeBase
@@ -48,6 +49,7 @@ class GatewayServices:
     feedback: FeedbackStore
     rate_limits: RateLimits
     usage: UsageService
+    privacy: ErasureService
     _knowledge_base: "KnowledgeBase | None" = field(default=None, repr=False)
     _kb_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
         kb_max_file_bytes: Largest knowledge-base upload accepted.
         kb_help_centre: Folder of the default bot's help-centre articles (ingested by ``make run``).
         invoices_dir: Where period-close writes invoices (JSON, CSV) and Stripe meter-event files.
+        rasa_tracker_url: SQLAlchemy URL of Rasa's tracker store when it is not the embedded SQLite
+            file (PostgreSQL in production); erasure deletes a conversation's events there.
+        retention_interval_s: How often the retention job erases conversations past their tenant's retention.
         agent_idle_minutes: An agent session unused this long expires.
         agent_session_hours: An agent session expires this long after login.
         secure_cookies: Mark session cookies Secure (set behind HTTPS).
@@ -107,6 +110,8 @@ class Settings(BaseSettings):
     kb_max_file_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     kb_help_centre: Path = PROJECT_ROOT / "knowledge_base" / "help_centre"
     invoices_dir: Path = PROJECT_ROOT / "var" / "invoices"
+    rasa_tracker_url: str | None = None
+    retention_interval_s: float = Field(default=3600.0, gt=0)
     agent_idle_minutes: int = Field(default=8 * 60, gt=0)
     agent_session_hours: int = Field(default=24, gt=0)
     secure_cookies: bool = False
@@ -178,6 +183,11 @@ class Settings(BaseSettings):
     def gateway_url(self) -> str:
         """Base URL of the public gateway."""
         return f"http://{self.host}:{self.gateway_port}"
+
+    @property
+    def tracker_store_url(self) -> str:
+        """Where Rasa keeps its trackers."""
+        return self.rasa_tracker_url or f"sqlite:///{self.rasa_tracker_db}"
 
     @property
     def model_path(self) -> Path:
