@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine, MetaData, Table, create_engine, delete, func, inspect, select
+from sqlalchemy import Engine, MetaData, Table, create_engine, delete, event, func, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import (
@@ -53,6 +53,10 @@ class RasaTrackerEraser:
 
     def __init__(self, url: str | None) -> None:
         self._engine: Engine | None = create_engine(url) if url else None
+        if self._engine is not None and self._engine.dialect.name == "sqlite":
+            @event.listens_for(self._engine, "connect")
+            def _secure_delete(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+                dbapi_connection.execute("PRAGMA secure_delete=ON")  # erased events are overwritten on disk
 
     def erase(self, sender_ids: list[str]) -> int:
         """Delete the events of these conversations; returns how many rows went."""
