@@ -19,6 +19,7 @@ from gateway.api import (
     usage_page,
     console_page,
     health,
+    inbox_api,
     kb_admin,
     kb_admin_page,
     pages,
@@ -171,6 +172,8 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
     app.include_router(analytics_api.router)
     app.include_router(analytics_api.page_router)
     app.include_router(privacy_api.router)
+    app.include_router(inbox_api.router)
+    app.include_router(inbox_api.page_router)
     app.include_router(pages.router)
     app.include_router(kb_admin.router)
     app.include_router(kb_admin_page.router)

@@ -27,7 +27,8 @@ async def kb_admin_page() -> FileResponse:
 async def admin_static(name: str) -> FileResponse:
     """The page's script and style sheet."""
     files = {"kb_admin.js": "application/javascript", "usage.js": "application/javascript",
-             "analytics.js": "application/javascript", "admin.css": "text/css"}
+             "analytics.js": "application/javascript", "inbox.js": "application/javascript",
+             "admin.css": "text/css"}
     if name not in files:
         from gateway.api.errors import ApiError
 

@@ -490,3 +490,41 @@ class PrivacyPolicyRow(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
     retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TrainingExample(Base):
+    """A reviewer's decision on a logged customer message: an accepted (or corrected) example, or a discard.
+
+    Accepted examples are the learning loop's training data (stored, versioned by ``TrainingDataVersion``,
+    exported as Rasa NLU YAML); the text is stored redacted.
+    """
+
+    __tablename__ = "training_examples"
+    __table_args__ = (UniqueConstraint("tenant_id", "message_id", name="uq_training_examples_message"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    message_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))  # "accepted" | "corrected" | "discarded"
+    predicted_intent: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    reasons: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    reviewer: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TrainingDataVersion(Base):
+    """A frozen set of accepted examples (what one training run used), identified by its content hash."""
+
+    __tablename__ = "training_data_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    examples: Mapped[int] = mapped_column(Integer)
+    intents: Mapped[list[str]] = mapped_column(JSON)
+    example_ids: Mapped[list[int]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

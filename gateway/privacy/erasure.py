@@ -1,7 +1,7 @@
 """Erasure of one end user's data, and retention per tenant.
 
 Erasing a conversation (or every conversation of a customer id) removes, in one gateway transaction,
-its messages, feedback and CSAT, handoffs with their transitions and internal notes, Slack delivery
+its messages, feedback and CSAT, reviewed training examples, handoffs with their transitions and internal notes, Slack delivery
 bookkeeping and the conversation itself; then Rasa's tracker events for the conversation (the
 tracker store's ``events`` table, keyed by the conversation id as Rasa's sender id). The erasure is
 recorded with a hash of the subject, never the data. Usage-ledger rows stay (billing needs them):
@@ -29,6 +29,7 @@ from gateway.db.models import (
     PrivacyPolicyRow,
     SlackEscalation,
     SlackPost,
+    TrainingExample,
     utcnow,
 )
 
@@ -128,6 +129,7 @@ class ErasureService:
                 if message_ids:
                     session.execute(delete(SlackPost).where(SlackPost.message_id.in_(message_ids)))
                 session.execute(delete(Feedback).where(Feedback.conversation_id.in_(owned)))
+                session.execute(delete(TrainingExample).where(TrainingExample.conversation_id.in_(owned)))
                 session.execute(delete(HandoffNote).where(HandoffNote.conversation_id.in_(owned)))
                 if handoff_ids:
                     session.execute(delete(HandoffTransition).where(HandoffTransition.handoff_id.in_(handoff_ids)))

@@ -1,0 +1,1 @@
+"""The learning loop: review inbox, training data versions (retraining and model registry come next)."""
