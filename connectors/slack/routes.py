@@ -27,7 +27,7 @@ from connectors.slack.channel import SlackChannel
 from connectors.slack.oauth import STATE_COOKIE, STATE_TTL, InstallLinkSigner, OAuthStateStore
 from connectors.slack.workspace_store import WorkspaceConflictError
 from gateway.api.admin_auth import require_admin
-from gateway.api.deps import get_services
+from gateway.api.deps import get_services, require_tenant
 from gateway.api.errors import ApiError
 from gateway.services import GatewayServices
 
@@ -123,16 +123,11 @@ class EscalationChannel(BaseModel):
     escalation_channel: str | None = Field(default=None, max_length=32)
 
 
-def _tenant(services: GatewayServices, tenant: str) -> None:
-    if not services.tenants.exists(tenant):
-        raise ApiError(404, "unknown_tenant", f"no tenant {tenant!r}")
-
-
 @admin_router.post("/{tenant}/slack/install-link")
 async def install_link(tenant: str, request: Request, services: GatewayServices = Depends(get_services),
                        channel: SlackChannel = Depends(slack_channel)) -> dict[str, Any]:
     """A signed link (valid one hour) that installs the Slack app into a workspace for this tenant."""
-    await run_in_threadpool(_tenant, services, tenant)
+    await require_tenant(services, tenant)
     ticket = InstallLinkSigner(services.settings.secret_key.get_secret_value()).sign(tenant)
     return {"url": f"{request.url_for('slack_install')}?{urlencode({'ticket': ticket})}", "expires_in_s": 3600}
 
@@ -141,7 +136,7 @@ async def install_link(tenant: str, request: Request, services: GatewayServices 
 async def list_workspaces(tenant: str, services: GatewayServices = Depends(get_services),
                           channel: SlackChannel = Depends(slack_channel)) -> dict[str, Any]:
     """The tenant's workspaces (never their tokens)."""
-    await run_in_threadpool(_tenant, services, tenant)
+    await require_tenant(services, tenant)
     return {"workspaces": [w.to_public() for w in await run_in_threadpool(channel.workspaces.for_tenant, tenant)]}
 
 
@@ -150,7 +145,7 @@ async def register_workspace(tenant: str, body: WorkspaceRegistration,
                              services: GatewayServices = Depends(get_services),
                              channel: SlackChannel = Depends(slack_channel)) -> dict[str, Any]:
     """Connect a workspace with a bot token directly."""
-    await run_in_threadpool(_tenant, services, tenant)
+    await require_tenant(services, tenant)
     try:
         workspace = await run_in_threadpool(lambda: channel.workspaces.save(
             tenant, body.team_id, body.bot_token, team_name=body.team_name, bot_user_id=body.bot_user_id,

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.analytics.report import AnalyticsReport
 from gateway.api.admin_auth import require_admin
-from gateway.api.deps import get_services
+from gateway.api.deps import get_services, require_tenant
 from gateway.api.errors import ApiError
 from gateway.api.kb_admin_page import SECURITY_HEADERS, STATIC
 from gateway.billing.periods import bounds, period_of
@@ -39,8 +39,7 @@ async def analytics(tenant: str, services: GatewayServices = Depends(get_service
                     from_: str | None = Query(default=None, alias="from"),
                     to: str | None = Query(default=None)) -> dict[str, Any]:
     """Containment, escalations, fallback, knowledge base, CSAT and human service times of a period."""
-    if not await run_in_threadpool(services.tenants.exists, tenant):
-        raise ApiError(404, "unknown_tenant", f"no tenant {tenant!r}")
+    await require_tenant(services, tenant)
     month_start, month_end = bounds(period_of(utcnow()))
     start = _day(from_, "from") if from_ else month_start
     end = _day(to, "to") + timedelta(days=1) if to else month_end  # "to" is inclusive

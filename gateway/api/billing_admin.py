@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from gateway.api.admin_auth import require_admin
-from gateway.api.deps import get_services
+from gateway.api.deps import get_services, require_tenant
 from gateway.api.errors import ApiError
 from gateway.billing.invoices import PeriodCloser, invoice_csv
 from gateway.billing.periods import bounds
@@ -48,11 +48,6 @@ class PlanChange(BaseModel):
 def closer(services: GatewayServices) -> PeriodCloser:
     """The period-close job over this deployment's database."""
     return PeriodCloser(services.sessions, services.usage, services.settings.invoices_dir)
-
-
-def _tenant(services: GatewayServices, tenant: str) -> None:
-    if not services.tenants.exists(tenant):
-        raise ApiError(404, "unknown_tenant", f"no tenant {tenant!r}")
 
 
 def _period(period: str) -> str:
@@ -88,7 +83,7 @@ async def create_tenant(body: NewTenant, services: GatewayServices = Depends(get
 @router.post("/tenants/{tenant}/widget-keys", status_code=201)
 async def issue_widget_key(tenant: str, services: GatewayServices = Depends(get_services)) -> dict[str, str]:
     """A new widget key for the tenant (the old ones keep working until revoked)."""
-    await run_in_threadpool(_tenant, services, tenant)
+    await require_tenant(services, tenant)
     return {"widget_key": await run_in_threadpool(services.tenants.issue_widget_key, tenant)}
 
 
@@ -96,7 +91,7 @@ async def issue_widget_key(tenant: str, services: GatewayServices = Depends(get_
 async def change_subscription(tenant: str, body: PlanChange,
                               services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Move the tenant to another plan from now; the period's invoice prorates both."""
-    await run_in_threadpool(_tenant, services, tenant)
+    await require_tenant(services, tenant)
     try:
         plan = await run_in_threadpool(lambda: services.usage.change_plan(tenant, body.plan, actor="admin"))
     except (UnknownPlanError, SubscriptionError) as exc:
@@ -108,14 +103,14 @@ async def change_subscription(tenant: str, body: PlanChange,
 async def tenant_usage(tenant: str, period: str | None = None,
                        services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Usage of a period (the current one by default) against the plan."""
-    await run_in_threadpool(_tenant, services, tenant)
+    await require_tenant(services, tenant)
     return await run_in_threadpool(services.usage.summary, tenant, _period(period) if period else None)
 
 
 @router.post("/tenants/{tenant}/invoices/{period}/close")
 async def close_period(tenant: str, period: str, services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Meter the period's end and write its invoice (JSON, CSV, Stripe meter events); safe to repeat."""
-    await run_in_threadpool(_tenant, services, tenant)
+    await require_tenant(services, tenant)
     return await run_in_threadpool(closer(services).close, tenant, _period(period))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from gateway.api.errors import ApiError
 from gateway.services import GatewayServices
@@ -55,3 +56,13 @@ def check_conversation(services: GatewayServices, tenant_id: str, conversation_i
         raise ApiError(403, "bad_conversation_token", "the conversation token does not match this conversation")
     if not services.conversations.exists(tenant_id, conversation_id):
         raise ApiError(404, "unknown_conversation", "no such conversation")
+
+
+async def require_tenant(services: GatewayServices, tenant_id: str) -> None:
+    """Ensure an admin route's tenant exists.
+
+    Raises:
+        ApiError: 404 for an unknown tenant.
+    """
+    if not await run_in_threadpool(services.tenants.exists, tenant_id):
+        raise ApiError(404, "unknown_tenant", f"no tenant {tenant_id!r}")

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from gateway.api.admin_auth import require_admin
-from gateway.api.deps import get_services
+from gateway.api.deps import get_services, require_tenant
 from gateway.api.errors import ApiError
 from gateway.api.kb_admin_page import SECURITY_HEADERS, STATIC
 from gateway.learning.review_inbox import RESERVED_INTENTS, ReviewError, ReviewInbox
@@ -48,16 +48,11 @@ def _inbox(services: GatewayServices) -> ReviewInbox:
     return ReviewInbox(services.sessions, set(bot_intents()))
 
 
-async def _tenant(services: GatewayServices, tenant: str) -> None:
-    if not await run_in_threadpool(services.tenants.exists, tenant):
-        raise ApiError(404, "unknown_tenant", f"no tenant {tenant!r}")
-
-
 @router.get("/{tenant}/inbox")
 async def inbox(tenant: str, limit: int = Query(default=50, ge=1, le=500),
                 services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Messages worth labelling, best first."""
-    await _tenant(services, tenant)
+    await require_tenant(services, tenant)
     items = await run_in_threadpool(_inbox(services).items, tenant, limit)
     return {"items": [item.to_public() for item in items], "intents": sorted(bot_intents())}
 
@@ -66,7 +61,7 @@ async def inbox(tenant: str, limit: int = Query(default=50, ge=1, le=500),
 async def decide(tenant: str, message_id: int, body: Decision,
                  services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Accept the suggestion, correct it, or discard the message (covers its identical texts)."""
-    await _tenant(services, tenant)
+    await require_tenant(services, tenant)
     try:
         return await run_in_threadpool(lambda: _inbox(services).decide(tenant, message_id, body.action, "admin",
                                                                        body.intent))
@@ -78,14 +73,14 @@ async def decide(tenant: str, message_id: int, body: Decision,
 @router.get("/{tenant}/training-data.yml")
 async def training_data(tenant: str, services: GatewayServices = Depends(get_services)) -> PlainTextResponse:
     """Accepted examples as Rasa NLU YAML."""
-    await _tenant(services, tenant)
+    await require_tenant(services, tenant)
     return PlainTextResponse(await run_in_threadpool(_inbox(services).nlu_yaml, tenant), media_type="application/x-yaml")
 
 
 @router.post("/{tenant}/training-data/versions", status_code=201)
 async def freeze(tenant: str, services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Freeze the accepted examples as a training-data version (the same version when nothing changed)."""
-    await _tenant(services, tenant)
+    await require_tenant(services, tenant)
     return await run_in_threadpool(_inbox(services).freeze, tenant, "admin")
 
 

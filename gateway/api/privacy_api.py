@@ -19,8 +19,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from gateway.api.admin_auth import require_admin
-from gateway.api.deps import get_services
-from gateway.api.errors import ApiError
+from gateway.api.deps import get_services, require_tenant
 from gateway.db.models import Conversation, Message, Sender
 from gateway.privacy.erasure import ErasureService
 from gateway.privacy.redaction import Redactor
@@ -53,15 +52,10 @@ def erasure_service(services: GatewayServices) -> ErasureService:
     return services.privacy
 
 
-async def _tenant(services: GatewayServices, tenant: str) -> None:
-    if not await run_in_threadpool(services.tenants.exists, tenant):
-        raise ApiError(404, "unknown_tenant", f"no tenant {tenant!r}")
-
-
 @router.post("/{tenant}/erasures")
 async def erase(tenant: str, body: ErasureRequest, services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Erase a conversation or a customer everywhere; the erasure itself is recorded."""
-    await _tenant(services, tenant)
+    await require_tenant(services, tenant)
     service = erasure_service(services)
     if body.conversation_id:
         report = await run_in_threadpool(service.erase_conversation, tenant, body.conversation_id, "admin-api")
@@ -74,14 +68,14 @@ async def erase(tenant: str, body: ErasureRequest, services: GatewayServices = D
 @router.get("/{tenant}/erasures")
 async def erasures(tenant: str, services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """What was erased, when and by whom (hashes of the subjects, never the data)."""
-    await _tenant(services, tenant)
+    await require_tenant(services, tenant)
     return {"erasures": await run_in_threadpool(erasure_service(services).history, tenant)}
 
 
 @router.put("/{tenant}/privacy")
 async def set_privacy(tenant: str, body: PrivacyPolicy, services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Set the tenant's retention; the retention job erases older conversations."""
-    await _tenant(services, tenant)
+    await require_tenant(services, tenant)
     await run_in_threadpool(erasure_service(services).set_retention, tenant, body.retention_days)
     return {"tenant": tenant, "retention_days": body.retention_days}
 
@@ -89,7 +83,7 @@ async def set_privacy(tenant: str, body: PrivacyPolicy, services: GatewayService
 @router.get("/{tenant}/conversations/export")
 async def export(tenant: str, services: GatewayServices = Depends(get_services)) -> StreamingResponse:
     """Every conversation as JSON lines (one message per line) with personal data redacted."""
-    await _tenant(services, tenant)
+    await require_tenant(services, tenant)
     redactor = Redactor()
 
     def lines() -> Iterator[str]:

@@ -14,23 +14,17 @@ from starlette.concurrency import run_in_threadpool
 
 from connectors.web.config import WidgetConfig
 from gateway.api.admin_auth import require_admin
-from gateway.api.deps import get_services
+from gateway.api.deps import get_services, require_tenant
 from gateway.api.errors import ApiError
 from gateway.services import GatewayServices
 
 router = APIRouter(prefix="/api/v1/admin/tenants", tags=["admin: widget"], dependencies=[Depends(require_admin)])
 
 
-def _tenant(services: GatewayServices, tenant: str) -> str:
-    if not services.tenants.exists(tenant):
-        raise ApiError(404, "unknown_tenant", f"no tenant {tenant!r}")
-    return tenant
-
-
 @router.get("/{tenant}/widget")
 async def get_widget_config(tenant: str, services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """The tenant's widget settings."""
-    await run_in_threadpool(_tenant, services, tenant)
+    await require_tenant(services, tenant)
     return (await run_in_threadpool(services.widget_configs.get, tenant)).model_dump()
 
 
@@ -38,7 +32,7 @@ async def get_widget_config(tenant: str, services: GatewayServices = Depends(get
 async def put_widget_config(tenant: str, body: dict[str, Any],
                             services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Change some or all widget settings; unknown fields and bad values are refused whole (422)."""
-    await run_in_threadpool(_tenant, services, tenant)
+    await require_tenant(services, tenant)
     current = await run_in_threadpool(services.widget_configs.get, tenant)
     try:
         config = WidgetConfig.model_validate({**current.model_dump(), **body})
