@@ -3,13 +3,11 @@
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
   var SVG = "http://www.w3.org/2000/svg";
-  var state = { tenant: sessionStorage.getItem("sb-tenant") || "northwind", token: sessionStorage.getItem("sb-admin-token") || "" };
+  var admin = window.SwitchboardAdmin, el = admin.el, status = admin.status;
 
-  function el(tag, text) { var e = document.createElement(tag); if (text != null) e.textContent = String(text); return e; }
   function svg(tag, attrs) { var e = document.createElementNS(SVG, tag); Object.keys(attrs).forEach(function (k) { e.setAttribute(k, String(attrs[k])); }); return e; }
   function pct(v) { return v == null ? "\u2013" : (Math.round(v * 1000) / 10) + " %"; }
   function mins(s) { return s == null ? "\u2013" : (s < 120 ? Math.round(s) + " s" : Math.round(s / 60) + " min"); }
-  function status(text, ok) { var s = $("status"); s.textContent = text; s.className = ok ? "ok" : "error"; }
 
   function figure(name, title, box) {
     var f = el("figure"); f.className = "chart"; f.setAttribute("data-chart", name);
@@ -87,15 +85,6 @@
     } catch (e) { status(e.message, false); }
   }
 
-  $("tenant").value = state.tenant;
-  $("token").value = state.token;
-  $("access").addEventListener("submit", function (event) {
-    event.preventDefault();
-    state.tenant = $("tenant").value.trim();
-    state.token = $("token").value;
-    sessionStorage.setItem("sb-tenant", state.tenant);
-    sessionStorage.setItem("sb-admin-token", state.token);
-    load();
-  });
+  var state = admin.access(load);
   if (state.token) load();
 })();

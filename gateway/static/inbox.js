@@ -2,10 +2,8 @@
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
-  var state = { tenant: sessionStorage.getItem("sb-tenant") || "northwind", token: sessionStorage.getItem("sb-admin-token") || "" };
+  var admin = window.SwitchboardAdmin, el = admin.el, status = admin.status;
 
-  function el(tag, text) { var e = document.createElement(tag); if (text != null) e.textContent = String(text); return e; }
-  function status(text, ok) { var s = $("status"); s.textContent = text; s.className = ok ? "ok" : "error"; }
   function base() { return "/api/v1/admin/tenants/" + encodeURIComponent(state.tenant); }
 
   async function api(method, path, body) {
@@ -69,15 +67,6 @@
     var blob = new Blob([await response.text()], { type: "application/x-yaml" });
     var link = el("a"); link.href = URL.createObjectURL(blob); link.download = state.tenant + "-accepted.yml"; link.click();
   });
-  $("tenant").value = state.tenant;
-  $("token").value = state.token;
-  $("access").addEventListener("submit", function (event) {
-    event.preventDefault();
-    state.tenant = $("tenant").value.trim();
-    state.token = $("token").value;
-    sessionStorage.setItem("sb-tenant", state.tenant);
-    sessionStorage.setItem("sb-admin-token", state.token);
-    load();
-  });
+  var state = admin.access(load);
   if (state.token) load();
 })();

@@ -3,11 +3,9 @@
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
   var SVG = "http://www.w3.org/2000/svg";
-  var state = { tenant: sessionStorage.getItem("sb-tenant") || "northwind", token: sessionStorage.getItem("sb-admin-token") || "" };
+  var admin = window.SwitchboardAdmin, el = admin.el, status = admin.status;
 
-  function el(tag, text) { var e = document.createElement(tag); if (text != null) e.textContent = String(text); return e; }
   function svg(tag, attrs) { var e = document.createElementNS(SVG, tag); Object.keys(attrs).forEach(function (k) { e.setAttribute(k, String(attrs[k])); }); return e; }
-  function status(text, ok) { var s = $("status"); s.textContent = text; s.className = ok ? "ok" : "error"; }
   function label(unit) { return unit.replace(/_/g, " "); }
 
   function daysOf(period) {
@@ -85,15 +83,6 @@
     banner.textContent = warnings.length ? "Usage warning: " + warnings.join(", ") + "." : "";
   }
 
-  $("tenant").value = state.tenant;
-  $("token").value = state.token;
-  $("access").addEventListener("submit", function (event) {
-    event.preventDefault();
-    state.tenant = $("tenant").value.trim();
-    state.token = $("token").value;
-    sessionStorage.setItem("sb-tenant", state.tenant);
-    sessionStorage.setItem("sb-admin-token", state.token);
-    load();
-  });
+  var state = admin.access(load);
   if (state.token) load();
 })();
