@@ -40,7 +40,7 @@ class QuotaExceededError(Exception):
         self.total = total
 
 
-def _insert(session: Session, table: Any) -> Any:
+def dialect_insert(session: Session, table: Any) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite alike)."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -68,14 +68,14 @@ class UsageLedger:
         with self._sessions.begin() as session:
             for meter in meters:
                 # The insert comes first: on SQLite it takes the write lock before anything is read.
-                inserted = session.execute(_insert(session, UsageRecord).values(
+                inserted = session.execute(dialect_insert(session, UsageRecord).values(
                     tenant_id=tenant_id, unit=meter.unit.value, quantity=meter.quantity, period=period,
                     occurred_at=at, idempotency_key=meter.key[:200], source=source,
                 ).on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
                     .returning(UsageRecord.id)).scalar_one_or_none()
                 if inserted is None:
                     continue
-                upsert = _insert(session, UsageCounter).values(tenant_id=tenant_id, period=period,
+                upsert = dialect_insert(session, UsageCounter).values(tenant_id=tenant_id, period=period,
                                                                unit=meter.unit.value, quantity=meter.quantity)
                 total = session.execute(upsert.on_conflict_do_update(
                     index_elements=["tenant_id", "period", "unit"],

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.billing.ledger import Meter, QuotaExceededError, UsageLedger, _insert
+from gateway.billing.ledger import Meter, QuotaExceededError, UsageLedger, dialect_insert
 from gateway.billing.periods import period_of
 from gateway.billing.plans import GAUGES, Plan, PlanStore, UnknownPlanError, Unit
 from gateway.billing.subscriptions import SubscriptionStore
@@ -149,7 +149,7 @@ class UsageService:
                 levels.append(force_level)
             for level in sorted(set(levels)):
                 with self._sessions.begin() as session:
-                    new = session.execute(_insert(session, UsageAlert).values(
+                    new = session.execute(dialect_insert(session, UsageAlert).values(
                         tenant_id=tenant_id, period=period, unit=unit.value, level=level, created_at=utcnow(),
                     ).on_conflict_do_nothing().returning(UsageAlert.level)).scalar_one_or_none()
                     if new is None:
