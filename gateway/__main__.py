@@ -1,4 +1,5 @@
-"""Gateway command line: ``python -m gateway {migrate,seed-demo,add-agent,serve,tenants,plans,usage,close-period}``."""
+"""Gateway command line: ``python -m gateway {migrate,seed-demo,add-agent,serve,tenants,plans,usage,close-period,
+    retrain,models,promote,rollback,log-consumer}``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 
 import uvicorn
 
-from gateway import billing_cli
+from gateway import billing_cli, learning_cli
 from gateway.db.session import create_db_engine, create_session_factory
 from gateway.demo_seed import demo_agent_password, seed_demo
 from gateway.migrate import upgrade_database
@@ -30,12 +31,16 @@ def main(argv: list[str] | None = None) -> None:
     add.add_argument("--teams", default="general", help="comma-separated team names")
     add.add_argument("--capacity", type=int, default=3)
     sub.add_parser("serve", help="run the gateway HTTP / WebSocket server")
+    sub.add_parser("log-consumer", help="write Rasa's event stream from RabbitMQ into the conversation log")
     billing_cli.add_commands(sub)
+    learning_cli.add_commands(sub)
     args = parser.parse_args(argv)
     settings = get_settings()
 
     if args.command in billing_cli.COMMANDS:
         sys.exit(billing_cli.run(args, settings))
+    if args.command in learning_cli.COMMANDS:
+        sys.exit(learning_cli.run(args, settings))
 
     if args.command == "migrate":
         upgrade_database(settings.database_url)
@@ -46,6 +51,8 @@ def main(argv: list[str] | None = None) -> None:
         engine.dispose()
     elif args.command == "add-agent":
         sys.exit(_add_agent(args, settings.database_url))
+    elif args.command == "log-consumer":
+        sys.exit(_log_consumer(settings))
     elif args.command == "serve":
         uvicorn.run(
             "gateway.app:create_app",
@@ -55,6 +62,27 @@ def main(argv: list[str] | None = None) -> None:
             log_level="info",
             ws_max_size=settings.max_body_bytes * 2,
         )
+
+
+def _log_consumer(settings) -> int:  # type: ignore[no-untyped-def]
+    """Run the broker consumer until SIGINT / SIGTERM."""
+    import logging
+    import signal
+
+    from gateway.events.log_consumer import RabbitEventLogConsumer
+
+    if not settings.broker_url:
+        print("error: set SWITCHBOARD_BROKER_URL (e.g. amqp://guest:guest@127.0.0.1:5672/%2F)", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    engine = create_db_engine(settings.database_url)
+    consumer = RabbitEventLogConsumer(create_session_factory(engine), settings.broker_url, settings.broker_queue)
+    signal.signal(signal.SIGTERM, lambda *_: consumer.stop())
+    signal.signal(signal.SIGINT, lambda *_: consumer.stop())
+    consumer.run()
+    print(f"stopped: {consumer.stats.to_public()}", file=sys.stderr)
+    engine.dispose()
+    return 0
 
 
 def _add_agent(args: argparse.Namespace, database_url: str) -> int:

@@ -22,6 +22,7 @@ from gateway.api import (
     inbox_api,
     kb_admin,
     kb_admin_page,
+    models_api,
     pages,
     privacy_api,
     widget_api,
@@ -174,6 +175,8 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
     app.include_router(privacy_api.router)
     app.include_router(inbox_api.router)
     app.include_router(inbox_api.page_router)
+    app.include_router(models_api.router)
+    app.include_router(models_api.page_router)
     app.include_router(pages.router)
     app.include_router(kb_admin.router)
     app.include_router(kb_admin_page.router)

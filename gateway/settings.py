@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         rasa_tracker_db: SQLite file of Rasa's SQL tracker store in the embedded default.
         models_dir: Where trained Rasa model archives live.
         model_name: Fixed name of the Rasa model archive (``<models_dir>/<model_name>.tar.gz``).
+        model_registry_dir: Where the model registry keeps every bot version's archive (one folder per tenant).
+        training_dir: Work folders of retraining runs (generated Rasa projects and training logs).
+        gate_tolerance: Largest drop of any held-out metric the evaluation gate lets a new model through with.
+        broker_url: AMQP URL of the RabbitMQ Rasa's event broker publishes to (scale-out); the log
+            consumer (``python -m gateway log-consumer``) reads it. Unset in the embedded default.
+        broker_queue: The durable queue the log consumer reads (Rasa's ``event_broker.queues``).
         max_message_chars: Longest customer message accepted.
         max_body_bytes: Largest HTTP request body accepted.
         rasa_timeout_s: How long the gateway waits for one Rasa turn.
@@ -98,6 +104,11 @@ class Settings(BaseSettings):
     rasa_tracker_db: Path = PROJECT_ROOT / "var" / "rasa_tracker.db"
     models_dir: Path = PROJECT_ROOT / "models"
     model_name: str = "northwind"
+    model_registry_dir: Path = PROJECT_ROOT / "var" / "models"
+    training_dir: Path = PROJECT_ROOT / "var" / "training"
+    gate_tolerance: float = Field(default=0.02, ge=0.0, le=1.0)
+    broker_url: str | None = None
+    broker_queue: str = "switchboard_events"
     max_message_chars: int = Field(default=4000, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     rasa_timeout_s: float = Field(default=30.0, gt=0)

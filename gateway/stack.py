@@ -90,6 +90,8 @@ def _env_for(settings: Settings) -> dict[str, str]:
         {
             "SWITCHBOARD_SECRET_KEY": settings.secret_key.get_secret_value(),
             "SWITCHBOARD_RASA_TOKEN": settings.rasa_token.get_secret_value(),
+            # Empty switches the admin API off in the children even when .env holds a token.
+            "SWITCHBOARD_ADMIN_TOKEN": settings.admin_token.get_secret_value() if settings.admin_token else "",
             "SWITCHBOARD_HOST": settings.host,
             "SWITCHBOARD_RASA_HOST": settings.rasa_host,
             "SWITCHBOARD_ACTIONS_HOST": settings.actions_host,
@@ -106,6 +108,9 @@ def _env_for(settings: Settings) -> dict[str, str]:
             "SWITCHBOARD_KB_MAX_FILE_BYTES": str(settings.kb_max_file_bytes),
             "SWITCHBOARD_KB_HELP_CENTRE": str(settings.kb_help_centre),
             "SWITCHBOARD_INVOICES_DIR": str(settings.invoices_dir),
+            "SWITCHBOARD_MODEL_REGISTRY_DIR": str(settings.model_registry_dir),
+            "SWITCHBOARD_TRAINING_DIR": str(settings.training_dir),
+            "SWITCHBOARD_GATE_TOLERANCE": str(settings.gate_tolerance),
             "SWITCHBOARD_RATE_CONVERSATION_PER_MIN": str(settings.rate_conversation_per_min),
             "SWITCHBOARD_RATE_CONVERSATION_BURST": str(settings.rate_conversation_burst),
             "SWITCHBOARD_RATE_IP_PER_MIN": str(settings.rate_ip_per_min),
@@ -135,6 +140,7 @@ class Stack:
     settings: Settings
     log_dir: Path = PROJECT_ROOT / "var" / "logs"
     processes: list[ManagedProcess] = field(default_factory=list)
+    serving_model: Path | None = None
 
     def _define(self) -> list[ManagedProcess]:
         s = self.settings
@@ -149,7 +155,7 @@ class Stack:
             ManagedProcess(
                 "rasa",
                 [
-                    str(RASA_BIN), "run", "--model", str(s.model_path), "--enable-api",
+                    str(RASA_BIN), "run", "--model", str(self.serving_model or s.model_path), "--enable-api",
                     f"--auth-token={token}", "--interface", s.rasa_host, "--port", str(s.rasa_port),
                     "--endpoints", str(BOT_DIR / "endpoints.yml"),
                     "--credentials", str(BOT_DIR / "credentials.yml"),
@@ -173,7 +179,25 @@ class Stack:
         seed_demo(sessions, self.settings.demo_tenant, self.settings.demo_widget_key,
                   agent_password=demo_agent_password(self.settings))
         self.prepare_knowledge_base(sessions)
+        self.serving_model = self.prepare_model_registry(sessions)
         engine.dispose()
+
+    def prepare_model_registry(self, sessions) -> Path:  # type: ignore[no-untyped-def]
+        """Register the model ``make train`` built and return the archive to serve: the registry's production version.
+
+        A newly built base model (the bot's own data or code changed) becomes production; otherwise the
+        version promoted or rolled back to last stays in production across restarts.
+        """
+        from gateway.learning.model_registry import ModelRegistry
+
+        registry = ModelRegistry(sessions, self.settings.model_registry_dir)
+        base, new = registry.register_base(self.settings.demo_tenant, self.settings.model_path, "make train")
+        if new:
+            print(f"model registry: {self.settings.model_path.name} registered as v{base.version} and deployed")
+        production = registry.production(self.settings.demo_tenant)
+        if production is None or not production.archive_path or not Path(production.archive_path).exists():
+            return self.settings.model_path
+        return Path(production.archive_path)
 
     def prepare_knowledge_base(self, sessions) -> None:  # type: ignore[no-untyped-def]
         """Ingest the default help centre for the demo tenant (unchanged files are skipped)."""

@@ -35,6 +35,8 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "rasa_tracker_db": tmp_path / "tracker.db",
         "kb_dir": tmp_path / "kb",
         "invoices_dir": tmp_path / "invoices",
+        "model_registry_dir": tmp_path / "models",
+        "training_dir": tmp_path / "training",
         "admin_token": None,  # the admin API is off unless a test turns it on (.env may hold one)
         "demo_widget_key": "wk_test_northwind",
         "gateway_port": free_port(),
@@ -43,6 +45,24 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def postgres_database(prefix: str) -> Iterator[str]:
+    """Yields the URL of a new database on the machine's PostgreSQL, dropped when resumed; skips without it."""
+    import psycopg
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    try:
+        admin = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True,
+                                connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is NOT reachable on 127.0.0.1:5432 ({exc}); only the SQLite run covers this")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -67,7 +87,9 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Stack"]
 
     workdir = tmp_path_factory.mktemp("stack")
     # Every test's browser and API client comes from 127.0.0.1: the per-address limits are raised for them.
-    stack = Stack(make_settings(workdir, rate_ip_per_min=6000, rate_ip_burst=600, rate_new_conversations_per_min=600),
+    # The admin API is on for the stack: the learning-loop test drives the inbox and retraining through it.
+    stack = Stack(make_settings(workdir, rate_ip_per_min=6000, rate_ip_burst=600, rate_new_conversations_per_min=600,
+                                admin_token=secrets.token_urlsafe(32)),
                   log_dir=workdir / "logs")
     if not stack.settings.model_path.exists():
         pytest.fail(f"no trained model at {stack.settings.model_path}: run `make train` (make test does)")

@@ -126,6 +126,14 @@ class UsageService:
             self._announce(tenant_id, self.plan_for(tenant_id), totals)
         return bool(totals)
 
+    def may_use(self, tenant_id: str, unit: Unit) -> bool:
+        """Whether one more of a metered unit (a training run, say) fits the plan this period."""
+        plan = self.plan_for(tenant_id)
+        if plan is None or not plan.hard_stop(unit):
+            return True
+        used = self.ledger.totals(tenant_id, period_of(self.clock())).get(unit, 0)
+        return used < (plan.limit(unit) or 0)
+
     def can_add(self, tenant_id: str, unit: Unit, in_use: int) -> bool:
         """Whether one more of a gauge unit (agent seat, knowledge-base document) fits the plan."""
         assert unit in GAUGES

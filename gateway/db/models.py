@@ -7,7 +7,8 @@ import uuid
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, Boolean, Date, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -528,3 +529,72 @@ class TrainingDataVersion(Base):
     example_ids: Mapped[list[int]] = mapped_column(JSON)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ModelVersion(Base):
+    """One trained bot version of a tenant: its Rasa archive, the data it was trained on, its metrics and gate.
+
+    ``status`` moves training → candidate → production (or refused / failed); a production version
+    becomes retired when another is promoted, and can be brought back by a rollback.
+    """
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "version", name="uq_model_versions_version"),
+        Index("uq_model_versions_production", "tenant_id", unique=True,
+              sqlite_where=text("status = 'production'"), postgresql_where=text("status = 'production'")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    stage: Mapped[str | None] = mapped_column(String(32), nullable=True)  # step of a running retraining
+    source: Mapped[str] = mapped_column(String(16))  # "base" (make train) | "retrain"
+    archive_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    archive_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    rasa_model_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    data_version_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    bot_data_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    intents: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    gate: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    promoted_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    promoted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ModelDeployment(Base):
+    """Audit trail of what was put into production, when, by whom: promotions, rollbacks, base deploys."""
+
+    __tablename__ = "model_deployments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    previous_version_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    action: Mapped[str] = mapped_column(String(16))  # "deploy" | "promote" | "rollback"
+    actor: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConversationEvent(Base):
+    """One Rasa tracker event as published by Rasa's event broker (RabbitMQ) and written by the log consumer.
+
+    ``event_key`` is a hash of the event itself, so a redelivered or replayed message is stored once.
+    """
+
+    __tablename__ = "conversation_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_key: Mapped[str] = mapped_column(String(64), unique=True)
+    tenant_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    conversation_id: Mapped[str] = mapped_column(String(100), index=True)
+    event: Mapped[str] = mapped_column(String(64))
+    timestamp: Mapped[float] = mapped_column(Float)
+    model_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

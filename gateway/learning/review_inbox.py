@@ -217,6 +217,17 @@ class ReviewInbox:
             return {"version": latest.id, "hash": latest.content_hash, "examples": latest.examples,
                     "intents": latest.intents}
 
+    def version_examples(self, tenant_id: str, version_id: int) -> list[tuple[str, str]]:
+        """The (text, intent) pairs a frozen training-data version holds (erased examples are gone)."""
+        with self._sessions() as session:
+            version = session.get(TrainingDataVersion, version_id)
+            if version is None or version.tenant_id != tenant_id:
+                raise ReviewError("unknown_version", f"no training-data version {version_id}")
+            rows = session.execute(select(TrainingExample).where(
+                TrainingExample.tenant_id == tenant_id, TrainingExample.id.in_(version.example_ids or []))
+                .order_by(TrainingExample.id)).scalars().all()
+        return [(row.text, row.intent) for row in rows if row.intent]
+
     def nlu_yaml(self, tenant_id: str) -> str:
         """The accepted examples as Rasa NLU training data (YAML, format 3.1)."""
         by_intent: defaultdict[str, list[str]] = defaultdict(list)

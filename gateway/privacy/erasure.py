@@ -2,7 +2,7 @@
 
 Erasing a conversation (or every conversation of a customer id) removes, in one gateway transaction,
 its messages, feedback and CSAT, reviewed training examples, handoffs with their transitions and internal notes, Slack delivery
-bookkeeping and the conversation itself; then Rasa's tracker events for the conversation (the
+bookkeeping, the events the broker consumer logged (``conversation_events``) and the conversation itself; then Rasa's tracker events for the conversation (the
 tracker store's ``events`` table, keyed by the conversation id as Rasa's sender id). The erasure is
 recorded with a hash of the subject, never the data. Usage-ledger rows stay (billing needs them):
 they hold random ids and counts only.
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import (
     Conversation,
+    ConversationEvent,
     Erasure,
     Feedback,
     Handoff,
@@ -135,6 +136,7 @@ class ErasureService:
                     session.execute(delete(HandoffTransition).where(HandoffTransition.handoff_id.in_(handoff_ids)))
                 session.execute(delete(SlackEscalation).where(SlackEscalation.conversation_id.in_(owned)))
                 session.execute(delete(Handoff).where(Handoff.conversation_id.in_(owned)))
+                session.execute(delete(ConversationEvent).where(ConversationEvent.conversation_id.in_(owned)))
                 messages = session.execute(delete(Message).where(Message.conversation_id.in_(owned))).rowcount or 0
                 session.execute(delete(Conversation).where(Conversation.id.in_(owned)))
             events = self._tracker.erase(owned)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.db.session import create_db_engine, create_session_factory
 from gateway.migrate import upgrade_database
 from gateway.stores.tenant_store import TenantStore
+from tests.conftest import postgres_database
 
-POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 class Clock:
@@ -31,30 +30,13 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)  # type: ignore[misc]
 
 
-def _postgres_database() -> Iterator[str]:
-    import psycopg
-
-    name = f"sb_billing_{secrets.token_hex(4)}"
-    try:
-        admin = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True,
-                                connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432 ({exc}); the SQLite run still covers the contract")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def billing_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     """A migrated gateway database with tenants acme and globex, on each backend."""
     if request.param == "sqlite":
         urls: Iterator[str] = iter([f"sqlite:///{tmp_path / 'billing.db'}"])
     else:
-        urls = _postgres_database()
+        urls = postgres_database("sb_billing")
     url = next(urls)
     upgrade_database(url)
     engine = create_db_engine(url)

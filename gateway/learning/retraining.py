@@ -1,0 +1,247 @@
+"""One retraining run: reviewed data → new classifier and Rasa model → evaluation gate → hot swap.
+
+    freeze the accepted examples as a training-data version
+    build a Rasa project from bot/ plus those examples (new intents included)
+    rasa train (the classifier fine-tunes inside it) → <models>/<tenant>/v<N>.tar.gz
+    score candidate and production on the held-out sets and the conversation tests
+    gate: promote only if no metric drops more than the tolerance
+    promote: PUT /model on the running Rasa server(s), then mark the version production
+
+Every step is written to the version's ``stage``; the outcome, metrics and gate land in the registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.billing.plans import Unit
+from gateway.billing.usage_service import UsageService
+from gateway.db.models import utcnow
+from gateway.learning.evaluation_gate import EvaluationGate
+from gateway.learning.model_deployer import DeploymentError, RasaModelDeployer
+from gateway.learning.model_evaluator import EvaluationError, ModelEvaluator, read_model_id
+from gateway.learning.model_registry import ModelRegistry, RegistryError, VersionView
+from gateway.learning.review_inbox import ReviewInbox
+from gateway.learning.training_workspace import BOT_DIR, ReviewedExample, TrainingWorkspaceBuilder
+from gateway.settings import PROJECT_ROOT, Settings
+
+logger = logging.getLogger(__name__)
+
+RASA_BIN = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
+#: Statuses a rollback may return to (a refused or failed model never goes live).
+ROLLBACK_TARGETS = ("retired", "candidate", "production")
+
+
+class RetrainingError(RuntimeError):
+    """A retraining, promotion or rollback that cannot be done; ``code`` is the API error code."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+class RetrainingPipeline:
+    """Runs retraining, promotion and rollback for the tenants of one deployment.
+
+    Args:
+        settings: Paths, Rasa address and token, gate tolerance.
+        sessions: Gateway database.
+        deployer: Loads models into Rasa (the settings' Rasa server by default).
+        evaluator: Scores archives on the held-out sets.
+        gate: Compares candidate and production.
+        bot_dir: The Rasa project retraining starts from.
+        progress: Called with a line per step (the CLI prints it).
+    """
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], deployer: RasaModelDeployer | None = None,
+                 evaluator: ModelEvaluator | None = None, gate: EvaluationGate | None = None,
+                 bot_dir: Path = BOT_DIR, progress: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.registry = ModelRegistry(sessions, settings.model_registry_dir)
+        self.deployer = deployer or RasaModelDeployer([settings.rasa_url], settings.rasa_token.get_secret_value())
+        self.evaluator = evaluator or ModelEvaluator()
+        self.gate = gate or EvaluationGate(settings.gate_tolerance)
+        self.bot_dir = bot_dir
+        self.usage = UsageService(sessions)
+        self.progress = progress or (lambda line: logger.info("%s", line))
+
+    # ------------------------------------------------------------ retraining
+    def start(self, tenant_id: str, actor: str) -> VersionView:
+        """Check the plan, freeze the reviewed data and open a new version in status ``training``.
+
+        Raises:
+            RetrainingError: The plan's training runs are used up, or a run is already going.
+        """
+        if not self.usage.may_use(tenant_id, Unit.TRAINING_RUNS):
+            raise RetrainingError("quota_exceeded", "the plan's training runs for this period are used up")
+        data = ReviewInbox(self.sessions).freeze(tenant_id, actor)
+        try:
+            version = self.registry.begin_retraining(tenant_id, actor, data["version"])
+        except RegistryError as exc:
+            raise RetrainingError(exc.code, exc.detail) from exc
+        self.usage.meter(tenant_id, Unit.TRAINING_RUNS, f"training:{tenant_id}:v{version.version}",
+                         source={"model_version": version.version, "actor": actor[:100]})
+        self.progress(f"v{version.version}: training data version {data['version']} "
+                      f"({data['examples']} reviewed examples, intents {', '.join(data['intents']) or '-'})")
+        return version
+
+    def retrain(self, tenant_id: str, actor: str, promote: bool = True) -> VersionView:
+        """``start`` then ``run``: the one command."""
+        return self.run(tenant_id, self.start(tenant_id, actor).version, actor, promote)
+
+    def run(self, tenant_id: str, version: int, actor: str, promote: bool = True) -> VersionView:
+        """Train, evaluate, gate and (when it passes and ``promote``) put version ``version`` live.
+
+        Never raises for a failed run: the version ends ``failed`` with the error stored.
+        """
+        try:
+            return self._run(tenant_id, version, actor, promote)
+        except Exception as exc:  # noqa: BLE001 - any failure ends the run, recorded, nothing promoted
+            logger.exception("retraining v%s of %s failed", version, tenant_id)
+            self.progress(f"v{version}: failed: {exc}")
+            return self.registry.update(tenant_id, version, status="failed", stage=None, error=str(exc)[:4000],
+                                        finished_at=utcnow())
+
+    def _run(self, tenant_id: str, version: int, actor: str, promote: bool) -> VersionView:
+        row = self.registry.get(tenant_id, version)
+        examples = [] if row.data_version_id is None else ReviewInbox(self.sessions).version_examples(
+            tenant_id, row.data_version_id)
+        workdir = self.settings.training_dir / tenant_id / f"v{version}"
+        self._stage(tenant_id, version, "building")
+        workspace = TrainingWorkspaceBuilder(self.bot_dir).build(
+            workdir / "project", [ReviewedExample(text, intent) for text, intent in examples])
+        self.progress(f"v{version}: project built ({workspace.reviewed} reviewed examples, "
+                      f"{workspace.replaced} bot examples relabelled, new intents: {', '.join(workspace.new_intents) or '-'})")
+        self.registry.update(tenant_id, version, bot_data_hash=workspace.bot_data_hash, intents=workspace.intents)
+
+        self._stage(tenant_id, version, "training")
+        archive = self.registry.archive_path(tenant_id, version)
+        try:
+            self._rasa_train(workspace.config, workspace.domain, workspace.data, archive, workdir / "train.log")
+        finally:
+            # The generated project holds customers' (redacted) words; the database can rebuild it, and
+            # erasure only has to reach the database: only the training log stays.
+            shutil.rmtree(workspace.root, ignore_errors=True)
+        from gateway.learning.model_registry import file_sha256
+
+        self.registry.update(tenant_id, version, archive_path=str(archive), archive_sha256=file_sha256(archive),
+                             rasa_model_id=read_model_id(archive))
+        self.progress(f"v{version}: trained → {archive}")
+
+        self._stage(tenant_id, version, "evaluating")
+        metrics = self.evaluator.evaluate(archive)
+        self.registry.update(tenant_id, version, metrics=metrics)
+        self.progress(f"v{version}: {self._summary(metrics)}")
+
+        self._stage(tenant_id, version, "comparing")
+        production = self.production_with_metrics(tenant_id)
+        decision = self.gate.decide(metrics, production.metrics if production else None,
+                                    production.version if production else None)
+        status = "candidate" if decision.passed else "refused"
+        row = self.registry.update(tenant_id, version, gate=decision.to_json(), status=status,
+                                   stage=None, finished_at=utcnow())
+        if not decision.passed:
+            self.progress(f"v{version}: refused by the gate: " + "; ".join(decision.reasons))
+            return row
+        self.progress(f"v{version}: passed the gate against "
+                      + (f"v{production.version}" if production else "no production model"))
+        if promote:
+            row = self.promote(tenant_id, version, actor)
+        return row
+
+    def _stage(self, tenant_id: str, version: int, stage: str) -> None:
+        self.registry.update(tenant_id, version, stage=stage)
+        self.progress(f"v{version}: {stage}…")
+
+    @staticmethod
+    def _summary(metrics: dict[str, Any]) -> str:
+        return (f"intent accuracy {metrics['intent_accuracy']:.4f}, macro F1 {metrics['intent_macro_f1']:.4f}, "
+                f"out-of-scope recall {metrics['oos_recall']:.4f}, sentiment {metrics['sentiment_accuracy']:.4f}, "
+                f"conversation tests {metrics.get('conversation_tests', 1.0):.4f}")
+
+    def _rasa_train(self, config: Path, domain: Path, data: Path, archive: Path, log_path: Path) -> None:
+        """``rasa train`` into ``archive`` (output to ``log_path``); Rasa's cache reuses unchanged parts."""
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(PROJECT_ROOT),
+               "TF_CPP_MIN_LOG_LEVEL": "2", "HF_HUB_OFFLINE": "1"}
+        command = [str(RASA_BIN), "train", "--config", str(config), "--domain", str(domain), "--data", str(data),
+                   "--out", str(archive.parent), "--fixed-model-name", archive.name.removesuffix(".tar.gz")]
+        with log_path.open("wb") as log:
+            result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        if result.returncode != 0 or not archive.exists():
+            tail = log_path.read_text(errors="replace")[-1500:]
+            raise RetrainingError("training_failed", f"rasa train failed (exit {result.returncode}): {tail}")
+
+    def production_with_metrics(self, tenant_id: str) -> VersionView | None:
+        """The production version, scored on the current held-out sets (scored now if it never was)."""
+        production = self.registry.production(tenant_id)
+        if production is None or not production.archive_path:
+            return production
+        fingerprint = self.evaluator.sets.fingerprint()
+        if production.metrics and production.metrics.get("evaluation_sets") == fingerprint:
+            return production
+        self.progress(f"scoring production v{production.version} on the current held-out sets…")
+        try:
+            metrics = self.evaluator.evaluate(Path(production.archive_path))
+        except EvaluationError as exc:
+            raise RetrainingError("evaluation_failed", f"production v{production.version}: {exc}") from exc
+        return self.registry.update(tenant_id, production.version, metrics=metrics)
+
+    # --------------------------------------------------- promotion / rollback
+    def promote(self, tenant_id: str, version: int, actor: str) -> VersionView:
+        """Load a candidate that passed the gate into Rasa and mark it production.
+
+        Raises:
+            RetrainingError: Not a candidate that passed, or Rasa could not load it (the old model keeps serving).
+        """
+        row = self._registry_get(tenant_id, version)
+        if row.status != "candidate" or not (row.gate or {}).get("passed"):
+            raise RetrainingError("not_promotable", f"v{version} is {row.status}; only candidates that passed the gate "
+                                  "are promoted")
+        return self._go_live(row, actor, "promote")
+
+    def rollback(self, tenant_id: str, actor: str, to_version: int | None = None) -> VersionView:
+        """Put an earlier version back into production (the previous one when ``to_version`` is None).
+
+        Raises:
+            RetrainingError: Nothing to roll back to, a version that never passed, or Rasa could not load it.
+        """
+        if to_version is None:
+            target = self.registry.previous_production(tenant_id)
+            if target is None:
+                raise RetrainingError("nothing_to_roll_back", "no earlier production version")
+        else:
+            target = self._registry_get(tenant_id, to_version)
+        if target.status not in ROLLBACK_TARGETS or (target.source == "retrain" and not (target.gate or {}).get("passed")):
+            raise RetrainingError("not_promotable", f"v{target.version} is {target.status}; a model the gate refused "
+                                  "or that failed never goes live")
+        return self._go_live(target, actor, "rollback")
+
+    def _go_live(self, row: VersionView, actor: str, action: str) -> VersionView:
+        if not row.archive_path or not Path(row.archive_path).exists():
+            raise RetrainingError("no_archive", f"v{row.version} has no model archive")
+        self.progress(f"v{row.version}: loading into Rasa ({action})…")
+        try:
+            self.deployer.load(Path(row.archive_path))
+        except DeploymentError as exc:
+            self.registry.update(row.tenant_id, row.version, error=f"{action} failed: {exc}"[:4000])
+            raise RetrainingError("deployment_failed", str(exc)) from exc
+        live = self.registry.mark_production(row.tenant_id, row.version, actor, action)
+        self.progress(f"v{row.version} is in production ({action} by {actor})")
+        return live
+
+    def _registry_get(self, tenant_id: str, version: int) -> VersionView:
+        try:
+            return self.registry.get(tenant_id, version)
+        except RegistryError as exc:
+            raise RetrainingError(exc.code, exc.detail) from exc
