@@ -16,13 +16,17 @@ COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 
 def test_compose_has_every_service_with_healthchecks() -> None:
     services = yaml.safe_load(COMPOSE.read_text())["services"]
-    assert set(services) == {"gateway", "rasa", "actions", "postgres", "redis", "rabbitmq"}
-    for name in ("rasa", "actions", "postgres", "redis", "rabbitmq"):
+    assert set(services) == {"gateway", "rasa", "actions", "postgres", "redis", "rabbitmq", "log-consumer"}
+    for name in ("rasa", "actions", "postgres", "redis", "rabbitmq", "log-consumer"):
         assert "healthcheck" in services[name], name
     # Only the gateway is reachable from outside.
     assert [name for name, svc in services.items() if svc.get("ports")] == ["gateway"]
-    for name in ("gateway", "rasa", "actions"):
+    for name in ("gateway", "rasa", "actions", "log-consumer"):
         assert (PROJECT_ROOT / services[name]["build"]["dockerfile"]).exists()
+    # Rasa publishes its events to the queue the log consumer reads.
+    endpoints = yaml.safe_load((PROJECT_ROOT / "bot" / "endpoints.production.yml").read_text())
+    assert endpoints["event_broker"]["type"] == "pika"
+    assert endpoints["event_broker"]["queues"] == ["switchboard_events"]
 
 
 def test_compose_config_validates_and_demands_secrets() -> None:

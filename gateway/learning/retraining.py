@@ -148,15 +148,20 @@ class RetrainingPipeline:
         decision = self.gate.decide(metrics, production.metrics if production else None,
                                     production.version if production else None)
         status = "candidate" if decision.passed else "refused"
+        promoting = decision.passed and promote
         row = self.registry.update(tenant_id, version, gate=decision.to_json(), status=status,
-                                   stage=None, finished_at=utcnow())
+                                   stage="promoting" if promoting else None, finished_at=utcnow())
         if not decision.passed:
             self.progress(f"v{version}: refused by the gate: " + "; ".join(decision.reasons))
             return row
         self.progress(f"v{version}: passed the gate against "
                       + (f"v{production.version}" if production else "no production model"))
-        if promote:
-            row = self.promote(tenant_id, version, actor)
+        if promoting:
+            try:
+                row = self.promote(tenant_id, version, actor)
+            except RetrainingError as exc:
+                self.progress(f"v{version}: not promoted: {exc.detail}")
+                row = self.registry.get(tenant_id, version)
         return row
 
     def _stage(self, tenant_id: str, version: int, stage: str) -> None:
@@ -234,9 +239,10 @@ class RetrainingPipeline:
         try:
             self.deployer.load(Path(row.archive_path))
         except DeploymentError as exc:
-            self.registry.update(row.tenant_id, row.version, error=f"{action} failed: {exc}"[:4000])
+            self.registry.update(row.tenant_id, row.version, stage=None, error=f"{action} failed: {exc}"[:4000])
             raise RetrainingError("deployment_failed", str(exc)) from exc
-        live = self.registry.mark_production(row.tenant_id, row.version, actor, action)
+        self.registry.mark_production(row.tenant_id, row.version, actor, action)
+        live = self.registry.update(row.tenant_id, row.version, stage=None, error=None)
         self.progress(f"v{row.version} is in production ({action} by {actor})")
         return live
 

@@ -84,7 +84,7 @@ class Api:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             row = self.admin.get(f"/models/{version}").json()
-            if row["status"] != "training":
+            if row["status"] != "training" and row["stage"] is None:
                 return row
             time.sleep(3)
         raise AssertionError(f"v{version} still training after {timeout_s}s")

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.app import create_app
-from gateway.db.models import Conversation, Erasure, Feedback, Message, utcnow
+from gateway.db.models import Conversation, ConversationEvent, Erasure, Feedback, Message, TrainingExample, utcnow
 from gateway.settings import Settings
 from gateway.stores.tenant_store import TenantStore
 from tests.gateway.conftest import WIDGET_KEY, ScriptedDialogueEngine
@@ -67,6 +67,17 @@ def test_erasing_a_customer_removes_their_text_everywhere_and_is_recorded(
                                                       Message.sender == "bot")).scalars().first()
         session.add(Feedback(tenant_id="acme", conversation_id=first["conversation_id"], kind="helpful",
                              target=str(reply.id), score=1, comment="thanks jane", channel="web"))
+        # What the broker consumer logged for the turns (scale-out path).
+        for conversation, words in ((first, SECRET), (other, "someone else entirely")):
+            session.add(ConversationEvent(event_key=conversation["conversation_id"], tenant_id="acme",
+                                          conversation_id=conversation["conversation_id"], event="user",
+                                          timestamp=1.0, body={"event": "user", "text": words}))
+        # A reviewer accepted jane's second message as a training example.
+        visit = session.execute(select(Message).where(Message.conversation_id == second["conversation_id"],
+                                                      Message.sender == "customer")).scalars().first()
+        session.add(TrainingExample(tenant_id="acme", message_id=visit.id, conversation_id=second["conversation_id"],
+                                    text=visit.text, intent="greet", status="accepted", reviewer="r"))
+    assert "jane" in gateway.get("/api/v1/admin/tenants/acme/training-data.yml", headers=ADMIN).text
 
     erased = gateway.post("/api/v1/admin/tenants/acme/erasures", json={"customer_id": "cust-1"}, headers=ADMIN)
     assert erased.status_code == 200
@@ -83,6 +94,9 @@ def test_erasing_a_customer_removes_their_text_everywhere_and_is_recorded(
         texts = [m.text or "" for m in session.execute(select(Message)).scalars()]
         assert not any("jane" in t or "Baker" in t for t in texts)
         assert session.execute(select(Feedback)).first() is None
+        assert session.execute(select(TrainingExample)).first() is None
+        assert [e.conversation_id for e in session.execute(select(ConversationEvent)).scalars()] == \
+            [other["conversation_id"]]
         customers = [c.customer for c in session.execute(select(Conversation)).scalars()]
         assert customers == [{"id": "cust-2", "email": "cust-2@example.com"}]
         record = session.execute(select(Erasure)).scalar_one()
@@ -92,6 +106,7 @@ def test_erasing_a_customer_removes_their_text_everywhere_and_is_recorded(
         senders = connection.execute(text("SELECT sender_id FROM events")).scalars().all()
     engine.dispose()
     assert senders == [other["conversation_id"]]
+    assert "jane" not in gateway.get("/api/v1/admin/tenants/acme/training-data.yml", headers=ADMIN).text
     # The other customer is untouched.
     kept = gateway.get(f"/api/v1/conversations/{other['conversation_id']}/messages",
                        headers={"X-Widget-Key": WIDGET_KEY, "X-Conversation-Token": other["conversation_token"]})
