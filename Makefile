@@ -10,7 +10,7 @@ MODEL := models/northwind.tar.gz
 BOT_FILES := bot/config.yml bot/domain.yml $(wildcard bot/data/*.yml) $(wildcard bot/sentiment/*.csv) \
   $(filter-out nlu_models/bench.py nlu_models/bench_data.py,$(wildcard nlu_models/*.py))
 
-.PHONY: run test setup env train validate compose-check clean bench-nlu bench-kb
+.PHONY: run run-prod test setup env train validate compose-check clean bench-nlu bench-kb
 
 setup:  ## create / update both virtual environments, Chromium and .env (idempotent)
 	@bash scripts/setup.sh
@@ -28,6 +28,9 @@ $(MODEL): $(BOT_FILES)
 
 run: setup $(MODEL)  ## start gateway, Rasa and the action server; Ctrl-C stops them
 	@$(PY) -m gateway.stack
+
+run-prod: setup $(MODEL)  ## production topology natively: PostgreSQL, Redis, RabbitMQ, 2 gateways + 2 Rasa behind proxies
+	@$(PY) -m gateway.stack --production
 
 test: setup $(MODEL)  ## unit, integration and end-to-end tests
 	$(PY) -m pytest

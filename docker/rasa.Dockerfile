@@ -6,7 +6,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 COPY requirements/rasa.in requirements/rasa.lock.txt requirements/
 RUN pip install --no-cache-dir -r requirements/rasa.in -c requirements/rasa.lock.txt
-COPY connectors/__init__.py connectors/rasa_channel.py connectors/
+COPY connectors/__init__.py connectors/rasa_channel.py connectors/rasa_lock_store.py connectors/
 COPY bot/ bot/
 RUN rasa train --config bot/config.yml --domain bot/domain.yml --data bot/data \
       --out models --fixed-model-name northwind

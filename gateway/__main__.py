@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     add.add_argument("--role", default="agent", choices=["agent", "supervisor", "admin"])
     add.add_argument("--teams", default="general", help="comma-separated team names")
     add.add_argument("--capacity", type=int, default=3)
-    sub.add_parser("serve", help="run the gateway HTTP / WebSocket server")
+    serve = sub.add_parser("serve", help="run the gateway HTTP / WebSocket server")
+    serve.add_argument("--port", type=int, help="port (default: SWITCHBOARD_GATEWAY_PORT); replicas get their own")
     sub.add_parser("log-consumer", help="write Rasa's event stream from RabbitMQ into the conversation log")
     billing_cli.add_commands(sub)
     learning_cli.add_commands(sub)
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
             "gateway.app:create_app",
             factory=True,
             host=settings.host,
-            port=settings.gateway_port,
+            port=args.port or settings.gateway_port,
             log_level="info",
             ws_max_size=settings.max_body_bytes * 2,
         )

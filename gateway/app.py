@@ -62,7 +62,12 @@ def build_services(settings: Settings, dialogue: DialogueEngine | None = None) -
     dialogue = dialogue or RasaClient(
         settings.rasa_url, settings.rasa_token.get_secret_value(), settings.rasa_timeout_s
     )
-    hub = EventHub()
+    if settings.redis_url:
+        from gateway.events.redis_hub import RedisEventHub
+
+        hub: EventHub = RedisEventHub(settings.redis_url)
+    else:
+        hub = EventHub()
     agents = AgentStore(sessions, idle_timeout=timedelta(minutes=settings.agent_idle_minutes),
                         max_age=timedelta(hours=settings.agent_session_hours))
     handoff = HandoffService(conversations, HandoffStore(sessions), agents, HandoffPolicyStore(sessions), hub, dialogue)
@@ -133,7 +138,8 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
         services.usage.plans.seed()
         dispatcher = WebhookDispatcher(services.webhooks, poll_s=settings.webhook_poll_s)
         services.handoff.on_transition.append(dispatcher.wake)
-        tasks = [asyncio.create_task(dispatcher.run(), name="webhooks"),
+        tasks = [asyncio.create_task(services.hub.run(), name="event-hub"),
+                 asyncio.create_task(dispatcher.run(), name="webhooks"),
                  asyncio.create_task(_handoff_monitor(services), name="handoff-monitor"),
                  asyncio.create_task(_retention_job(services), name="retention")]
         if slack is not None:
@@ -143,6 +149,7 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await dispatcher.aclose()
+        await services.hub.aclose()
         close = getattr(services.dialogue, "aclose", None)
         if close is not None:
             await close()

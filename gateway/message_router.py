@@ -36,6 +36,12 @@ TROUBLE_TEXT = (
     "or ask for a person and our team will get back to you."
 )
 
+NO_REPLY_TEXT = ("Sorry, I couldn't finish that just now. Please try again in a moment, "
+                 "or talk to a person from our team.")
+
+#: The button payload that asks for a person (the bot's intent; the gateway honours it when the bot is down).
+HANDOFF_PAYLOAD = "/human_handoff"
+
 # Keys of a Rasa reply that are kept as the message payload next to its text.
 _ANSWER_VOTES = {"kb_helpful": 1, "kb_not_helpful": 0}
 _PAYLOAD_KEYS = ("buttons", "custom", "image", "attachment", "quick_replies")
@@ -176,12 +182,20 @@ class MessageRouter:
 
             turn_metadata = {"tenant_id": tenant_id, "channel": channel, **(metadata or {})}
             try:
-                turn = await self._engine.send(conversation_id, valid_text, turn_metadata)
+                turn = await self._engine.send(conversation_id, valid_text, turn_metadata, message_id=str(customer.id))
             except RasaUnavailableError as exc:
                 logger.warning("bot turn failed for %s: %s", conversation_id, exc)
+                if valid_text.strip() == HANDOFF_PAYLOAD and self._handoff is not None:
+                    # The customer took the offer below while the bot is still down: the gateway hands over.
+                    _, said = await self._handoff.start(tenant_id, conversation_id,
+                                                        HandoffRequest("dialogue_unavailable"), actor="gateway")
+                    if said:
+                        return TurnResult(customer=customer, replies=said)
                 stored = await run_in_threadpool(
                     self._store.append, tenant_id, conversation_id, Sender.SYSTEM, TROUBLE_TEXT,
-                    {"error": "dialogue_unavailable"}, None, customer.id,
+                    {"error": "dialogue_unavailable", "buttons": [{"title": "Talk to a person",
+                                                                   "payload": HANDOFF_PAYLOAD}]},
+                    None, customer.id,
                 )
                 return TurnResult(customer=customer, replies=[stored])
 
@@ -220,6 +234,15 @@ class MessageRouter:
                 _, said = await self._handoff.start(tenant_id, conversation_id, handoff_request,
                                                     actor="bot" if request else "gateway", negative=is_negative(nlu))
                 stored_replies += said
+            if not messages and not silenced and handoff_request is None:
+                # Every turn of the bot answers something; silence means a step failed inside Rasa (an
+                # action server that is down, say). The customer is not left waiting: they get an honest
+                # reply with a person on offer, logged like any system message.
+                logger.warning("the bot gave no reply in %s (model %s)", conversation_id, turn.model_id)
+                stored_replies.append(await run_in_threadpool(
+                    self._store.append, tenant_id, conversation_id, Sender.SYSTEM, NO_REPLY_TEXT,
+                    {"error": "no_reply", "buttons": [{"title": "Talk to a person", "payload": HANDOFF_PAYLOAD}]},
+                    None, customer.id, turn.model_id))
             return TurnResult(customer=customer, replies=stored_replies)
 
     async def _refuse(self, tenant_id: str, conversation_id: str, customer: StoredMessage,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -13,6 +14,10 @@ WEBHOOK_PATH = "/webhooks/gateway/webhook"
 
 class RasaUnavailableError(RuntimeError):
     """Rasa could not be reached or failed to answer a turn."""
+
+
+class RasaTransportError(RasaUnavailableError):
+    """The connection to Rasa failed or broke before an answer arrived (safe to retry an idempotent turn)."""
 
 
 @dataclass(frozen=True)
@@ -33,8 +38,9 @@ class BotTurn:
 class DialogueEngine(Protocol):
     """What the router needs from a dialogue engine."""
 
-    async def send(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> BotTurn:
-        """Run one customer turn."""
+    async def send(self, conversation_id: str, text: str, metadata: dict[str, Any],
+                   message_id: str | None = None) -> BotTurn:
+        """Run one customer turn (``message_id`` makes it idempotent: a retry never runs it twice)."""
         ...
 
     async def trigger_intent(self, conversation_id: str, intent: str) -> list[dict[str, Any]]:
@@ -55,15 +61,16 @@ class RasaClient:
         timeout_s: Upper bound for one turn (actions included).
     """
 
-    def __init__(self, base_url: str, token: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, base_url: str, token: str, timeout_s: float = 30.0, retries: int = 2) -> None:
         self._token = token
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+        self.retries = retries
 
     async def _post(self, path: str, **kwargs: Any) -> Any:
         try:
             response = await self._http.post(path, **kwargs)
         except httpx.HTTPError as exc:
-            raise RasaUnavailableError(f"Rasa unreachable: {exc.__class__.__name__}") from exc
+            raise RasaTransportError(f"Rasa unreachable: {exc.__class__.__name__}") from exc
         if response.status_code != 200:
             raise RasaUnavailableError(f"Rasa answered HTTP {response.status_code}")
         try:
@@ -71,17 +78,28 @@ class RasaClient:
         except ValueError as exc:
             raise RasaUnavailableError("Rasa answered with a body that is not JSON") from exc
 
-    async def send(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> BotTurn:
+    async def send(self, conversation_id: str, text: str, metadata: dict[str, Any],
+                   message_id: str | None = None) -> BotTurn:
         """Send one customer message and return Rasa's replies and NLU result.
+
+        With a ``message_id`` a turn whose connection broke (a Rasa replica died, the proxy dropped it) is
+        sent again: Rasa's channel runs it only if its tracker does not hold it yet, so it runs once.
 
         Raises:
             RasaUnavailableError: Rasa is down, timed out or answered with an error.
         """
-        body = await self._post(
-            WEBHOOK_PATH,
-            json={"sender": conversation_id, "message": text, "metadata": metadata},
-            headers={"Authorization": f"Bearer {self._token}"},
-        )
+        payload: dict[str, Any] = {"sender": conversation_id, "message": text, "metadata": metadata}
+        if message_id is not None:
+            payload["message_id"] = message_id
+        attempts = 1 + (self.retries if message_id is not None else 0)
+        for attempt in range(attempts):
+            try:
+                body = await self._post(WEBHOOK_PATH, json=payload, headers={"Authorization": f"Bearer {self._token}"})
+                break
+            except RasaTransportError:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             raise RasaUnavailableError("Rasa answered with an unexpected body")
         return BotTurn(

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
         broker_url: AMQP URL of the RabbitMQ Rasa's event broker publishes to (scale-out); the log
             consumer (``python -m gateway log-consumer``) reads it. Unset in the embedded default.
         broker_queue: The durable queue the log consumer reads (Rasa's ``event_broker.queues``).
+        redis_url: Redis that gateway replicas share live events through (pub/sub); in-process when unset.
+        rasa_replica_urls: Comma-separated private URLs of every Rasa replica (a new model is loaded into
+            each); just ``rasa_url`` when unset.
         max_message_chars: Longest customer message accepted.
         max_body_bytes: Largest HTTP request body accepted.
         rasa_timeout_s: How long the gateway waits for one Rasa turn.
@@ -109,6 +112,8 @@ class Settings(BaseSettings):
     gate_tolerance: float = Field(default=0.02, ge=0.0, le=1.0)
     broker_url: str | None = None
     broker_queue: str = "switchboard_events"
+    redis_url: str | None = None
+    rasa_replica_urls: str | None = None
     max_message_chars: int = Field(default=4000, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     rasa_timeout_s: float = Field(default=30.0, gt=0)
@@ -170,6 +175,11 @@ class Settings(BaseSettings):
     def _empty_slack_value_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
 
+    @field_validator("redis_url", "broker_url", "rasa_replica_urls", "rasa_tracker_url", mode="before")
+    @classmethod
+    def _empty_url_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
     @field_validator("admin_token", mode="before")
     @classmethod
     def _empty_admin_token_is_none(cls, value: object) -> object:
@@ -189,6 +199,13 @@ class Settings(BaseSettings):
     def actions_url(self) -> str:
         """Base URL of the private action server."""
         return f"http://{self.actions_host}:{self.actions_port}"
+
+    @property
+    def rasa_urls(self) -> list[str]:
+        """Every Rasa replica (the one Rasa server of the embedded default)."""
+        if self.rasa_replica_urls:
+            return [u.strip().rstrip("/") for u in self.rasa_replica_urls.split(",") if u.strip()]
+        return [self.rasa_url]
 
     @property
     def gateway_url(self) -> str:

@@ -141,6 +141,7 @@ class Stack:
     log_dir: Path = PROJECT_ROOT / "var" / "logs"
     processes: list[ManagedProcess] = field(default_factory=list)
     serving_model: Path | None = None
+    _env_override: dict[str, str] | None = field(default=None, repr=False)
 
     def _define(self) -> list[ManagedProcess]:
         s = self.settings
@@ -225,7 +226,7 @@ class Stack:
             raise StackStartError(f"no trained model at {self.settings.model_path}; run `make train`")
         self.settings.rasa_tracker_db.parent.mkdir(parents=True, exist_ok=True)
         self.prepare_database()
-        env = _env_for(self.settings)
+        env = self._env_override or _env_for(self.settings)
         self.processes = self._define()
         for managed in self.processes:
             managed.start(env)
@@ -257,10 +258,25 @@ class Stack:
         return next(m for m in self.processes if m.name == name)
 
 
-def main() -> int:
-    """Start the stack, print the demo address, and stop everything on Ctrl-C."""
+def main(argv: list[str] | None = None) -> int:
+    """Start the stack, print the demo address, and stop everything on Ctrl-C.
+
+    ``--production`` starts the production topology (``make run-prod``) instead of the embedded default.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m gateway.stack")
+    parser.add_argument("--production", action="store_true",
+                        help="PostgreSQL, Redis, RabbitMQ; two gateway and two Rasa replicas behind proxies")
+    args = parser.parse_args(argv)
     settings = get_settings()
-    stack = Stack(settings)
+    if args.production:
+        from gateway.production_stack import ProductionStack, production_settings
+
+        stack: Stack = ProductionStack(production_settings(settings))
+        settings = stack.settings
+    else:
+        stack = Stack(settings)
     try:
         stack.start()
     except StackStartError as exc:

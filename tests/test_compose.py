@@ -26,7 +26,8 @@ def test_compose_has_every_service_with_healthchecks() -> None:
     # Rasa publishes its events to the queue the log consumer reads.
     endpoints = yaml.safe_load((PROJECT_ROOT / "bot" / "endpoints.production.yml").read_text())
     assert endpoints["event_broker"]["type"] == "pika"
-    assert endpoints["event_broker"]["queues"] == ["switchboard_events"]
+    assert endpoints["event_broker"]["queues"] == ["${SWITCHBOARD_BROKER_QUEUE}"]
+    assert services["rasa"]["environment"]["SWITCHBOARD_BROKER_QUEUE"] == "switchboard_events"
 
 
 def test_compose_config_validates_and_demands_secrets() -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+logger = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -32,6 +37,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.detail), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
+        # A lost or restarting database: a clear, retryable answer instead of a 500 (nothing half-written:
+        # each request's transaction was rolled back). Other database errors are bugs and stay 500s.
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            logger.warning("database unavailable: %s", exc.__class__.__name__)
+            return JSONResponse(error_body("database_unavailable", "the database is unavailable; try again shortly"),
+                                status_code=503, headers={"Retry-After": "5"})
+        raise exc
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

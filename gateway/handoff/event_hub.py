@@ -1,8 +1,9 @@
 """In-process publish/subscribe between the handoff service and open sockets.
 
 Topics are one per conversation (the customer's widget tabs) and one per tenant (its agents'
-consoles). Several gateway replicas need a shared bus (Redis pub/sub, issue 6); this class is the
-interface they will implement.
+consoles). Several gateway replicas share a bus instead: ``RedisEventHub`` (``gateway/events/redis_hub.py``)
+sends every event through Redis pub/sub, so a customer's socket on one replica sees what an agent on
+another one wrote.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ class EventHub:
 
     def publish(self, topic: str, event: dict[str, Any]) -> int:
         """Deliver an event to every subscriber of the topic; returns how many got it."""
+        return self.deliver(topic, event)
+
+    def deliver(self, topic: str, event: dict[str, Any]) -> int:
+        """Hand an event to this process's subscribers and taps; returns how many subscribers got it."""
         delivered = 0
         for queue in list(self._subscribers.get(topic, ())):
             try:
@@ -79,3 +84,9 @@ class EventHub:
     def subscriber_count(self, topic: str) -> int:
         """How many subscribers a topic has (tests, presence)."""
         return len(self._subscribers.get(topic, ()))
+
+    async def run(self) -> None:
+        """Background work of a shared bus (nothing in process)."""
+
+    async def aclose(self) -> None:
+        """Release a shared bus's connections (nothing in process)."""

@@ -1,8 +1,10 @@
-"""Loads a model archive into running Rasa servers without stopping them (``PUT /model``).
+"""Loads a model archive into running Rasa servers without stopping them.
 
-Rasa keeps answering with the old model while the new one loads and swaps its agent when loading
-succeeded; a model that fails to load leaves the old one serving. After the swap the deployer reads
-``/status`` and checks that the server reports the new archive's ``model_id``.
+It calls the gateway channel's ``PUT /webhooks/gateway/model`` (``connectors/rasa_channel.py``), which
+builds the new agent on a worker thread while the old one keeps answering, then swaps them; a model
+that fails to load leaves the old one serving. (Rasa's own ``PUT /model`` loads on the event loop:
+every conversation would wait for TensorFlow.) Afterwards the deployer reads ``/status`` and checks that
+each server reports the new archive's ``model_id``. Replicas are loaded one after the other.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ from pathlib import Path
 import httpx
 
 from gateway.learning.model_evaluator import read_model_id
+
+
+#: The channel's non-blocking model swap (``connectors/rasa_channel.py``).
+SWAP_PATH = "/webhooks/gateway/model"
 
 
 class DeploymentError(RuntimeError):
@@ -52,11 +58,11 @@ class RasaModelDeployer:
         expected = read_model_id(archive)
         for url in self.rasa_urls:
             try:
-                response = httpx.put(f"{url}/model", params={"token": self._token},
+                response = httpx.put(f"{url}{SWAP_PATH}", headers={"Authorization": f"Bearer {self._token}"},
                                      json={"model_file": str(Path(archive).resolve())}, timeout=self.timeout_s)
             except httpx.HTTPError as exc:
                 raise DeploymentError(f"{url} unreachable: {exc.__class__.__name__}") from exc
-            if response.status_code != 204:
+            if response.status_code != 200:
                 raise DeploymentError(f"{url} refused the model: HTTP {response.status_code} {response.text[:300]}")
             reported = self.serving().get(url)
             if expected is not None and reported != expected:

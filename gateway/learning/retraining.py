@@ -68,7 +68,7 @@ class RetrainingPipeline:
         self.settings = settings
         self.sessions = sessions
         self.registry = ModelRegistry(sessions, settings.model_registry_dir)
-        self.deployer = deployer or RasaModelDeployer([settings.rasa_url], settings.rasa_token.get_secret_value())
+        self.deployer = deployer or RasaModelDeployer(settings.rasa_urls, settings.rasa_token.get_secret_value())
         self.evaluator = evaluator or ModelEvaluator()
         self.gate = gate or EvaluationGate(settings.gate_tolerance)
         self.bot_dir = bot_dir

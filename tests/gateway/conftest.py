@@ -36,7 +36,8 @@ class ScriptedDialogueEngine:
         self.replies: dict[str, list[dict[str, Any]]] = {}  # text -> scripted replies instead of the echo
         self.down = False
 
-    async def send(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> BotTurn:
+    async def send(self, conversation_id: str, text: str, metadata: dict[str, Any],
+                   message_id: str | None = None) -> BotTurn:
         if self.down:
             raise RasaUnavailableError("scripted outage")
         self.calls.append((conversation_id, text, metadata))

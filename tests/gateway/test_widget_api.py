@@ -104,6 +104,15 @@ def test_dialogue_outage_answers_politely_and_keeps_the_message(
     assert body["replies"][0]["sender"] == "system"
     assert "trouble" in body["replies"][0]["text"]
     assert [m["sender"] for m in history(client, body)] == ["customer", "system"]
+    assert body["replies"][0]["payload"]["buttons"] == [{"title": "Talk to a person", "payload": "/human_handoff"}]
+    # Taking the offer while the bot is still down: the gateway opens the handoff itself.
+    response = client.post("/api/v1/messages", json={"text": "/human_handoff", "conversation_id": body["conversation_id"]},
+                           headers={"X-Widget-Key": WIDGET_KEY, "X-Conversation-Token": body["conversation_token"]})
+    assert response.status_code == 200
+    assert response.json()["replies"] and "trouble" not in response.json()["replies"][0]["text"]
+    services = client.app.state.services  # type: ignore[attr-defined]
+    owner = services.handoff.handoffs.owner_state("acme", body["conversation_id"])
+    assert owner.value == "queued"
 
 
 def test_healthz_reports_each_dependency(client: TestClient, engine: ScriptedDialogueEngine) -> None:
@@ -122,3 +131,17 @@ def test_demo_page_embeds_the_widget_with_one_script_tag(client: TestClient) -> 
     script = client.get("/widget.js")
     assert script.status_code == 200 and "attachShadow" in script.text
     assert "innerHTML" not in script.text  # messages are only ever rendered as text nodes
+
+
+def test_a_turn_the_bot_left_silent_gets_an_honest_reply(client: TestClient, engine: ScriptedDialogueEngine) -> None:
+    from gateway.rasa_client import BotTurn
+
+    async def silent(conversation_id, text, metadata, message_id=None):  # type: ignore[no-untyped-def]
+        return BotTurn(messages=[], nlu={"intent": {"name": "order_status", "confidence": 0.9}}, model_id="m")
+
+    engine.send = silent  # type: ignore[method-assign]
+    body = start(client, "where is my order A1234?")
+    assert [r["sender"] for r in body["replies"]] == ["system"]
+    assert "couldn't finish" in body["replies"][0]["text"]
+    assert body["replies"][0]["payload"]["error"] == "no_reply"
+    assert [m["sender"] for m in history(client, body)] == ["customer", "system"]

@@ -194,7 +194,7 @@ def test_bot_replies_of_a_turn_overtaken_by_a_takeover_are_logged_but_never_show
     customer.say("hello")
     original = engine.send
 
-    async def send_then_take_over(conversation_id, text, metadata):  # type: ignore[no-untyped-def]
+    async def send_then_take_over(conversation_id, text, metadata, message_id=None):  # type: ignore[no-untyped-def]
         turn = await original(conversation_id, text, metadata)
         await services.handoff.take_over(supervisor, conversation_id)  # a person took over while Rasa worked
         return turn

@@ -26,7 +26,7 @@ def test_unsure_messages_are_ranked_decided_once_and_exported_redacted(settings:
         confidences = {"where's my stuff": 0.3, "Where's my stuff?": 0.4, "refund to jane@example.com": 0.5, "hello": 0.95}
         original = engine.send
 
-        async def unsure(conversation_id, text, metadata):  # type: ignore[no-untyped-def]
+        async def unsure(conversation_id, text, metadata, message_id=None):  # type: ignore[no-untyped-def]
             turn = await original(conversation_id, text, metadata)
             turn.nlu["intent"]["confidence"] = confidences.get(text, 0.9)
             return turn

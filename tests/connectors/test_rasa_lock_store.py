@@ -1,0 +1,47 @@
+"""The atomic Redis lock store Rasa replicas share, hammered by several processes on the real Redis."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import uuid
+
+import pytest
+import redis
+
+from gateway.settings import PROJECT_ROOT
+
+RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
+DRILL = PROJECT_ROOT / "tests" / "support" / "lock_store_drill.py"
+DB = 1
+
+
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not _redis_up(), reason="Redis is NOT running on 127.0.0.1:6379: the lock store is untested")
+def test_four_processes_never_hold_one_conversations_lock_at_the_same_time() -> None:
+    conversation = f"drill-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "RASA_TELEMETRY_ENABLED": "false"}
+    replicas = [subprocess.Popen([str(RASA_PYTHON), str(DRILL), conversation, "25", str(DB)], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    for process in replicas:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-3000:]
+    client = redis.Redis(host="127.0.0.1", db=DB)
+    journal = [entry.decode() for entry in client.lrange(f"drill:{conversation}:journal", 0, -1)]
+    client.delete(f"drill:{conversation}:journal")
+    assert len(journal) == 4 * 25 * 2
+    # Strictly alternating enter/leave of the same holder: no two holders were ever inside together.
+    for i in range(0, len(journal), 2):
+        entered, left = journal[i], journal[i + 1]
+        assert entered.startswith("enter ") and left == "leave " + entered.removeprefix("enter "), journal[i:i + 2]
+    # Every ticket was served and released: nothing is left waiting.
+    assert client.zcard(f"switchboard_lock:{conversation}:tickets") == 0
