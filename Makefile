@@ -10,7 +10,7 @@ MODEL := models/northwind.tar.gz
 BOT_FILES := bot/config.yml bot/domain.yml $(wildcard bot/data/*.yml) $(wildcard bot/sentiment/*.csv) \
   $(filter-out nlu_models/bench.py nlu_models/bench_data.py,$(wildcard nlu_models/*.py))
 
-.PHONY: run run-prod test setup env train validate compose-check clean bench-nlu bench-kb
+.PHONY: run run-prod test setup env train validate compose-check clean bench-nlu bench-kb bench-load
 
 setup:  ## create / update both virtual environments, Chromium and .env (idempotent)
 	@bash scripts/setup.sh
@@ -49,3 +49,6 @@ bench-nlu: setup $(MODEL)  ## NLU benchmark (not in CI): writes bench/results/nl
 
 bench-kb: setup  ## knowledge-base benchmark (not in CI): writes bench/results/kb.{json,md}
 	HF_HUB_OFFLINE=1 $(PY) -m knowledge_base.bench --data $(or $(DATA),../shared/data)
+
+bench-load: setup $(MODEL)  ## load benchmark (not in CI): embedded, production topology and raw Rasa; bench/results/load.*
+	HF_HUB_OFFLINE=1 $(PY) -m gateway.bench_load $(if $(DURATION),--duration $(DURATION))

@@ -52,16 +52,17 @@ def postgres_database(prefix: str) -> Iterator[str]:
     import psycopg
 
     name = f"{prefix}_{secrets.token_hex(4)}"
+    conninfo = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
     try:
-        admin = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True,
-                                connect_timeout=3)
+        # Short-lived admin connections: a test may restart the server in between.
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
     except psycopg.OperationalError as exc:
         pytest.skip(f"PostgreSQL is NOT reachable on 127.0.0.1:5432 ({exc}); only the SQLite run covers this")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        finally:
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -8,26 +8,38 @@ import subprocess
 
 import pytest
 import yaml
+from pathlib import Path
 
 from gateway.settings import PROJECT_ROOT
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 
 
-def test_compose_has_every_service_with_healthchecks() -> None:
+def test_compose_runs_exactly_the_native_production_topology(tmp_path: Path) -> None:
+    from gateway.production_stack import ProductionStack
+    from tests.conftest import make_settings
+
     services = yaml.safe_load(COMPOSE.read_text())["services"]
-    assert set(services) == {"gateway", "rasa", "actions", "postgres", "redis", "rabbitmq", "log-consumer"}
-    for name in ("rasa", "actions", "postgres", "redis", "rabbitmq", "log-consumer"):
+    settings = make_settings(tmp_path, database_url="postgresql+psycopg://postgres@127.0.0.1:5432/x",
+                             rasa_tracker_url="postgresql+psycopg://postgres@127.0.0.1:5432/y",
+                             redis_url="redis://127.0.0.1:6379/0", broker_url="amqp://guest:guest@127.0.0.1:5672/%2F")
+    native = {process.name for process in ProductionStack(settings)._define()}
+    assert set(services) == native | {"postgres", "redis", "rabbitmq"}
+    for name in services:
         assert "healthcheck" in services[name], name
-    # Only the gateway is reachable from outside.
-    assert [name for name, svc in services.items() if svc.get("ports")] == ["gateway"]
-    for name in ("gateway", "rasa", "actions", "log-consumer"):
-        assert (PROJECT_ROOT / services[name]["build"]["dockerfile"]).exists()
-    # Rasa publishes its events to the queue the log consumer reads.
+    # Only the public proxy is reachable from outside.
+    assert [name for name, svc in services.items() if svc.get("ports")] == ["gateway-proxy"]
+    for name, service in services.items():
+        if "build" in service:
+            assert (PROJECT_ROOT / service["build"]["dockerfile"]).exists(), name
+    # Rasa publishes its events to the queue the log consumer reads, and shares the atomic lock store.
     endpoints = yaml.safe_load((PROJECT_ROOT / "bot" / "endpoints.production.yml").read_text())
     assert endpoints["event_broker"]["type"] == "pika"
     assert endpoints["event_broker"]["queues"] == ["${SWITCHBOARD_BROKER_QUEUE}"]
-    assert services["rasa"]["environment"]["SWITCHBOARD_BROKER_QUEUE"] == "switchboard_events"
+    assert endpoints["lock_store"]["type"] == "connectors.rasa_lock_store.AtomicRedisLockStore"
+    assert services["rasa-1"]["environment"]["SWITCHBOARD_BROKER_QUEUE"] == "switchboard_events"
+    assert services["rasa-2"] == services["rasa-1"] and services["gateway-2"] == services["gateway-1"]
+    assert services["gateway-1"]["environment"]["SWITCHBOARD_RASA_REPLICA_URLS"] == "http://rasa-1:5005,http://rasa-2:5005"
 
 
 def test_compose_config_validates_and_demands_secrets() -> None:

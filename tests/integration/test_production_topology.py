@@ -3,14 +3,17 @@
 One ``ProductionStack`` (what ``make run-prod`` starts: two gateway and two Rasa replicas behind
 round-robin proxies, Redis lock store and pub/sub, RabbitMQ event broker and the log consumer) serves
 the whole module, on databases and a queue of its own. The drills run last, in file order: an action
-server outage, a Rasa replica killed mid-conversation, every Rasa replica down and back.
+server outage, a Rasa replica killed mid-conversation, every Rasa replica down and back, and a
+PostgreSQL restart (the machine's own server: it is always started again).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +23,7 @@ from typing import Any
 import httpx
 import pika
 import pytest
+import redis
 from sqlalchemy import select
 from websockets.sync.client import connect
 
@@ -139,12 +143,21 @@ def test_two_rasa_replicas_process_fifty_interleaved_messages_of_one_conversatio
         if response.status_code != 200 or not response.json()["messages"]:
             failures.append(f"{n}: {response.status_code} {response.text[:200]}")
 
+    # Message n+1 is sent as soon as message n holds its ticket (it queued behind the turns before it on
+    # either replica), so the turns overlap while "the order they arrived in" is well defined.
+    tickets = redis.Redis(host="127.0.0.1", db=1)
+    counter = f"switchboard_lock:{conversation}:next"
+    issued = int(tickets.get(counter) or 0)
     threads = []
     for n in range(50):
         thread = threading.Thread(target=send, args=(n,))
         thread.start()
         threads.append(thread)
-        time.sleep(0.05)  # arrival order = the order the lock store hands out tickets
+        deadline = time.monotonic() + 60
+        while int(tickets.get(counter) or 0) < issued + n + 1:
+            assert time.monotonic() < deadline, f"message {n} never got a ticket"
+            time.sleep(0.005)
+    assert int(tickets.zcard(f"switchboard_lock:{conversation}:tickets")) > 1  # turns really queued up
     for thread in threads:
         thread.join(300)
     assert not failures, failures
@@ -230,3 +243,43 @@ def test_drill_rasa_down_then_back(prod: ProductionStack) -> None:
     wait_until(rasa.ready, 300, "Rasa to come back")
     again = say(s.gateway_url, s.demo_widget_key, "where is my order C7302?", turn)
     assert any("C7302" in t for t in texts(again)), again
+
+
+def _pg_ctl(action: str) -> None:
+    version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
+    result = subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_drill_database_restart_fails_cleanly_and_recovers(prod: ProductionStack) -> None:
+    if not Path("/etc/postgresql").is_dir() or shutil.which("pg_ctlcluster") is None:
+        pytest.skip("pg_ctlcluster is NOT available: the database-restart drill is untested")
+    s = prod.settings
+    kept = say(s.gateway_url, s.demo_widget_key, "where is my order D4410?")
+    _pg_ctl("stop")
+    try:
+        with httpx.Client(timeout=30) as client:
+            down = client.post(f"{s.gateway_url}/api/v1/messages", json={"text": "are you there?"},
+                               headers={"X-Widget-Key": s.demo_widget_key})
+            health = client.get(f"{s.gateway_url}/healthz")
+        assert down.status_code == 503 and down.json()["error"] == "database_unavailable", down.text
+        assert health.status_code == 503 and health.json()["checks"]["database"] is False
+    finally:
+        _pg_ctl("start")
+    # Back: the pools reconnect by themselves (a turn or two may still meet a stale connection).
+    recovered: dict[str, Any] = {}
+
+    def answered() -> bool:
+        with httpx.Client(timeout=60) as client:
+            response = client.post(f"{s.gateway_url}/api/v1/messages", json={"text": "where is my order A1234?"},
+                                   headers={"X-Widget-Key": s.demo_widget_key})
+        if response.status_code == 200 and any("has shipped" in t for t in texts(response.json())):
+            recovered.update(response.json())
+            return True
+        return False
+
+    wait_until(answered, 90, "the platform to recover after the database restart")
+    # Nothing stored before the restart was lost.
+    customer, _ = logged(prod, kept["conversation_id"])
+    assert customer == ["where is my order D4410?"]
