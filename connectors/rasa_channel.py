@@ -37,6 +37,14 @@ TOKEN_ENV = "SWITCHBOARD_RASA_TOKEN"
 NLU_KEYS = ("intent", "intent_ranking", "entities", "sentiment")
 
 
+def _json_body(request: Request) -> Any:
+    """The request's JSON, or None when it is missing or malformed."""
+    try:
+        return request.json
+    except Exception:  # noqa: BLE001 - sanic raises several types for bad JSON
+        return None
+
+
 class GatewayInput(InputChannel):
     """Token-guarded REST channel for the gateway."""
 
@@ -125,10 +133,7 @@ class GatewayInput(InputChannel):
 
         @webhook.route("/model", methods=["PUT"])
         async def swap_model(request: Request) -> HTTPResponse:
-            try:
-                body = request.json
-            except Exception:  # noqa: BLE001 - sanic raises several types for bad JSON
-                body = None
+            body = _json_body(request)
             path = body.get("model_file") if isinstance(body, dict) else None
             if not isinstance(path, str) or not os.path.isfile(path):
                 return response.json({"error": "expected {model_file: path of a model archive on this host}"}, status=400)
@@ -145,10 +150,7 @@ class GatewayInput(InputChannel):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            try:
-                body = request.json
-            except Exception:  # noqa: BLE001 - sanic raises several types for bad JSON
-                body = None
+            body = _json_body(request)
             if not isinstance(body, dict) or not isinstance(body.get("sender"), str) or not isinstance(body.get("message"), str):
                 return response.json({"error": "expected {sender, message, metadata}"}, status=400)
             sender_id, text = body["sender"], body["message"]

@@ -19,6 +19,15 @@ if TYPE_CHECKING:
     from gateway.stack import Stack
 
 
+def service_up(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts connections on ``host:port`` (the machine's PostgreSQL, Redis, RabbitMQ)."""
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
     with socket.socket() as probe:

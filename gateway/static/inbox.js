@@ -6,13 +6,7 @@
 
   function base() { return "/api/v1/admin/tenants/" + encodeURIComponent(state.tenant); }
 
-  async function api(method, path, body) {
-    var response = await fetch(base() + path, { method: method, body: body ? JSON.stringify(body) : undefined,
-      headers: { "Authorization": "Bearer " + state.token, "Content-Type": "application/json" } });
-    var data = await response.json().catch(function () { return {}; });
-    if (!response.ok) throw new Error(data.detail || ("HTTP " + response.status));
-    return data;
-  }
+  function api(method, path, body) { return admin.request(state.token, base() + path, method, body); }
 
   async function decide(item, action, intent) {
     try {

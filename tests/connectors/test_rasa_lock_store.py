@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import uuid
 
@@ -11,22 +10,16 @@ import pytest
 import redis
 
 from gateway.settings import PROJECT_ROOT
+from tests.conftest import service_up
 
 RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
 DRILL = PROJECT_ROOT / "tests" / "support" / "lock_store_drill.py"
 DB = 1
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=2):
-            return True
-    except OSError:
-        return False
-
 
 @pytest.mark.integration
-@pytest.mark.skipif(not _redis_up(), reason="Redis is NOT running on 127.0.0.1:6379: the lock store is untested")
+@pytest.mark.skipif(not service_up(6379), reason="Redis is NOT running on 127.0.0.1:6379: the lock store is untested")
 def test_four_processes_never_hold_one_conversations_lock_at_the_same_time() -> None:
     conversation = f"drill-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "RASA_TELEMETRY_ENABLED": "false"}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -31,18 +30,11 @@ from gateway.db.models import ConversationEvent, Message, Sender
 from gateway.db.session import create_db_engine, create_session_factory
 from gateway.message_router import TROUBLE_TEXT
 from gateway.production_stack import ProductionStack, rasa_replica_url
-from tests.conftest import make_settings, postgres_database
+from tests.conftest import make_settings, postgres_database, service_up
 
 
-def _up(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2):
-            return True
-    except OSError:
-        return False
 
-
-MISSING = [name for name, port in (("PostgreSQL", 5432), ("Redis", 6379), ("RabbitMQ", 5672)) if not _up(port)]
+MISSING = [name for name, port in (("PostgreSQL", 5432), ("Redis", 6379), ("RabbitMQ", 5672)) if not service_up(port)]
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     bool(MISSING), reason=f"{', '.join(MISSING)} NOT running on 127.0.0.1: the production topology is untested")]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.db.models import ConversationEvent
 from gateway.events.log_consumer import RabbitEventLogConsumer, event_key
 from gateway.settings import PROJECT_ROOT
+from tests.conftest import service_up
 from gateway.stores.conversation_store import ConversationStore
 from gateway.stores.tenant_store import TenantStore
 
@@ -33,17 +33,10 @@ RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
 PUBLISHER = PROJECT_ROOT / "tests" / "support" / "rasa_broker_publisher.py"
 
 
-def _rabbit_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=2):
-            return True
-    except OSError:
-        return False
-
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not _rabbit_up(), reason="RabbitMQ is NOT running on 127.0.0.1:5672: the broker path is untested"),
+    pytest.mark.skipif(not service_up(5672), reason="RabbitMQ is NOT running on 127.0.0.1:5672: the broker path is untested"),
 ]
 
 

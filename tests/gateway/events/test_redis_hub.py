@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import uuid
 from collections.abc import Coroutine
@@ -11,22 +10,17 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import service_up
+
 from gateway.events.redis_hub import RedisEventHub
 from gateway.handoff.event_hub import agents_topic, conversation_topic
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=2):
-            return True
-    except OSError:
-        return False
-
 
 pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not _redis_up(), reason="Redis is NOT running on 127.0.0.1:6379: replicas are untested")]
+              pytest.mark.skipif(not service_up(6379), reason="Redis is NOT running on 127.0.0.1:6379: replicas are untested")]
 
 
 def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
