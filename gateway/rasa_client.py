@@ -69,8 +69,12 @@ class RasaClient:
     async def _post(self, path: str, **kwargs: Any) -> Any:
         try:
             response = await self._http.post(path, **kwargs)
-        except httpx.HTTPError as exc:
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            # The connection failed or broke (a replica died): an idempotent turn may be sent again.
             raise RasaTransportError(f"Rasa unreachable: {exc.__class__.__name__}") from exc
+        except httpx.HTTPError as exc:
+            # A timeout: Rasa may still be working on the turn; waiting again would only double the wait.
+            raise RasaUnavailableError(f"Rasa did not answer: {exc.__class__.__name__}") from exc
         if response.status_code != 200:
             raise RasaUnavailableError(f"Rasa answered HTTP {response.status_code}")
         try:

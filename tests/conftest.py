@@ -19,6 +19,15 @@ if TYPE_CHECKING:
     from gateway.stack import Stack
 
 
+def run_async(coroutine):  # type: ignore[no-untyped-def]
+    """Run a coroutine on its own thread and loop: Playwright's sync API may hold this thread's loop (e2e)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result(timeout=120)
+
+
 def service_up(port: int, host: str = "127.0.0.1") -> bool:
     """Whether something accepts connections on ``host:port`` (the machine's PostgreSQL, Redis, RabbitMQ)."""
     try:

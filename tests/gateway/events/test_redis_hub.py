@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import uuid
-from collections.abc import Coroutine
 from typing import Any
 
 import pytest
 
-from tests.conftest import service_up
+from tests.conftest import run_async, service_up
 
 from gateway.events.redis_hub import RedisEventHub
 from gateway.handoff.event_hub import agents_topic, conversation_topic
@@ -21,24 +19,6 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not service_up(6379), reason="Redis is NOT running on 127.0.0.1:6379: replicas are untested")]
-
-
-def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """Run on a thread of its own (Playwright may hold the main thread's loop in the full suite)."""
-    result: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result["value"] = asyncio.run(coroutine)
-        except BaseException as exc:  # noqa: BLE001
-            result["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join(120)
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
 
 
 async def _replicas(count: int) -> tuple[list[RedisEventHub], list[asyncio.Task[None]]]:
@@ -82,7 +62,7 @@ def test_an_event_published_on_one_replica_reaches_subscribers_on_every_replica_
         finally:
             await _stop([a, b], tasks)
 
-    run(scenario())
+    run_async(scenario())
 
 
 def test_taps_see_every_topic_and_malformed_frames_are_ignored() -> None:
@@ -97,4 +77,4 @@ def test_taps_see_every_topic_and_malformed_frames_are_ignored() -> None:
         finally:
             await _stop([a, b], tasks)
 
-    run(scenario())
+    run_async(scenario())

@@ -81,11 +81,3 @@ def handoff_engine(engine: ScriptedDialogueEngine) -> ScriptedDialogueEngine:
     return engine
 
 
-def run_async(coroutine):  # type: ignore[no-untyped-def]
-    """Run a coroutine on its own thread and loop: Playwright's sync API may hold this thread's loop (e2e)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import asyncio
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result(timeout=120)

@@ -11,7 +11,8 @@ from gateway.db.models import utcnow
 from gateway.handoff.policy import BusinessHours, HandoffPolicy
 from gateway.stores.agent_store import AgentRecord, AgentStore
 from tests.gateway.conftest import ScriptedDialogueEngine
-from tests.gateway.handoff.conftest import HANDOFF_TEXT, PASSWORD, Customer, bearer, login, run_async
+from tests.gateway.handoff.conftest import HANDOFF_TEXT, PASSWORD, Customer, bearer, login
+from tests.conftest import run_async
 
 
 def services_of(client: TestClient):  # type: ignore[no-untyped-def]

@@ -15,7 +15,8 @@ from gateway.handoff import webhooks
 from gateway.settings import Settings
 from gateway.stores.agent_store import AgentRecord
 from tests.gateway.conftest import ScriptedDialogueEngine
-from tests.gateway.handoff.conftest import HANDOFF_TEXT, Customer, bearer, login, run_async
+from tests.gateway.handoff.conftest import HANDOFF_TEXT, Customer, bearer, login
+from tests.conftest import run_async
 
 
 def test_a_restart_mid_conversation_keeps_queue_owner_transcript_and_sessions(

@@ -1,0 +1,72 @@
+"""Rasa client: a broken connection is retried with the same message id; a timeout is not."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from gateway.rasa_client import RasaClient, RasaUnavailableError
+from tests.conftest import run_async
+
+ANSWER = json.dumps({"messages": [{"text": "hi"}], "nlu": {}, "model_id": "m"}).encode()
+
+
+async def _server(behaviour: list[str], seen: list[dict]) -> tuple[asyncio.AbstractServer, int]:
+    """A Rasa stand-in: per request, "drop" closes the connection unanswered, "slow" stalls, "ok" answers."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+        seen.append(json.loads(await reader.readexactly(length)))
+        action = behaviour.pop(0) if behaviour else "ok"
+        if action == "drop":
+            writer.close()
+            return
+        if action == "slow":
+            await asyncio.sleep(3)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                     + str(len(ANSWER)).encode() + b"\r\n\r\n" + ANSWER)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+def test_a_dropped_connection_is_sent_again_with_the_same_message_id() -> None:
+    async def scenario() -> list[dict]:
+        seen: list[dict] = []
+        server, port = await _server(["drop"], seen)
+        client = RasaClient(f"http://127.0.0.1:{port}", "t" * 32, timeout_s=5)
+        turn = await client.send("c1", "hello", {"tenant_id": "acme"}, message_id="42")
+        await client.aclose()
+        server.close()
+        assert turn.messages == [{"text": "hi"}]
+        return seen
+
+    seen = run_async(scenario())
+    assert [s["message_id"] for s in seen] == ["42", "42"]
+
+
+def test_a_timeout_is_not_retried_and_a_turn_without_id_is_never_retried() -> None:
+    async def scenario() -> tuple[list[dict], list[dict]]:
+        slow_seen: list[dict] = []
+        server, port = await _server(["slow"], slow_seen)
+        client = RasaClient(f"http://127.0.0.1:{port}", "t" * 32, timeout_s=0.5)
+        with pytest.raises(RasaUnavailableError):
+            await client.send("c1", "hello", {}, message_id="7")
+        await client.aclose()
+        server.close()
+        plain_seen: list[dict] = []
+        server, port = await _server(["drop"], plain_seen)
+        client = RasaClient(f"http://127.0.0.1:{port}", "t" * 32, timeout_s=5)
+        with pytest.raises(RasaUnavailableError):
+            await client.send("c1", "hello", {})
+        await client.aclose()
+        server.close()
+        return slow_seen, plain_seen
+
+    slow_seen, plain_seen = run_async(scenario())
+    assert len(slow_seen) == 1 and len(plain_seen) == 1
