@@ -79,6 +79,8 @@ class RetrainingPipeline:
     def start(self, tenant_id: str, actor: str) -> VersionView:
         """Check the plan, freeze the reviewed data and open a new version in status ``training``.
 
+        The run is metered as a training run once its model is built (``run``).
+
         Raises:
             RetrainingError: The plan's training runs are used up, or a run is already going.
         """
@@ -89,8 +91,6 @@ class RetrainingPipeline:
             version = self.registry.begin_retraining(tenant_id, actor, data["version"])
         except RegistryError as exc:
             raise RetrainingError(exc.code, exc.detail) from exc
-        self.usage.meter(tenant_id, Unit.TRAINING_RUNS, f"training:{tenant_id}:v{version.version}",
-                         source={"model_version": version.version, "actor": actor[:100]})
         self.progress(f"v{version.version}: training data version {data['version']} "
                       f"({data['examples']} reviewed examples, intents {', '.join(data['intents']) or '-'})")
         return version
@@ -137,6 +137,9 @@ class RetrainingPipeline:
         self.registry.update(tenant_id, version, archive_path=str(archive), archive_sha256=file_sha256(archive),
                              rasa_model_id=read_model_id(archive))
         self.progress(f"v{version}: trained → {archive}")
+        # Billed once the model exists (whatever the gate says later); a run that failed is not billed.
+        self.usage.meter(tenant_id, Unit.TRAINING_RUNS, f"training:{tenant_id}:v{version}",
+                         source={"model_version": version, "actor": actor[:100]})
 
         self._stage(tenant_id, version, "evaluating")
         metrics = self.evaluator.evaluate(archive)

@@ -187,6 +187,9 @@ def test_corrected_messages_retrain_promote_refuse_and_roll_back(running_stack: 
     assert any(r.startswith("intent_accuracy dropped") for r in worse.gate["reasons"]), worse.gate["reasons"]
     assert api.rasa_model_id() == new_model_id
     assert api.admin.post(f"/models/{worse.version}/promote").status_code == 409
+    # Both runs built a model, so both are on the tenant's bill (the plan's training_runs).
+    usage = api.admin.get("/usage").json()
+    assert next(u for u in usage["units"] if u["unit"] == "training_runs")["used"] == 2
 
     # 6. Rollback is one command; the running bot is the previous version again.
     result = subprocess.run([sys.executable, "-m", "gateway", "rollback", settings.demo_tenant, "--actor", "ops"],
