@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from sqlalchemy.exc import OperationalError
 from rich.table import Table
 
 from gateway.db.session import create_db_engine, create_session_factory
@@ -68,33 +69,42 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     console = Console(stderr=True)
     engine = create_db_engine(settings.database_url)
     try:
-        sessions = create_session_factory(engine)
-        if not TenantStore(sessions).exists(args.tenant):
-            console.print(f"error: no tenant {args.tenant!r}")
-            return 1
-        pipeline = RetrainingPipeline(settings, sessions, progress=lambda line: console.print(line))
-        if args.command == "models":
-            versions = pipeline.registry.list(args.tenant)
-            if args.json:
-                print(json.dumps([v.to_public() for v in versions], indent=2))
-            else:
-                Console().print(_table(versions))
-            return 0
-        try:
-            if args.command == "retrain":
-                with console.status("retraining…"):
-                    row = pipeline.retrain(args.tenant, args.actor, promote=not args.no_promote)
-            elif args.command == "promote":
-                row = pipeline.promote(args.tenant, args.version, args.actor)
-            else:
-                row = pipeline.rollback(args.tenant, args.actor, args.to)
-        except RetrainingError as exc:
-            console.print(f"error: {exc.detail}")
-            return 1
-        Console().print(_table([row]))
-        if row.status == "failed":
-            console.print(f"error: {row.error}")
-            return 1
-        return 0 if row.status in ("production", "candidate") else 2
+        return _run(args, settings, engine, console)
+    except OperationalError as exc:
+        console.print(f"error: the database {engine.url.render_as_string(hide_password=True)} is not ready "
+                      f"({exc.orig.__class__.__name__}): run `python -m gateway migrate` or `make run` first, or set "
+                      "SWITCHBOARD_DATABASE_URL to the deployment's database")
+        return 1
     finally:
         engine.dispose()
+
+
+def _run(args: argparse.Namespace, settings: Settings, engine: Any, console: Console) -> int:
+    sessions = create_session_factory(engine)
+    if not TenantStore(sessions).exists(args.tenant):
+        console.print(f"error: no tenant {args.tenant!r}")
+        return 1
+    pipeline = RetrainingPipeline(settings, sessions, progress=lambda line: console.print(line))
+    if args.command == "models":
+        versions = pipeline.registry.list(args.tenant)
+        if args.json:
+            print(json.dumps([v.to_public() for v in versions], indent=2))
+        else:
+            Console().print(_table(versions))
+        return 0
+    try:
+        if args.command == "retrain":
+            with console.status("retraining…"):
+                row = pipeline.retrain(args.tenant, args.actor, promote=not args.no_promote)
+        elif args.command == "promote":
+            row = pipeline.promote(args.tenant, args.version, args.actor)
+        else:
+            row = pipeline.rollback(args.tenant, args.actor, args.to)
+    except RetrainingError as exc:
+        console.print(f"error: {exc.detail}")
+        return 1
+    Console().print(_table([row]))
+    if row.status == "failed":
+        console.print(f"error: {row.error}")
+        return 1
+    return 0 if row.status in ("production", "candidate") else 2
