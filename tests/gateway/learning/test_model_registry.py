@@ -33,6 +33,7 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ModelRe
 
 def archive(tmp_path: Path, content: bytes) -> Path:
     """A tar.gz shaped like a Rasa model: ``metadata.json`` with a model id derived from ``content``."""
+    import gzip
     import hashlib
     import io
     import json
@@ -40,7 +41,9 @@ def archive(tmp_path: Path, content: bytes) -> Path:
 
     model_id = hashlib.sha256(content).hexdigest()[:32]
     path = tmp_path / f"{model_id}.tar.gz"
-    with tarfile.open(path, "w:gz") as tar:
+    # Byte-identical for the same content (gzip header and members carry no time): the registry hashes archives.
+    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped, \
+            tarfile.open(fileobj=zipped, mode="w") as tar:
         for name, data in (("metadata.json", json.dumps({"model_id": model_id}).encode()), ("content", content)):
             info = tarfile.TarInfo(name)
             info.size = len(data)
