@@ -68,15 +68,14 @@ class EventLogWriter:
 
     sessions: sessionmaker[Session]
     stats: ConsumerStats = field(default_factory=ConsumerStats)
-    _tenants: dict[str, str] = field(default_factory=dict)
 
-    def _tenant_of(self, session: Session, conversation_ids: set[str]) -> dict[str, str]:
-        missing = [c for c in conversation_ids if c not in self._tenants]
-        if missing:
-            for cid, tenant in session.execute(select(Conversation.id, Conversation.tenant_id)
-                                               .where(Conversation.id.in_(missing))):
-                self._tenants[cid] = tenant
-        return {c: self._tenants[c] for c in conversation_ids if c in self._tenants}
+    @staticmethod
+    def _tenant_of(session: Session, conversation_ids: set[str]) -> dict[str, str]:
+        # Asked again for every batch (one query), never cached: a conversation erased a moment ago must
+        # not get its late events stored, and erasure runs in another process.
+        rows = session.execute(select(Conversation.id, Conversation.tenant_id)
+                               .where(Conversation.id.in_(conversation_ids)))
+        return {conversation_id: tenant_id for conversation_id, tenant_id in rows}
 
     def write(self, raw_bodies: list[bytes]) -> None:
         """Parse and store one batch in one transaction (raises on database errors: nothing is acknowledged)."""
@@ -111,10 +110,6 @@ class EventLogWriter:
                     self.stats.duplicates += 1
                 else:
                     self.stats.stored += 1
-
-    def forget(self, conversation_id: str) -> None:
-        """Drop a cached tenant mapping (the conversation was erased)."""
-        self._tenants.pop(conversation_id, None)
 
 
 class RabbitEventLogConsumer:

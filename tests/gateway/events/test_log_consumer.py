@@ -169,6 +169,20 @@ def test_malformed_messages_and_unknown_conversations_do_not_block_the_queue(
     assert queue_depth(queue) == 0
 
 
+def test_events_arriving_after_an_erasure_are_not_stored(sessions: sessionmaker[Session], names: tuple[str, str],
+                                                         conversations: list[str]) -> None:
+    from gateway.privacy.erasure import ErasureService, RasaTrackerEraser
+
+    queue, exchange = names
+    with RunningConsumer(sessions, queue, exchange) as consumer:
+        first = publish_with_rasa(queue, exchange, [{"sender_id": conversations[0], "turns": 1}])
+        wait_for(lambda: consumer.stats.stored == len(first), what="the first turn")
+        ErasureService(sessions, RasaTrackerEraser(None)).erase_conversation("northwind", conversations[0], "test")
+        late = publish_with_rasa(queue, exchange, [{"sender_id": conversations[0], "turns": 1}])
+        wait_for(lambda: consumer.stats.skipped == len(late), what="the late events to be skipped")
+    assert stored(sessions) == []
+
+
 def _rabbitmqctl(*args: str) -> None:
     result = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
