@@ -37,6 +37,11 @@ TOKEN_ENV = "SWITCHBOARD_RASA_TOKEN"
 NLU_KEYS = ("intent", "intent_ranking", "entities", "sentiment")
 
 
+def _loggable_nlu(parse_data: Optional[Dict[Text, Any]]) -> Dict[Text, Any]:
+    """The parts of a message's parse data the gateway logs."""
+    return {key: parse_data[key] for key in NLU_KEYS if key in (parse_data or {})}
+
+
 def _json_body(request: Request) -> Any:
     """The request's JSON, or None when it is missing or malformed."""
     try:
@@ -75,8 +80,7 @@ class GatewayInput(InputChannel):
         tracker = await agent.tracker_store.retrieve(sender_id)
         if tracker is None or tracker.latest_message is None:
             return {}
-        parse_data = tracker.latest_message.parse_data or {}
-        return {key: parse_data[key] for key in NLU_KEYS if key in parse_data}
+        return _loggable_nlu(tracker.latest_message.parse_data)
 
     @staticmethod
     def _stored_turn(tracker: Any, sender_id: Text, message_id: Text) -> Optional[Dict[Text, Any]]:
@@ -99,8 +103,7 @@ class GatewayInput(InputChannel):
                     reply["text"] = event.text
                 reply.update({k: v for k, v in (event.data or {}).items() if v})
                 messages.append(reply)
-        parse_data = events[start].parse_data or {}
-        return {"messages": messages, "nlu": {key: parse_data[key] for key in NLU_KEYS if key in parse_data}}
+        return {"messages": messages, "nlu": _loggable_nlu(events[start].parse_data)}
 
     @staticmethod
     def _build_agent(old: Any, path: Text) -> Any:

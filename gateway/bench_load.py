@@ -40,10 +40,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from gateway.settings import PROJECT_ROOT, Settings, get_settings
+from gateway.settings import PROJECT_ROOT, Settings
+from gateway.stack import RASA_BIN, free_port, rasa_cli_env, scratch_settings
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
-RASA_BIN = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
 TROUBLE = "having trouble"
 SWITCHBOARD_SCRIPT = ["hi there", "where is my order A1234?", "how long do refunds take?"]
 RASA_INIT_SCRIPT = ["hello", "I am feeling a bit sad", "yes", "bye"]
@@ -168,28 +168,13 @@ def measure(name: str, base_url: str, levels: list[int], duration_s: float, thin
     return results
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def bench_settings(workdir: Path, **overrides: Any) -> Settings:
-    """Settings of a throw-away stack: fresh secrets, own files and ports, per-address limits out of the way
-    (every simulated customer comes from 127.0.0.1)."""
-    values: dict[str, Any] = {
-        "secret_key": secrets.token_urlsafe(32), "rasa_token": secrets.token_urlsafe(32),
-        "database_url": f"sqlite:///{workdir / 'gateway.db'}", "rasa_tracker_db": workdir / "tracker.db",
-        "kb_dir": workdir / "kb", "invoices_dir": workdir / "invoices", "model_registry_dir": workdir / "models",
-        "training_dir": workdir / "training", "admin_token": None, "demo_widget_key": "wk_bench_northwind",
-        "gateway_port": _free_port(), "rasa_port": _free_port(), "actions_port": _free_port(),
-        "rate_ip_per_min": 10**6, "rate_ip_burst": 10**5, "rate_new_conversations_per_min": 10**6,
-        "rate_conversation_per_min": 10**4, "rate_conversation_burst": 10**3,
-    }
-    values.update(overrides)
-    return Settings(**values)
+    """Settings of a throw-away stack with the per-address limits out of the way (every simulated customer
+    comes from 127.0.0.1)."""
+    return scratch_settings(workdir, **{
+        "demo_widget_key": "wk_bench_northwind", "rate_ip_per_min": 10**6, "rate_ip_burst": 10**5,
+        "rate_new_conversations_per_min": 10**6, "rate_conversation_per_min": 10**4,
+        "rate_conversation_burst": 10**3, **overrides})
 
 
 def run_embedded(levels: list[int], duration_s: float, think_s: float, workdir: Path) -> list[dict[str, Any]]:
@@ -241,12 +226,12 @@ def run_rasa_init(levels: list[int], duration_s: float, think_s: float, workdir:
     """Raw Rasa: ``rasa init`` (trains the default bot with DIET), then ``rasa run`` with the REST channel."""
     project = workdir / "rasa-init"
     project.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = rasa_cli_env()
     console.print("[rasa-init] rasa init --no-prompt (trains the default bot)…")
     with (project / "init.log").open("wb") as log:
         subprocess.run([str(RASA_BIN), "init", "--no-prompt", "--init-dir", str(project)], cwd=project, env=env,
                        stdout=log, stderr=subprocess.STDOUT, check=True)
-    port = _free_port()
+    port = free_port()
     with (project / "run.log").open("wb") as log:
         server = subprocess.Popen([str(RASA_BIN), "run", "--port", str(port), "--interface", "127.0.0.1"],
                                   cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -334,7 +319,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--systems", default="embedded,production,rasa-init")
     args = parser.parse_args(argv)
     levels = [int(v) for v in args.levels.split(",")]
-    get_settings.cache_clear()
     runners = {"embedded": run_embedded, "production": run_production, "rasa-init": run_rasa_init}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
                             text=True).stdout.strip()

@@ -41,6 +41,8 @@ NO_REPLY_TEXT = ("Sorry, I couldn't finish that just now. Please try again in a 
 
 #: The button payload that asks for a person (the bot's intent; the gateway honours it when the bot is down).
 HANDOFF_PAYLOAD = "/human_handoff"
+#: The button the gateway's own apologies carry.
+PERSON_BUTTON = {"title": "Talk to a person", "payload": HANDOFF_PAYLOAD}
 
 # Keys of a Rasa reply that are kept as the message payload next to its text.
 _ANSWER_VOTES = {"kb_helpful": 1, "kb_not_helpful": 0}
@@ -193,8 +195,7 @@ class MessageRouter:
                         return TurnResult(customer=customer, replies=said)
                 stored = await run_in_threadpool(
                     self._store.append, tenant_id, conversation_id, Sender.SYSTEM, TROUBLE_TEXT,
-                    {"error": "dialogue_unavailable", "buttons": [{"title": "Talk to a person",
-                                                                   "payload": HANDOFF_PAYLOAD}]},
+                    {"error": "dialogue_unavailable", "buttons": [dict(PERSON_BUTTON)]},
                     None, customer.id,
                 )
                 return TurnResult(customer=customer, replies=[stored])
@@ -241,7 +242,7 @@ class MessageRouter:
                 logger.warning("the bot gave no reply in %s (model %s)", conversation_id, turn.model_id)
                 stored_replies.append(await run_in_threadpool(
                     self._store.append, tenant_id, conversation_id, Sender.SYSTEM, NO_REPLY_TEXT,
-                    {"error": "no_reply", "buttons": [{"title": "Talk to a person", "payload": HANDOFF_PAYLOAD}]},
+                    {"error": "no_reply", "buttons": [dict(PERSON_BUTTON)]},
                     None, customer.id, turn.model_id))
             return TurnResult(customer=customer, replies=stored_replies)
 

@@ -3,8 +3,9 @@
     python -m gateway.stack --production      (make run-prod)
 
 * gateway database and Rasa's tracker store on PostgreSQL;
-* two Rasa replicas sharing conversations through Redis (``RedisLockStore``) and publishing every
-  event to RabbitMQ (Pika event broker), read by the log consumer;
+* two Rasa replicas sharing conversations through Redis (the atomic lock store of
+  ``connectors/rasa_lock_store.py``) and publishing every event to RabbitMQ (Pika event broker), read by
+  the log consumer;
 * two gateway replicas sharing live events through Redis pub/sub;
 * a round-robin proxy in front of each replica set (public gateway port; private Rasa port).
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from gateway.settings import Settings
-from gateway.stack import APP_PYTHON, BOT_DIR, RASA_BIN, ManagedProcess, Stack, _env_for, _get_ok
+from gateway.stack import APP_PYTHON, ManagedProcess, Stack, _get_ok, free_port
 
 #: Where `make run-prod` finds the machine's services when the settings do not say otherwise.
 LOCAL_SERVICES = {
@@ -56,14 +57,6 @@ def ensure_postgres_database(url: str) -> None:
             connection.execute(f'CREATE DATABASE "{name}"')
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _consumer_ready(broker_url: str, queue: str) -> bool:
     import pika
     import pika.exceptions
@@ -98,8 +91,8 @@ class ProductionStack(Stack):
                 raise ValueError(f"the production topology needs {name} (see gateway/production_stack.py)")
         if s.database_url.startswith("sqlite"):
             raise ValueError("the production topology needs a PostgreSQL database_url")
-        self.rasa_ports = [_free_port() for _ in range(self.rasa_replicas)]
-        self.gateway_ports = [_free_port() for _ in range(self.gateway_replicas)]
+        self.rasa_ports = [free_port() for _ in range(self.rasa_replicas)]
+        self.gateway_ports = [free_port() for _ in range(self.gateway_replicas)]
         replica_urls = ",".join(f"http://{s.rasa_host}:{port}" for port in self.rasa_ports)
         self.settings = s.model_copy(update={"rasa_replica_urls": replica_urls})
 
@@ -109,9 +102,10 @@ class ProductionStack(Stack):
         ensure_postgres_database(self.settings.rasa_tracker_url or "")
         super().prepare_database()
 
-    def _production_env(self) -> dict[str, str]:
+    def environment(self) -> dict[str, str]:
+        """The embedded stack's variables plus the services' addresses (Rasa's endpoints file reads them)."""
         s = self.settings
-        env = _env_for(s)
+        env = super().environment()
         tracker = urlsplit((s.rasa_tracker_url or "").replace("+psycopg", ""))
         broker = urlsplit(s.broker_url or "")
         redis = urlsplit(s.redis_url or "")
@@ -135,19 +129,9 @@ class ProductionStack(Stack):
     def _define(self) -> list[ManagedProcess]:
         s = self.settings
         token = s.rasa_token.get_secret_value()
-        model = str(self.serving_model or s.model_path)
-        processes = [ManagedProcess("actions", [str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions",
-                                                "--port", str(s.actions_port)],
-                                    self.log_dir / "actions.log", lambda: _get_ok(f"{s.actions_url}/health"))]
-        for n, port in enumerate(self.rasa_ports, start=1):
-            processes.append(ManagedProcess(
-                f"rasa-{n}",
-                [str(RASA_BIN), "run", "--model", model, "--enable-api", f"--auth-token={token}",
-                 "--interface", s.rasa_host, "--port", str(port),
-                 "--endpoints", str(BOT_DIR / "endpoints.production.yml"),
-                 "--credentials", str(BOT_DIR / "credentials.yml")],
-                self.log_dir / f"rasa-{n}.log",
-                lambda port=port: _get_ok(f"http://{s.rasa_host}:{port}/status", {"token": token})))
+        processes = [self._actions_process()]
+        processes += [self._rasa_process(f"rasa-{n}", port, "endpoints.production.yml")
+                      for n, port in enumerate(self.rasa_ports, start=1)]
         processes.append(ManagedProcess(
             "rasa-proxy", self._proxy_command(s.rasa_host, s.rasa_port, self.rasa_ports),
             self.log_dir / "rasa-proxy.log", lambda: _get_ok(f"{s.rasa_url}/status", {"token": token})))
@@ -173,17 +157,7 @@ class ProductionStack(Stack):
 
     def start(self, timeout_s: float = 400.0, progress=print) -> None:  # type: ignore[no-untyped-def, override]
         """Start every process (replicas need longer: two Rasa servers load at once on two cores)."""
-        self._env_override = self._production_env()
         super().start(timeout_s=timeout_s, progress=progress)
-
-    def replica(self, kind: str, n: int) -> ManagedProcess:
-        """``rasa``/``gateway`` replica ``n`` (1-based)."""
-        return self.process(f"{kind}-{n}")
-
-
-def rasa_replica_url(stack: ProductionStack, n: int) -> str:
-    """Private URL of Rasa replica ``n`` (1-based)."""
-    return f"http://{stack.settings.rasa_host}:{stack.rasa_ports[n - 1]}"
 
 
 if __name__ == "__main__":  # pragma: no cover - use `python -m gateway.stack --production`

@@ -156,11 +156,6 @@ class Settings(BaseSettings):
     def _rasa_token_is_real(cls, value: SecretStr) -> SecretStr:
         return _check_secret(value, "SWITCHBOARD_RASA_TOKEN")
 
-    @field_validator("demo_agent_password", mode="before")
-    @classmethod
-    def _empty_password_is_none(cls, value: object) -> object:
-        return None if value in ("", None) else value
-
     @field_validator("demo_agent_password")
     @classmethod
     def _demo_password_is_real(cls, value: SecretStr | None) -> SecretStr | None:
@@ -170,19 +165,12 @@ class Settings(BaseSettings):
             check_password_strength(value.get_secret_value())
         return value
 
-    @field_validator("slack_signing_secret", "slack_client_secret", "slack_client_id", mode="before")
+    # Optional values: an empty variable (compose writes `KEY: ${KEY:-}`) means "not set".
+    @field_validator("demo_agent_password", "admin_token", "slack_signing_secret", "slack_client_secret",
+                     "slack_client_id", "redis_url", "broker_url", "rasa_replica_urls", "rasa_tracker_url",
+                     mode="before")
     @classmethod
-    def _empty_slack_value_is_none(cls, value: object) -> object:
-        return None if value in ("", None) else value
-
-    @field_validator("redis_url", "broker_url", "rasa_replica_urls", "rasa_tracker_url", mode="before")
-    @classmethod
-    def _empty_url_is_none(cls, value: object) -> object:
-        return None if value in ("", None) else value
-
-    @field_validator("admin_token", mode="before")
-    @classmethod
-    def _empty_admin_token_is_none(cls, value: object) -> object:
+    def _empty_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
 
     @field_validator("admin_token")

@@ -7,7 +7,9 @@ the same processes once per session.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -73,6 +75,42 @@ class ManagedProcess:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def rasa_cli_env() -> dict[str, str]:
+    """Environment of a Rasa command run from the gateway (train, test): no telemetry, the project importable."""
+    return {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(PROJECT_ROOT),
+            "TF_CPP_MIN_LOG_LEVEL": "2", "HF_HUB_OFFLINE": "1"}
+
+
+def scratch_settings(workdir: Path, **overrides: object) -> Settings:
+    """Settings of a throw-away deployment: fresh secrets, every file under ``workdir``, free ports.
+
+    The tests and the load benchmark start their stacks with these.
+    """
+    values: dict[str, object] = {
+        "secret_key": secrets.token_urlsafe(32),
+        "rasa_token": secrets.token_urlsafe(32),
+        "database_url": f"sqlite:///{workdir / 'gateway.db'}",
+        "rasa_tracker_db": workdir / "tracker.db",
+        "kb_dir": workdir / "kb",
+        "invoices_dir": workdir / "invoices",
+        "model_registry_dir": workdir / "models",
+        "training_dir": workdir / "training",
+        "admin_token": None,  # the admin API is off unless asked for (.env may hold a token)
+        "gateway_port": free_port(),
+        "rasa_port": free_port(),
+        "actions_port": free_port(),
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
 
 
 def _get_ok(url: str, params: dict[str, str] | None = None) -> bool:
@@ -141,29 +179,30 @@ class Stack:
     log_dir: Path = PROJECT_ROOT / "var" / "logs"
     processes: list[ManagedProcess] = field(default_factory=list)
     serving_model: Path | None = None
-    _env_override: dict[str, str] | None = field(default=None, repr=False)
+
+    def _actions_process(self) -> ManagedProcess:
+        s = self.settings
+        return ManagedProcess("actions", [str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions",
+                                          "--port", str(s.actions_port)],
+                              self.log_dir / "actions.log", lambda: _get_ok(f"{s.actions_url}/health"))
+
+    def _rasa_process(self, name: str, port: int, endpoints: str) -> ManagedProcess:
+        """A Rasa server with the gateway channel on ``port``, serving the registry's production model."""
+        s = self.settings
+        token = s.rasa_token.get_secret_value()
+        return ManagedProcess(
+            name,
+            [str(RASA_BIN), "run", "--model", str(self.serving_model or s.model_path), "--enable-api",
+             f"--auth-token={token}", "--interface", s.rasa_host, "--port", str(port),
+             "--endpoints", str(BOT_DIR / endpoints), "--credentials", str(BOT_DIR / "credentials.yml")],
+            self.log_dir / f"{name}.log",
+            lambda: _get_ok(f"http://{s.rasa_host}:{port}/status", {"token": token}))
 
     def _define(self) -> list[ManagedProcess]:
         s = self.settings
-        token = s.rasa_token.get_secret_value()
         return [
-            ManagedProcess(
-                "actions",
-                [str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(s.actions_port)],
-                self.log_dir / "actions.log",
-                lambda: _get_ok(f"{s.actions_url}/health"),
-            ),
-            ManagedProcess(
-                "rasa",
-                [
-                    str(RASA_BIN), "run", "--model", str(self.serving_model or s.model_path), "--enable-api",
-                    f"--auth-token={token}", "--interface", s.rasa_host, "--port", str(s.rasa_port),
-                    "--endpoints", str(BOT_DIR / "endpoints.yml"),
-                    "--credentials", str(BOT_DIR / "credentials.yml"),
-                ],
-                self.log_dir / "rasa.log",
-                lambda: _get_ok(f"{s.rasa_url}/status", {"token": token}),
-            ),
+            self._actions_process(),
+            self._rasa_process("rasa", s.rasa_port, "endpoints.yml"),
             ManagedProcess(
                 "gateway",
                 [str(APP_PYTHON), "-m", "gateway", "serve"],
@@ -171,6 +210,10 @@ class Stack:
                 lambda: _get_ok(f"{s.gateway_url}/healthz"),
             ),
         ]
+
+    def environment(self) -> dict[str, str]:
+        """What every child process gets (the settings as variables)."""
+        return _env_for(self.settings)
 
     def prepare_database(self) -> None:
         """Migrate the gateway database and seed the demo tenant."""
@@ -226,7 +269,7 @@ class Stack:
             raise StackStartError(f"no trained model at {self.settings.model_path}; run `make train`")
         self.settings.rasa_tracker_db.parent.mkdir(parents=True, exist_ok=True)
         self.prepare_database()
-        env = self._env_override or _env_for(self.settings)
+        env = self.environment()
         self.processes = self._define()
         for managed in self.processes:
             managed.start(env)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.db.session import create_db_engine, create_session_factory
 from gateway.migrate import upgrade_database
 from gateway.settings import Settings
+from gateway.stack import free_port, scratch_settings  # noqa: F401 - free_port is the tests' too
 
 if TYPE_CHECKING:
     from gateway.stack import Stack
@@ -37,32 +38,9 @@ def service_up(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
-    """Settings with fresh secrets and every file under ``tmp_path``."""
-    values: dict[str, object] = {
-        "secret_key": secrets.token_urlsafe(32),
-        "rasa_token": secrets.token_urlsafe(32),
-        "database_url": f"sqlite:///{tmp_path / 'gateway.db'}",
-        "rasa_tracker_db": tmp_path / "tracker.db",
-        "kb_dir": tmp_path / "kb",
-        "invoices_dir": tmp_path / "invoices",
-        "model_registry_dir": tmp_path / "models",
-        "training_dir": tmp_path / "training",
-        "admin_token": None,  # the admin API is off unless a test turns it on (.env may hold one)
-        "demo_widget_key": "wk_test_northwind",
-        "gateway_port": free_port(),
-        "rasa_port": free_port(),
-        "actions_port": free_port(),
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    """Settings with fresh secrets and every file under ``tmp_path`` (the admin API off unless a test turns it on)."""
+    return scratch_settings(tmp_path, **{"demo_widget_key": "wk_test_northwind", **overrides})
 
 
 def postgres_database(prefix: str) -> Iterator[str]:

@@ -8,7 +8,7 @@ The conversation tests run through Rasa's own ``rasa test core`` in ``.venv-rasa
 from __future__ import annotations
 
 import hashlib
-import os
+import json
 import subprocess
 import tarfile
 import tempfile
@@ -20,10 +20,10 @@ from typing import Any
 import yaml
 
 from gateway.settings import PROJECT_ROOT
+from gateway.stack import RASA_BIN, rasa_cli_env
 from nlu_models.data import Example, load_csv, load_examples
 from nlu_models.onnx_predictor import OnnxIntentSentimentPredictor
 
-RASA_BIN = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
 #: Labels that count as "the bot should not claim to understand this".
 OUT_OF_SCOPE = ("out_of_scope", "nlu_fallback")
 _CLASSIFIER_DIR = "classifier"
@@ -71,19 +71,20 @@ class ClassifierScores:
     sentiment_accuracy: float
     per_intent_f1: dict[str, float] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    examples: int = 0
 
 
 def _f1(tp: int, fp: int, fn: int) -> float:
     return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
 
 
-def score_predictions(expected: list[str], predicted: list[str], known: set[str]) -> tuple[float, float, float, dict[str, float]]:
+def score_predictions(expected: list[str], predicted: list[str]) -> tuple[float, float, float, dict[str, float]]:
     """In-scope accuracy, macro F1 over the expected in-scope intents, and out-of-scope recall.
 
     Args:
-        expected: Gold intents (``out_of_scope`` for texts the bot should not claim to understand).
+        expected: Gold intents (``out_of_scope`` for texts the bot should not claim to understand); an
+            intent the model does not know is scored as a miss.
         predicted: Predicted intents (``nlu_fallback`` when the model abstained).
-        known: Intents the model knows; gold intents outside it are scored as misses all the same.
     """
     in_scope = [(e, p) for e, p in zip(expected, predicted) if e not in OUT_OF_SCOPE]
     oos = [(e, p) for e, p in zip(expected, predicted) if e in OUT_OF_SCOPE]
@@ -103,7 +104,6 @@ def score_predictions(expected: list[str], predicted: list[str], known: set[str]
     labels = sorted({e for e, _ in in_scope})
     per_intent = {label: round(_f1(tp[label], fp[label], fn[label]), 4) for label in labels}
     macro = sum(per_intent.values()) / len(per_intent) if per_intent else 1.0
-    del known  # every gold label counts; kept in the signature for callers' clarity
     return accuracy, macro, oos_recall, per_intent
 
 
@@ -130,8 +130,6 @@ def unpack_classifier(archive: Path, into: Path) -> Path:
 
 def read_model_id(archive: Path) -> str | None:
     """Rasa's ``model_id`` from the archive's metadata (what ``/status`` reports once it is loaded)."""
-    import json
-
     with tarfile.open(archive, "r:gz") as tar:
         for member in tar.getmembers():
             if member.name.lstrip("/") == "metadata.json":
@@ -165,7 +163,7 @@ class ModelEvaluator:
             predictions = predictor.predict([e.text for e in intents])
             predicted = ["nlu_fallback" if p.out_of_scope else p.intent_ranking[0][0] for p in predictions]
             expected = [e.label for e in intents]
-            accuracy, macro, oos_recall, per_intent = score_predictions(expected, predicted, set(predictor.intents))
+            accuracy, macro, oos_recall, per_intent = score_predictions(expected, predicted)
             sentiment = load_csv(self.sets.sentiment_holdout)
             sentiment_predictions = predictor.predict([e.text for e in sentiment])
             sentiment_accuracy = (sum(p.sentiment == e.label for p, e in zip(sentiment_predictions, sentiment))
@@ -174,7 +172,7 @@ class ModelEvaluator:
                   for e, p in zip(intents, predicted)
                   if not (e.label == p or (e.label in OUT_OF_SCOPE and p in OUT_OF_SCOPE))]
         return ClassifierScores(round(accuracy, 4), round(macro, 4), round(oos_recall, 4), round(sentiment_accuracy, 4),
-                                per_intent, errors)
+                                per_intent, errors, len(intents))
 
     def run_conversation_tests(self, archive: Path, timeout_s: float = 900.0) -> dict[str, Any]:
         """Share of conversation-test stories that pass end to end (``rasa test core``) and the failed ones.
@@ -187,8 +185,7 @@ class ModelEvaluator:
             return {"conversation_tests": 1.0, "stories": 0, "failed_stories": []}
         stories = _story_names(folder)
         with tempfile.TemporaryDirectory(prefix="switchboard-stories-") as out:
-            env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(PROJECT_ROOT),
-                   "TF_CPP_MIN_LOG_LEVEL": "2"}
+            env = rasa_cli_env()
             try:
                 result = subprocess.run(
                     [str(RASA_BIN), "test", "core", "--model", str(archive), "--stories", str(folder), "--out", out,
@@ -214,7 +211,7 @@ class ModelEvaluator:
             "sentiment_accuracy": scores.sentiment_accuracy,
             "per_intent_f1": scores.per_intent_f1,
             "holdout_errors": scores.errors[:50],
-            "holdout_examples": len(self.holdout()),
+            "holdout_examples": scores.examples,
             "evaluation_sets": self.sets.fingerprint(),
         }
         if conversation_tests:

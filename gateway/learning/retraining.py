@@ -13,7 +13,6 @@ Every step is written to the version's ``stage``; the outcome, metrics and gate 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -28,14 +27,14 @@ from gateway.db.models import utcnow
 from gateway.learning.evaluation_gate import EvaluationGate
 from gateway.learning.model_deployer import DeploymentError, RasaModelDeployer
 from gateway.learning.model_evaluator import EvaluationError, ModelEvaluator, read_model_id
-from gateway.learning.model_registry import ModelRegistry, RegistryError, VersionView
+from gateway.learning.model_registry import ModelRegistry, RegistryError, VersionView, file_sha256
 from gateway.learning.review_inbox import ReviewInbox
 from gateway.learning.training_workspace import BOT_DIR, ReviewedExample, TrainingWorkspaceBuilder
 from gateway.settings import PROJECT_ROOT, Settings
+from gateway.stack import RASA_BIN, rasa_cli_env
 
 logger = logging.getLogger(__name__)
 
-RASA_BIN = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
 #: Statuses a rollback may return to (a refused or failed model never goes live).
 ROLLBACK_TARGETS = ("retired", "candidate", "production")
 
@@ -132,8 +131,6 @@ class RetrainingPipeline:
             # The generated project holds customers' (redacted) words; the database can rebuild it, and
             # erasure only has to reach the database: only the training log stays.
             shutil.rmtree(workspace.root, ignore_errors=True)
-        from gateway.learning.model_registry import file_sha256
-
         self.registry.update(tenant_id, version, archive_path=str(archive), archive_sha256=file_sha256(archive),
                              rasa_model_id=read_model_id(archive))
         self.progress(f"v{version}: trained → {archive}")
@@ -180,8 +177,7 @@ class RetrainingPipeline:
     def _rasa_train(self, config: Path, domain: Path, data: Path, archive: Path, log_path: Path) -> None:
         """``rasa train`` into ``archive`` (output to ``log_path``); Rasa's cache reuses unchanged parts."""
         archive.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(PROJECT_ROOT),
-               "TF_CPP_MIN_LOG_LEVEL": "2", "HF_HUB_OFFLINE": "1"}
+        env = rasa_cli_env()
         command = [str(RASA_BIN), "train", "--config", str(config), "--domain", str(domain), "--data", str(data),
                    "--out", str(archive.parent), "--fixed-model-name", archive.name.removesuffix(".tar.gz")]
         with log_path.open("wb") as log:

@@ -235,7 +235,7 @@ class ReviewInbox:
             by_intent[example.intent or ""].append(example.text)
         nlu = [{"intent": intent, "examples": "".join(f"- {text}\n" for text in texts)}
                for intent, texts in sorted(by_intent.items())]
-        return yaml.dump({"version": "3.1", "nlu": nlu}, Dumper=_LiteralDumper, allow_unicode=True, sort_keys=False)
+        return rasa_yaml({"version": "3.1", "nlu": nlu})
 
 
 class _LiteralDumper(yaml.SafeDumper):
@@ -248,3 +248,8 @@ def _literal(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 
 
 _LiteralDumper.add_representer(str, _literal)
+
+
+def rasa_yaml(document: Any) -> str:
+    """YAML as Rasa's own files look: keys in order, Unicode kept, multi-line strings as ``|`` blocks."""
+    return yaml.dump(document, Dumper=_LiteralDumper, allow_unicode=True, sort_keys=False)

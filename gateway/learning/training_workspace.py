@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from gateway.learning.review_inbox import normalise
+from gateway.learning.review_inbox import normalise, rasa_yaml
 from gateway.settings import PROJECT_ROOT
 
 BOT_DIR = PROJECT_ROOT / "bot"
@@ -81,14 +81,6 @@ def safe_example_text(text: str) -> str:
     return text.replace("](", "] (").replace("]{", "] {")
 
 
-class _Dumper(yaml.SafeDumper):
-    """Writes multi-line strings as ``|`` blocks, as Rasa's own files do."""
-
-
-_Dumper.add_representer(str, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", v,
-                                                             style="|" if "\n" in v else None))
-
-
 def _domain_intents(domain: dict[str, Any]) -> list[str]:
     return [i if isinstance(i, str) else next(iter(i)) for i in domain.get("intents", []) or []]
 
@@ -118,7 +110,7 @@ class TrainingWorkspaceBuilder:
             document = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
             if document.get("nlu"):
                 replaced += self._drop_relabelled(document, reviewed_texts)
-                target.write_text(yaml.dump(document, Dumper=_Dumper, allow_unicode=True, sort_keys=False),
+                target.write_text(rasa_yaml(document),
                                   encoding="utf-8")
             else:
                 shutil.copy2(source, target)
@@ -139,7 +131,7 @@ class TrainingWorkspaceBuilder:
                    for intent, texts in sorted(by_intent.items())]
             (data / "reviewed.yml").write_text(
                 "# Accepted examples from the review inbox (generated for one training run).\n"
-                + yaml.dump({"version": "3.1", "nlu": nlu}, Dumper=_Dumper, allow_unicode=True, sort_keys=False),
+                + rasa_yaml({"version": "3.1", "nlu": nlu}),
                 encoding="utf-8")
         if new_intents:
             domain["intents"] = list(domain.get("intents", [])) + new_intents
@@ -150,9 +142,9 @@ class TrainingWorkspaceBuilder:
                                   "steps": [{"intent": intent}, {"action": NEW_INTENT_ACTION},
                                             {"slot_was_set": [{"kb_answered": answered}]}]})
             (data / "reviewed_rules.yml").write_text(
-                yaml.dump({"version": "3.1", "rules": rules}, Dumper=_Dumper, allow_unicode=True, sort_keys=False),
+                rasa_yaml({"version": "3.1", "rules": rules}),
                 encoding="utf-8")
-            (root / "domain.yml").write_text(yaml.dump(domain, Dumper=_Dumper, allow_unicode=True, sort_keys=False),
+            (root / "domain.yml").write_text(rasa_yaml(domain),
                                              encoding="utf-8")
         else:
             shutil.copy2(self.bot_dir / "domain.yml", root / "domain.yml")

@@ -29,7 +29,7 @@ from websockets.sync.client import connect
 from gateway.db.models import ConversationEvent, Message, Sender
 from gateway.db.session import create_db_engine, create_session_factory
 from gateway.message_router import TROUBLE_TEXT
-from gateway.production_stack import ProductionStack, rasa_replica_url
+from gateway.production_stack import ProductionStack
 from tests.conftest import make_settings, postgres_database, service_up
 
 
@@ -80,7 +80,7 @@ def texts(turn: dict[str, Any]) -> list[str]:
 
 def tracker_user_texts(stack: ProductionStack, conversation_id: str, replica: int) -> list[str]:
     s = stack.settings
-    events = httpx.get(f"{rasa_replica_url(stack, replica)}/conversations/{conversation_id}/tracker",
+    events = httpx.get(f"{stack.settings.rasa_urls[replica - 1]}/conversations/{conversation_id}/tracker",
                        params={"token": s.rasa_token.get_secret_value()}, timeout=30).json()["events"]
     return [e["text"] for e in events if e["event"] == "user"]
 
@@ -128,7 +128,7 @@ def test_two_rasa_replicas_process_fifty_interleaved_messages_of_one_conversatio
 
     def send(n: int) -> None:
         # Straight to alternating replicas, through the gateway channel, without waiting for earlier turns.
-        response = httpx.post(f"{rasa_replica_url(prod, 1 + n % 2)}/webhooks/gateway/webhook",
+        response = httpx.post(f"{prod.settings.rasa_urls[n % 2]}/webhooks/gateway/webhook",
                               json={"sender": conversation, "message": sent[n], "metadata": {"tenant_id": s.demo_tenant},
                                     "message_id": f"interleaved-{n}"},
                               headers={"Authorization": f"Bearer {s.rasa_token.get_secret_value()}"}, timeout=300)
@@ -155,7 +155,7 @@ def test_two_rasa_replicas_process_fifty_interleaved_messages_of_one_conversatio
     assert not failures, failures
     for replica in (1, 2):
         assert tracker_user_texts(prod, conversation, replica) == ["hello", *sent]
-    s_events = httpx.get(f"{rasa_replica_url(prod, 2)}/conversations/{conversation}/tracker",
+    s_events = httpx.get(f"{prod.settings.rasa_urls[1]}/conversations/{conversation}/tracker",
                          params={"token": s.rasa_token.get_secret_value()}, timeout=30).json()["events"]
     # Turns never interleave: every user message is answered before the next one is read.
     kinds = [e["event"] for e in s_events if e["event"] in ("user", "bot")]
@@ -199,7 +199,7 @@ def test_drill_action_server_down_gives_a_fallback_reply_within_five_seconds(pro
         customer, _ = logged(prod, turn["conversation_id"])
         assert customer == ["where is my order A1234?"]
     finally:
-        actions.start(prod._env_override or {})
+        actions.start(prod.environment())
         wait_until(actions.ready, 120, "the action server to come back")
     turn = say(s.gateway_url, s.demo_widget_key, "where is my order A1234?")
     assert any("has shipped" in t for t in texts(turn)), turn
@@ -231,7 +231,7 @@ def test_drill_rasa_down_then_back(prod: ProductionStack) -> None:
     customer, _ = logged(prod, turn["conversation_id"])
     assert customer == ["hello?"]  # the message is kept
     rasa = prod.process("rasa-2")
-    rasa.start(prod._env_override or {})
+    rasa.start(prod.environment())
     wait_until(rasa.ready, 300, "Rasa to come back")
     again = say(s.gateway_url, s.demo_widget_key, "where is my order C7302?", turn)
     assert any("C7302" in t for t in texts(again)), again

@@ -46,7 +46,7 @@ def test_negative_tolerance_is_refused() -> None:
 def test_scoring_counts_fallback_as_a_miss_in_scope_and_a_hit_out_of_scope() -> None:
     expected = ["greet", "greet", "order_status", "out_of_scope", "out_of_scope", "new_intent"]
     predicted = ["greet", "nlu_fallback", "greet", "nlu_fallback", "greet", "order_status"]
-    accuracy, macro, oos_recall, per_intent = score_predictions(expected, predicted, {"greet", "order_status"})
+    accuracy, macro, oos_recall, per_intent = score_predictions(expected, predicted)
     assert accuracy == pytest.approx(1 / 4)
     assert oos_recall == pytest.approx(1 / 2)
     # greet: tp 1, fp 2 (order_status→greet, out_of_scope→greet), fn 1 → 2/(2+2+1)
