@@ -88,6 +88,23 @@ def score(predicted: list[str], gold: list[str], oos_label: str | None) -> dict[
     return result
 
 
+def oos_threshold(gold: np.ndarray, top: np.ndarray, confidence: np.ndarray, oos_label: str) -> float:
+    """A baseline's out-of-scope threshold on validation data, chosen as the fine-tuned model's is.
+
+    Predicting the out-of-scope class counts as confidence 0 (caught by any threshold).
+    """
+    confidence = np.where(top == oos_label, 0.0, confidence)
+    is_oos = gold == oos_label
+    return choose_oos_threshold(confidence[~is_oos], (top == gold)[~is_oos], confidence[is_oos])
+
+
+def decide(top: list[str], confidence: np.ndarray, threshold: float, oos_label: str | None) -> list[str]:
+    """Top label, or the out-of-scope label below the threshold (tasks without one: always the top)."""
+    if not oos_label:
+        return top
+    return [label if c >= threshold else oos_label for label, c in zip(top, confidence)]
+
+
 def data_key(bench: BenchSet, extra: str) -> str:
     """Cache key of a task's data and a system's settings."""
     digest = hashlib.sha256(extra.encode())
@@ -137,19 +154,18 @@ def run_frozen_lr(bench: BenchSet) -> dict[str, Any]:
     started = time.perf_counter()
     encoder = SentenceTransformer(default_encoder_path(), device="cpu")
     embed = lambda exs: encoder.encode([e.text for e in exs], batch_size=64, normalize_embeddings=True)  # noqa: E731
-    in_scope = [e for e in bench.train if e.label != bench.oos_label]
+    # Same data as the fine-tuned model: out-of-scope training queries form their own class.
     model = LogisticRegression(C=20.0, max_iter=3000, class_weight="balanced")
-    model.fit(embed(in_scope), [e.label for e in in_scope])
+    model.fit(embed(bench.train), [e.label for e in bench.train])
     threshold = 0.0
     if bench.oos_label and bench.validation:
         val_probs = model.predict_proba(embed(bench.validation))
         gold = np.array([e.label for e in bench.validation])
-        is_oos = gold == bench.oos_label
         top = model.classes_[val_probs.argmax(1)]
-        threshold = choose_oos_threshold(val_probs.max(1)[~is_oos], (top == gold)[~is_oos], val_probs.max(1)[is_oos])
+        threshold = oos_threshold(gold, top, val_probs.max(1), bench.oos_label)
     probs = model.predict_proba(embed(bench.test))
     labels = model.classes_[probs.argmax(1)]
-    predicted = [str(l) if p >= threshold else (bench.oos_label or "\0") for l, p in zip(labels, probs.max(1))]
+    predicted = decide([str(l) for l in labels], probs.max(1), threshold, bench.oos_label)
     result = score(predicted, [e.label for e in bench.test], bench.oos_label)
     result.update(train_seconds=round(time.perf_counter() - started, 1), oos_threshold=threshold)
     return result
@@ -198,8 +214,7 @@ def run_diet(bench: BenchSet, plan: TaskPlan) -> dict[str, Any]:
         return {**json.loads(cached.read_text()), "cached": True}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        in_scope = [e for e in bench.train if e.label != bench.oos_label]
-        write_rasa_nlu(in_scope, work / "nlu.yml")
+        write_rasa_nlu(bench.train, work / "nlu.yml")
         (work / "config.yml").write_text(DIET_CONFIG.format(epochs=plan.diet_epochs))
         started = time.perf_counter()
         subprocess.run(
@@ -215,10 +230,10 @@ def run_diet(bench: BenchSet, plan: TaskPlan) -> dict[str, Any]:
             gold = np.array([e.label for e in bench.validation])
             conf = np.array([p["intent"]["confidence"] for p in parses])
             top = np.array([p["intent"]["name"] for p in parses])
-            is_oos = gold == bench.oos_label
-            threshold = choose_oos_threshold(conf[~is_oos], (top == gold)[~is_oos], conf[is_oos])
+            threshold = oos_threshold(gold, top, conf, bench.oos_label)
         parses = rasa_parse(model, [e.text for e in bench.test])
-    predicted = [p["intent"]["name"] if p["intent"]["confidence"] >= threshold else (bench.oos_label or "\0") for p in parses]
+    predicted = decide([p["intent"]["name"] for p in parses], np.array([p["intent"]["confidence"] for p in parses]),
+                       threshold, bench.oos_label)
     result = score(predicted, [e.label for e in bench.test], bench.oos_label)
     result.update(train_seconds=round(train_s, 1), epochs=plan.diet_epochs, oos_threshold=threshold)
     CACHE.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,8 @@ class Prediction:
 
     Attributes:
         intent_ranking: (intent, calibrated confidence), best first.
-        out_of_scope: Whether the best confidence is below the out-of-scope threshold.
+        out_of_scope: Whether the best class is an out-of-scope class, or the best confidence is
+            below the out-of-scope threshold.
         sentiment: Best sentiment label.
         sentiment_scores: Calibrated probability of each sentiment label.
     """
@@ -63,6 +64,8 @@ class OnnxIntentSentimentPredictor:
         self.intent_temperature = float(self.meta["intent_temperature"])
         self.sentiment_temperature = float(self.meta["sentiment_temperature"])
         self.oos_threshold = float(self.meta["oos_threshold"])
+        # Classes trained from out-of-scope examples (e.g. CLINC150's "oos"); older exports have none.
+        self.oos_intents = frozenset(self.meta.get("oos_intents", []))
         self.tokenizer = Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
         self.tokenizer.enable_truncation(self.max_length)
         self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
@@ -95,7 +98,7 @@ class OnnxIntentSentimentPredictor:
             predictions.append(
                 Prediction(
                     intent_ranking=ranking,
-                    out_of_scope=ranking[0][1] < self.oos_threshold,
+                    out_of_scope=ranking[0][0] in self.oos_intents or ranking[0][1] < self.oos_threshold,
                     sentiment=self.sentiments[int(sentiment_row.argmax())],
                     sentiment_scores={label: float(p) for label, p in zip(self.sentiments, sentiment_row)},
                 )

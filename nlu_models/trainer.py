@@ -52,8 +52,10 @@ class TrainingConfig:
             head that is already as good as a logistic regression, so early updates do not wreck
             its features).
         label_smoothing: Label smoothing of the intent loss.
-        oos_labels: Labels treated as "out of scope" examples (not trained as an intent) when
-            present in the data, e.g. CLINC150's ``oos``.
+        oos_labels: Labels of "out of scope" examples, e.g. CLINC150's ``oos``. Training examples
+            with such a label are learned as one extra class (the model sees what out of scope looks
+            like); validation ones choose the confidence threshold. Predicting that class, or a
+            confidence below the threshold, both mean "out of scope".
     """
 
     encoder: str | None = None
@@ -90,6 +92,19 @@ class TrainedClassifier:
     config: TrainingConfig
     metrics: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def oos_intents(self) -> list[str]:
+        """Trained classes that stand for "out of scope"."""
+        return [label for label in self.intents if label in self.config.oos_labels]
+
+    def in_scope_confidence(self, probs: np.ndarray) -> np.ndarray:
+        """Top probability per row, or 0 where the top class is an out-of-scope class."""
+        confidence = probs.max(axis=1)
+        oos = [self.intents.index(label) for label in self.oos_intents]
+        if oos:
+            confidence = np.where(np.isin(probs.argmax(axis=1), oos), 0.0, confidence)
+        return confidence
+
     @torch.no_grad()
     def logits(self, texts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """Raw (intent, sentiment) logits for texts, on the CPU as numpy.
@@ -116,8 +131,10 @@ class TrainedClassifier:
         """Top intent per text, or ``oos_label`` when below the out-of-scope threshold."""
         intent_logits, _ = self.logits(texts)
         probs = softmax(intent_logits, self.intent_temperature)
+        confidence = self.in_scope_confidence(probs)
         return [
-            self.intents[int(row.argmax())] if row.max() >= self.oos_threshold else oos_label for row in probs
+            self.intents[int(row.argmax())] if c > 0 and c >= self.oos_threshold else oos_label
+            for row, c in zip(probs, confidence)
         ]
 
     def predict_sentiments(self, texts: list[str]) -> list[str]:
@@ -221,10 +238,9 @@ class JointTrainer:
         """
         cfg = self.config
         seed_everything(cfg.seed)
-        oos_examples = [e for e in intent_examples + (validation_examples or []) if e.label in cfg.oos_labels]
-        in_scope = [e for e in intent_examples if e.label not in cfg.oos_labels]
-        if not in_scope:
+        if not any(e.label not in cfg.oos_labels for e in intent_examples):
             raise ValueError("no intent examples to train on")
+        in_scope = intent_examples  # out-of-scope examples train their own class
         intents = sorted({e.label for e in in_scope})
         intent_index = {label: i for i, label in enumerate(intents)}
         sentiments = list(SENTIMENT_LABELS)
@@ -235,11 +251,13 @@ class JointTrainer:
 
         if validation_examples is not None:
             train = in_scope
-            validation = [e for e in validation_examples if e.label in intent_index]
+            validation = [e for e in validation_examples if e.label in intent_index or e.label in cfg.oos_labels]
         else:
             train, validation = stratified_split(in_scope, cfg.validation_fraction, cfg.seed)
         sent_train, sent_validation = stratified_split(sentiment_examples, cfg.validation_fraction, cfg.seed)
-        oos_validation = oos_examples  # only ever used for the threshold
+        # Held-out out-of-scope examples choose the threshold; the rest calibrate and score.
+        oos_validation = [e for e in validation if e.label in cfg.oos_labels]
+        validation = [e for e in validation if e.label in intent_index and e.label not in cfg.oos_labels]
 
         encoder = cfg.resolved_encoder()
         tokenizer = AutoTokenizer.from_pretrained(encoder)
@@ -334,9 +352,9 @@ class JointTrainer:
         oos_confidence = None
         if oos_validation:
             oos_logits, _ = trained.logits([e.text for e in oos_validation])
-            oos_confidence = softmax(oos_logits, trained.intent_temperature).max(axis=1)
+            oos_confidence = trained.in_scope_confidence(softmax(oos_logits, trained.intent_temperature))
         trained.oos_threshold = choose_oos_threshold(
-            probs.max(axis=1), probs.argmax(axis=1) == calib_labels, oos_confidence
+            trained.in_scope_confidence(probs), probs.argmax(axis=1) == calib_labels, oos_confidence
         )
         sent_calib = sent_validation or sent_train
         if sent_calib:

@@ -57,3 +57,40 @@ def test_tiny_model_learns_its_intents(tiny_export) -> None:  # type: ignore[no-
     predicted = trained.predict_intents(["hello there", "where is my parcel", "I want a refund"])
     assert predicted == ["greet", "order_status", "refund"]
     assert [h["epoch"] for h in trained.metrics["history"]][0] == 1
+
+
+OUT_OF_SCOPE = ["what is the weather like on mars", "tell me a joke about penguins", "who won the football last night",
+                "a recipe for pancakes please", "how tall is mount everest", "play some jazz music",
+                "what is the capital of peru", "translate cat into german"]
+
+
+def test_out_of_scope_examples_train_their_own_class_and_are_served_as_out_of_scope(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from nlu_models.data import Example, data_hash
+    from nlu_models.export import export_classifier
+    from nlu_models.onnx_predictor import OnnxIntentSentimentPredictor
+    from tests.nlu_models.conftest import tiny_examples
+
+    intents, sentiment = tiny_examples()
+    oos = [Example(text, "oos") for text in OUT_OF_SCOPE]
+    trained = JointTrainer(TrainingConfig(max_epochs=3, patience=3, batch_size=8, max_length=16)).fit(intents + oos, sentiment)
+    assert "oos" in trained.intents and trained.oos_intents == ["oos"]
+    assert trained.metrics["oos_validation_examples"] >= 1  # held-out out-of-scope examples chose the threshold
+
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.2, 0.7]])
+    trained.intents, saved = ["greet", "oos", "refund"], trained.intents
+    assert trained.in_scope_confidence(probs).tolist() == [0.7, 0.7]
+    probs[0] = [0.2, 0.7, 0.1]
+    assert trained.in_scope_confidence(probs).tolist() == [0.0, 0.7]  # top class "oos": never in scope
+    trained.intents = saved
+
+    trained.oos_threshold = 0.0  # only the trained class decides here
+    texts = [OUT_OF_SCOPE[0], OUT_OF_SCOPE[3], "where is my order", "hello"]
+    assert trained.predict_intents(texts, oos_label="OUT") == ["OUT", "OUT", "order_status", "greet"]
+    folder = tmp_path / "classifier"
+    meta = export_classifier(trained, folder, data_hash(intents + oos, sentiment), texts)
+    assert meta["oos_intents"] == ["oos"]
+    served = OnnxIntentSentimentPredictor(folder, quantized=False).predict(texts)
+    assert [p.out_of_scope for p in served] == [True, True, False, False]
+    assert served[2].intent_ranking[0][0] == "order_status"
