@@ -276,7 +276,9 @@ class JointTrainer:
         # Linear probing: heads first, on frozen embeddings (cheap: one encoder pass).
         train_vectors = self._embed_all(model, train_ids, pad_id)
         model.intent_head.init_from_prototypes(self._prototypes(train_vectors, train_targets, len(intents)))
-        self._probe(model.intent_head, train_vectors, train_targets, intent_loss)
+        # No label smoothing here: on frozen features it only blurs the head (10-shot BANKING77:
+        # 86.0 % without, 83.8 % with 0.1); fine-tuning smooths afterwards.
+        self._probe(model.intent_head, train_vectors, train_targets, nn.CrossEntropyLoss(weight=intent_weights))
         if sent_ids:
             self._probe(model.sentiment_head, self._embed_all(model, sent_ids, pad_id), sent_targets_all, sentiment_loss)
 
