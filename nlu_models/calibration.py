@@ -37,7 +37,7 @@ def choose_oos_threshold(
     oos_confidence: np.ndarray | None = None,
     target_in_scope_recall: float = 0.97,
 ) -> float:
-    """Confidence below which a message is treated as out of scope.
+    """Score (a confidence or a similarity) below which a message is treated as out of scope.
 
     With out-of-scope validation examples, the threshold maximises the mean of in-scope accuracy
     (accepted and correct) and out-of-scope recall. Without them, it keeps

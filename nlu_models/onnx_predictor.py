@@ -31,8 +31,8 @@ class Prediction:
 
     Attributes:
         intent_ranking: (intent, calibrated confidence), best first.
-        out_of_scope: Whether the best class is an out-of-scope class, or the best confidence is
-            below the out-of-scope threshold.
+        out_of_scope: Whether the best class is an out-of-scope class, or the best score (top
+            logit) is below the out-of-scope threshold.
         sentiment: Best sentiment label.
         sentiment_scores: Calibrated probability of each sentiment label.
     """
@@ -64,6 +64,8 @@ class OnnxIntentSentimentPredictor:
         self.intent_temperature = float(self.meta["intent_temperature"])
         self.sentiment_temperature = float(self.meta["sentiment_temperature"])
         self.oos_threshold = float(self.meta["oos_threshold"])
+        # What the threshold applies to: the top logit (current exports) or the top probability (older ones).
+        self.oos_score = self.meta.get("oos_score", "probability")
         # Classes trained from out-of-scope examples (e.g. CLINC150's "oos"); older exports have none.
         self.oos_intents = frozenset(self.meta.get("oos_intents", []))
         self.tokenizer = Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
@@ -92,13 +94,14 @@ class OnnxIntentSentimentPredictor:
         intent_probs = softmax(intent_logits.astype(np.float64), self.intent_temperature)
         sentiment_probs = softmax(sentiment_logits.astype(np.float64), self.sentiment_temperature)
         predictions = []
-        for intent_row, sentiment_row in zip(intent_probs, sentiment_probs):
+        for logit_row, intent_row, sentiment_row in zip(intent_logits, intent_probs, sentiment_probs):
             order = np.argsort(-intent_row)
             ranking = [(self.intents[i], float(intent_row[i])) for i in order]
+            score = float(logit_row.max()) if self.oos_score == "max_logit" else ranking[0][1]
             predictions.append(
                 Prediction(
                     intent_ranking=ranking,
-                    out_of_scope=ranking[0][0] in self.oos_intents or ranking[0][1] < self.oos_threshold,
+                    out_of_scope=ranking[0][0] in self.oos_intents or score < self.oos_threshold,
                     sentiment=self.sentiments[int(sentiment_row.argmax())],
                     sentiment_scores={label: float(p) for label, p in zip(self.sentiments, sentiment_row)},
                 )

@@ -60,3 +60,28 @@ def test_unsupported_format_is_refused(tiny_export, tmp_path) -> None:  # type: 
     (copy / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="unsupported model format"):
         OnnxIntentSentimentPredictor(copy)
+
+
+def test_threshold_applies_to_the_top_logit_and_older_exports_keep_probabilities(tiny_export, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    _, folder = tiny_export
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    texts = ["where is my order", "hello"]
+
+    def served(**changes: object) -> list[bool]:
+        meta = json.loads((folder / "meta.json").read_text())
+        meta.update(changes)
+        meta = {k: v for k, v in meta.items() if v is not None}
+        (copy / "meta.json").write_text(json.dumps(meta))
+        return [p.out_of_scope for p in OnnxIntentSentimentPredictor(copy).predict(texts)]
+
+    predictor = OnnxIntentSentimentPredictor(folder)
+    top_logits = predictor.logits(texts)[0].max(axis=1)
+    assert predictor.oos_score == "max_logit"
+    assert served(oos_threshold=float(top_logits.min()) - 0.01) == [False, False]
+    assert served(oos_threshold=float(top_logits.max()) + 0.01) == [True, True]
+    # An export without oos_score (format 1 before it existed) compares probabilities, which are <= 1.
+    assert served(oos_score=None, oos_threshold=1.5) == [True, True]
+    assert served(oos_score=None, oos_threshold=0.0) == [False, False]

@@ -53,7 +53,7 @@ def test_linear_probe_fits_a_head_that_prototypes_alone_get_wrong() -> None:
 
 def test_tiny_model_learns_its_intents(tiny_export) -> None:  # type: ignore[no-untyped-def]
     trained, _ = tiny_export
-    trained.oos_threshold = 0.0
+    trained.oos_threshold = float("-inf")
     predicted = trained.predict_intents(["hello there", "where is my parcel", "I want a refund"])
     assert predicted == ["greet", "order_status", "refund"]
     assert [h["epoch"] for h in trained.metrics["history"]][0] == 1
@@ -78,19 +78,19 @@ def test_out_of_scope_examples_train_their_own_class_and_are_served_as_out_of_sc
     assert "oos" in trained.intents and trained.oos_intents == ["oos"]
     assert trained.metrics["oos_validation_examples"] >= 1  # held-out out-of-scope examples chose the threshold
 
-    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.2, 0.7]])
+    logits = np.array([[7.0, 2.0, 1.0], [1.0, 2.0, 5.0]])
     trained.intents, saved = ["greet", "oos", "refund"], trained.intents
-    assert trained.in_scope_confidence(probs).tolist() == [0.7, 0.7]
-    probs[0] = [0.2, 0.7, 0.1]
-    assert trained.in_scope_confidence(probs).tolist() == [0.0, 0.7]  # top class "oos": never in scope
+    assert trained.in_scope_score(logits).tolist() == [7.0, 5.0]
+    logits[0] = [2.0, 7.0, 1.0]
+    assert trained.in_scope_score(logits).tolist() == [-np.inf, 5.0]  # top class "oos": never in scope
     trained.intents = saved
 
-    trained.oos_threshold = 0.0  # only the trained class decides here
+    trained.oos_threshold = float("-inf")  # only the trained class decides here
     texts = [OUT_OF_SCOPE[0], OUT_OF_SCOPE[3], "where is my order", "hello"]
     assert trained.predict_intents(texts, oos_label="OUT") == ["OUT", "OUT", "order_status", "greet"]
     folder = tmp_path / "classifier"
     meta = export_classifier(trained, folder, data_hash(intents + oos, sentiment), texts)
-    assert meta["oos_intents"] == ["oos"]
+    assert meta["oos_intents"] == ["oos"] and meta["oos_score"] == "max_logit"
     served = OnnxIntentSentimentPredictor(folder, quantized=False).predict(texts)
     assert [p.out_of_scope for p in served] == [True, True, False, False]
     assert served[2].intent_ranking[0][0] == "order_status"
