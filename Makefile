@@ -45,7 +45,7 @@ clean:
 	rm -rf var models .pytest_cache
 
 bench-nlu: setup $(MODEL)  ## NLU benchmark (not in CI): writes bench/results/nlu.{json,md}
-	HF_HUB_OFFLINE=1 $(PY) -m nlu_models.bench --data $(or $(DATA),../shared/data)
+	HF_HUB_OFFLINE=1 $(PY) -m nlu_models.bench --data $(or $(DATA),../shared/data) $(ARGS)
 
 bench-kb: setup  ## knowledge-base benchmark (not in CI): writes bench/results/kb.{json,md}
 	HF_HUB_OFFLINE=1 $(PY) -m knowledge_base.bench --data $(or $(DATA),../shared/data)

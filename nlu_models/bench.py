@@ -310,6 +310,15 @@ def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
                          f"{fmt(diet, 'oos_recall')} ({diet.get('epochs', '?')}) | | `{commit}` |")
     lines += ["", "Fine-tuning epochs actually run (early stopping): " + ", ".join(
         f"{n}: {t['finetuned'].get('epochs_run')}/{t['plan_epochs']}" for n, t in results["tasks"].items() if "finetuned" in t)]
+    overrides = {n: t["trainer"] for n, t in results["tasks"].items() if t.get("trainer")}
+    if overrides:
+        lines.append("Trainer settings that differ from the defaults: " + "; ".join(
+            f"{n}: " + ", ".join(f"{k}={v}" for k, v in o.items()) for n, o in overrides.items()))
+    cached = [f"{n} (measured on {t['diet'].get('measured_on', 'an earlier run')})"
+              for n, t in results["tasks"].items() if t.get("diet", {}).get("cached")]
+    if cached:
+        lines.append("DIET results reused from the benchmark cache (same data hash, settings and Rasa version): "
+                     + ", ".join(cached) + ".")
     lat = results.get("latency")
     if lat:
         lines += ["", "## Latency per utterance (CPU, this machine)", "",
