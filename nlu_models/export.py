@@ -108,7 +108,7 @@ def export_classifier(
         "sentiment_temperature": trained.sentiment_temperature,
         "oos_threshold": trained.oos_threshold,
         "oos_intents": trained.oos_intents,
-        "oos_score": "max_logit",
+        "oos_score": trained.config.oos_score,
         "training_data_hash": training_data_hash,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "training_config": {k: v for k, v in vars(trained.config).items() if k != "device"},

@@ -31,8 +31,8 @@ class Prediction:
 
     Attributes:
         intent_ranking: (intent, calibrated confidence), best first.
-        out_of_scope: Whether the best class is an out-of-scope class, or the best score (top
-            logit) is below the out-of-scope threshold.
+        out_of_scope: Whether the best class is an out-of-scope class, or its score (the top
+            probability or top logit, as the export says) is below the out-of-scope threshold.
         sentiment: Best sentiment label.
         sentiment_scores: Calibrated probability of each sentiment label.
     """
@@ -64,7 +64,7 @@ class OnnxIntentSentimentPredictor:
         self.intent_temperature = float(self.meta["intent_temperature"])
         self.sentiment_temperature = float(self.meta["sentiment_temperature"])
         self.oos_threshold = float(self.meta["oos_threshold"])
-        # What the threshold applies to: the top logit (current exports) or the top probability (older ones).
+        # What the threshold applies to: the top probability (older exports have no key) or the top logit.
         self.oos_score = self.meta.get("oos_score", "probability")
         # Classes trained from out-of-scope examples (e.g. CLINC150's "oos"); older exports have none.
         self.oos_intents = frozenset(self.meta.get("oos_intents", []))

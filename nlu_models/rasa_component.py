@@ -73,6 +73,8 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
             "patience": 4,
             "batch_size": 32,
             "random_seed": 13,
+            # What the out-of-scope threshold applies to: "probability" or "max_logit" (many intents).
+            "oos_score": "probability",
             # Python of the torch environment that trains (default: the project's .venv).
             "trainer_python": None,
             "quantized": True,
@@ -147,6 +149,7 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
                 self._trainer_python(), "-m", "nlu_models.train", "--data", str(data_file), "--out", str(out),
                 "--epochs", str(cfg["epochs"]), "--patience", str(cfg["patience"]),
                 "--batch-size", str(cfg["batch_size"]), "--seed", str(cfg["random_seed"]),
+                "--oos-score", str(cfg.get("oos_score", "probability")),
             ]
             for path in cfg.get("sentiment_data", []):
                 command += ["--sentiment", str(_resolve(path))]

@@ -56,13 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
     parser.add_argument("--seed", type=int, default=TrainingConfig.seed)
     parser.add_argument("--oos-label", action="append", default=None, help="label of out-of-scope examples (default: oos)")
+    parser.add_argument("--oos-score", choices=("probability", "max_logit"), default="probability",
+                        help="what the out-of-scope threshold applies to: top probability or top logit")
     args = parser.parse_args(argv)
 
     intent_examples = load_examples(args.data)
     sentiment_examples = load_sentiment(args.sentiment)
     config = TrainingConfig(
         encoder=args.encoder, max_epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
-        seed=args.seed, oos_labels=tuple(args.oos_label or ("oos",)),
+        seed=args.seed, oos_labels=tuple(args.oos_label or ("oos",)), oos_score=args.oos_score,
     )
     print(f"training on {len(intent_examples)} intent and {len(sentiment_examples)} sentiment examples "
           f"({config.resolved_encoder()})", file=sys.stderr)

@@ -62,7 +62,7 @@ def test_unsupported_format_is_refused(tiny_export, tmp_path) -> None:  # type: 
         OnnxIntentSentimentPredictor(copy)
 
 
-def test_threshold_applies_to_the_top_logit_and_older_exports_keep_probabilities(tiny_export, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_threshold_applies_to_the_score_the_export_names(tiny_export, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
     _, folder = tiny_export
@@ -77,11 +77,11 @@ def test_threshold_applies_to_the_top_logit_and_older_exports_keep_probabilities
         (copy / "meta.json").write_text(json.dumps(meta))
         return [p.out_of_scope for p in OnnxIntentSentimentPredictor(copy).predict(texts)]
 
-    predictor = OnnxIntentSentimentPredictor(folder)
-    top_logits = predictor.logits(texts)[0].max(axis=1)
-    assert predictor.oos_score == "max_logit"
-    assert served(oos_threshold=float(top_logits.min()) - 0.01) == [False, False]
-    assert served(oos_threshold=float(top_logits.max()) + 0.01) == [True, True]
+    assert OnnxIntentSentimentPredictor(folder).oos_score == "probability"  # the trainer's default
+    top_logits = OnnxIntentSentimentPredictor(folder).logits(texts)[0].max(axis=1)
+    assert top_logits.min() > 1.5  # so a threshold of 1.5 below means different things for the two scores
+    assert served(oos_score="max_logit", oos_threshold=float(top_logits.min()) - 0.01) == [False, False]
+    assert served(oos_score="max_logit", oos_threshold=float(top_logits.max()) + 0.01) == [True, True]
     # An export without oos_score (format 1 before it existed) compares probabilities, which are <= 1.
     assert served(oos_score=None, oos_threshold=1.5) == [True, True]
     assert served(oos_score=None, oos_threshold=0.0) == [False, False]

@@ -67,6 +67,7 @@ OUT_OF_SCOPE = ["what is the weather like on mars", "tell me a joke about pengui
 def test_out_of_scope_examples_train_their_own_class_and_are_served_as_out_of_scope(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import numpy as np
 
+    from nlu_models.calibration import softmax
     from nlu_models.data import Example, data_hash
     from nlu_models.export import export_classifier
     from nlu_models.onnx_predictor import OnnxIntentSentimentPredictor
@@ -80,17 +81,20 @@ def test_out_of_scope_examples_train_their_own_class_and_are_served_as_out_of_sc
 
     logits = np.array([[7.0, 2.0, 1.0], [1.0, 2.0, 5.0]])
     trained.intents, saved = ["greet", "oos", "refund"], trained.intents
+    trained.intent_temperature = 1.0
+    assert np.allclose(trained.in_scope_score(logits), softmax(logits).max(axis=1))  # default: probability
+    trained.config.oos_score = "max_logit"
     assert trained.in_scope_score(logits).tolist() == [7.0, 5.0]
     logits[0] = [2.0, 7.0, 1.0]
     assert trained.in_scope_score(logits).tolist() == [-np.inf, 5.0]  # top class "oos": never in scope
-    trained.intents = saved
+    trained.intents, trained.config.oos_score = saved, "probability"
 
     trained.oos_threshold = float("-inf")  # only the trained class decides here
     texts = [OUT_OF_SCOPE[0], OUT_OF_SCOPE[3], "where is my order", "hello"]
     assert trained.predict_intents(texts, oos_label="OUT") == ["OUT", "OUT", "order_status", "greet"]
     folder = tmp_path / "classifier"
     meta = export_classifier(trained, folder, data_hash(intents + oos, sentiment), texts)
-    assert meta["oos_intents"] == ["oos"] and meta["oos_score"] == "max_logit"
+    assert meta["oos_intents"] == ["oos"] and meta["oos_score"] == "probability"
     served = OnnxIntentSentimentPredictor(folder, quantized=False).predict(texts)
     assert [p.out_of_scope for p in served] == [True, True, False, False]
     assert served[2].intent_ranking[0][0] == "order_status"
