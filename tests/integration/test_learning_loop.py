@@ -125,6 +125,7 @@ def sabotaged_bot(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # three real trainings and scorings: ~4 min alone, over 15 min on a loaded 2-core machine
 def test_corrected_messages_retrain_promote_refuse_and_roll_back(running_stack: Stack, tmp_path: Path) -> None:
     api = Api(running_stack)
     settings = running_stack.settings
