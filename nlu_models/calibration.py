@@ -13,6 +13,23 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
+def in_scope_scores(
+    intent_logits: np.ndarray, temperature: float, oos_score: str, oos_classes: list[int]
+) -> np.ndarray:
+    """The score the out-of-scope threshold applies to, per row (the trainer and the server share it).
+
+    ``oos_score`` is ``max_logit`` (the top logit) or ``probability`` (the calibrated top
+    probability); rows whose top class is one of ``oos_classes`` score -inf.
+    """
+    if oos_score == "max_logit":
+        score = intent_logits.max(axis=-1).astype(np.float64)
+    else:
+        score = softmax(intent_logits.astype(np.float64), temperature).max(axis=-1)
+    if oos_classes:
+        score = np.where(np.isin(intent_logits.argmax(axis=-1), oos_classes), -np.inf, score)
+    return score
+
+
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """Temperature minimising the negative log-likelihood on held-out data (grid + refinement).
 

@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from nlu_models.calibration import softmax
+from nlu_models.calibration import in_scope_scores, softmax
 
 FORMAT_VERSION = 1
 MODEL_FP32 = "model.onnx"
@@ -67,7 +67,7 @@ class OnnxIntentSentimentPredictor:
         # What the threshold applies to: the top probability (older exports have no key) or the top logit.
         self.oos_score = self.meta.get("oos_score", "probability")
         # Classes trained from out-of-scope examples (e.g. CLINC150's "oos"); older exports have none.
-        self.oos_intents = frozenset(self.meta.get("oos_intents", []))
+        self.oos_classes = [self.intents.index(label) for label in self.meta.get("oos_intents", [])]
         self.tokenizer = Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
         self.tokenizer.enable_truncation(self.max_length)
         self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
@@ -93,15 +93,15 @@ class OnnxIntentSentimentPredictor:
         intent_logits, sentiment_logits = self.logits(texts)
         intent_probs = softmax(intent_logits.astype(np.float64), self.intent_temperature)
         sentiment_probs = softmax(sentiment_logits.astype(np.float64), self.sentiment_temperature)
+        scores = in_scope_scores(intent_logits, self.intent_temperature, self.oos_score, self.oos_classes)
         predictions = []
-        for logit_row, intent_row, sentiment_row in zip(intent_logits, intent_probs, sentiment_probs):
+        for score, intent_row, sentiment_row in zip(scores, intent_probs, sentiment_probs):
             order = np.argsort(-intent_row)
             ranking = [(self.intents[i], float(intent_row[i])) for i in order]
-            score = float(logit_row.max()) if self.oos_score == "max_logit" else ranking[0][1]
             predictions.append(
                 Prediction(
                     intent_ranking=ranking,
-                    out_of_scope=ranking[0][0] in self.oos_intents or score < self.oos_threshold,
+                    out_of_scope=score == -np.inf or score < self.oos_threshold,
                     sentiment=self.sentiments[int(sentiment_row.argmax())],
                     sentiment_scores={label: float(p) for label, p in zip(self.sentiments, sentiment_row)},
                 )

@@ -17,7 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from nlu_models.calibration import choose_oos_threshold, fit_temperature, softmax
+from nlu_models.calibration import choose_oos_threshold, fit_temperature, in_scope_scores
 from nlu_models.data import SENTIMENT_LABELS, Example
 from nlu_models.model import IntentSentimentModel
 
@@ -108,14 +108,8 @@ class TrainedClassifier:
 
         It is -inf where the top class is an out-of-scope class.
         """
-        if self.config.oos_score == "max_logit":
-            score = intent_logits.max(axis=1).astype(np.float64)
-        else:
-            score = softmax(intent_logits, self.intent_temperature).max(axis=1)
         oos = [self.intents.index(label) for label in self.oos_intents]
-        if oos:
-            score = np.where(np.isin(intent_logits.argmax(axis=1), oos), -np.inf, score)
-        return score
+        return in_scope_scores(intent_logits, self.intent_temperature, self.config.oos_score, oos)
 
     @torch.no_grad()
     def logits(self, texts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
