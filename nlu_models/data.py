@@ -12,8 +12,6 @@ from pathlib import Path
 import yaml
 
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
-# An out-of-scope label learned with several prototypes has one class per prototype: oos, oos#2, ...
-OOS_PROTOTYPE_SEP = "#"
 
 # `[A1234](order_number)` or `[A1234]{"entity": ...}` → `A1234`
 _ENTITY_ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
@@ -25,11 +23,6 @@ class Example:
 
     text: str
     label: str
-
-
-def base_label(label: str) -> str:
-    """The label a prototype class stands for: ``oos#3`` -> ``oos``; any other label is itself."""
-    return label.split(OOS_PROTOTYPE_SEP, 1)[0]
 
 
 def strip_entity_annotations(text: str) -> str:

@@ -16,7 +16,6 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from nlu_models.calibration import in_scope_scores, softmax
-from nlu_models.data import base_label
 
 FORMAT_VERSION = 1
 MODEL_FP32 = "model.onnx"
@@ -69,8 +68,6 @@ class OnnxIntentSentimentPredictor:
         self.oos_score = self.meta.get("oos_score", "probability")
         # Classes trained from out-of-scope examples (e.g. CLINC150's "oos"); older exports have none.
         self.oos_classes = [self.intents.index(label) for label in self.meta.get("oos_intents", [])]
-        # Prototype classes of one out-of-scope label (oos, oos#2, ...) are ranked as that label.
-        self.ranked_labels = [base_label(l) if i in self.oos_classes else l for i, l in enumerate(self.intents)]
         self.tokenizer = Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
         self.tokenizer.enable_truncation(self.max_length)
         self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
@@ -99,10 +96,8 @@ class OnnxIntentSentimentPredictor:
         scores = in_scope_scores(intent_logits, self.intent_temperature, self.oos_score, self.oos_classes)
         predictions = []
         for score, intent_row, sentiment_row in zip(scores, intent_probs, sentiment_probs):
-            merged: Dict[str, float] = {}
-            for label, p in zip(self.ranked_labels, intent_row):
-                merged[label] = merged.get(label, 0.0) + float(p)
-            ranking = sorted(merged.items(), key=lambda item: -item[1])
+            order = np.argsort(-intent_row)
+            ranking = [(self.intents[i], float(intent_row[i])) for i in order]
             predictions.append(
                 Prediction(
                     intent_ranking=ranking,

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from nlu_models.calibration import choose_oos_threshold, fit_temperature, in_scope_scores
-from nlu_models.data import OOS_PROTOTYPE_SEP, SENTIMENT_LABELS, Example, base_label
+from nlu_models.data import SENTIMENT_LABELS, Example
 from nlu_models.model import IntentSentimentModel
 
 logger = logging.getLogger(__name__)
@@ -61,10 +61,6 @@ class TrainingConfig:
             best intent's prototype, which separates unknown requests better when there are many
             intents: CLINC150, same model, 90 % out-of-scope recall: 94.8 % against 93.3 % in-scope
             accuracy).
-        oos_prototypes: Prototypes of each out-of-scope class. Unknown requests are about anything,
-            so one mean vector describes them badly; with k > 1 their training examples are split by
-            spherical k-means on the pre-trained embeddings into k classes (``oos``, ``oos#2``, ...),
-            all of which mean out of scope and share the one class's weight.
     """
 
     encoder: str | None = None
@@ -81,7 +77,6 @@ class TrainingConfig:
     seed: int = 13
     oos_labels: tuple[str, ...] = ("oos",)
     oos_score: str = "probability"
-    oos_prototypes: int = 1
     device: str | None = None
 
     def resolved_encoder(self) -> str:
@@ -106,7 +101,7 @@ class TrainedClassifier:
     @property
     def oos_intents(self) -> list[str]:
         """Trained classes that stand for "out of scope"."""
-        return [label for label in self.intents if base_label(label) in self.config.oos_labels]
+        return [label for label in self.intents if label in self.config.oos_labels]
 
     def in_scope_score(self, intent_logits: np.ndarray) -> np.ndarray:
         """The score the out-of-scope threshold applies to (``config.oos_score``), per text.
@@ -151,30 +146,6 @@ class TrainedClassifier:
         """Top sentiment per text."""
         _, sentiment_logits = self.logits(texts)
         return [self.sentiments[int(i)] for i in sentiment_logits.argmax(axis=1)]
-
-
-def prototype_labels(label: str, count: int) -> list[str]:
-    """Names of the ``count`` prototype classes of one out-of-scope label (the first keeps the name)."""
-    return [label] + [f"{label}{OOS_PROTOTYPE_SEP}{i}" for i in range(2, count + 1)]
-
-
-def spherical_kmeans(vectors: torch.Tensor, k: int, seed: int, iterations: int = 30) -> torch.Tensor:
-    """Cluster index of each row by cosine similarity (k-means++ seeding, deterministic)."""
-    x = nn.functional.normalize(vectors.float(), dim=-1)
-    generator = torch.Generator().manual_seed(seed)
-    centres = [int(torch.randint(len(x), (1,), generator=generator))]
-    for _ in range(1, k):
-        distance = (1 - x @ x[centres].T).min(dim=1).values.clamp(min=0).cpu()
-        centres.append(int(torch.multinomial(distance + 1e-12, 1, generator=generator)))
-    centroids = x[centres].clone()
-    assign = torch.zeros(len(x), dtype=torch.long, device=x.device)
-    for _ in range(iterations):
-        assign = (x @ centroids.T).argmax(dim=1)
-        for j in range(k):
-            members = x[assign == j]
-            if len(members):
-                centroids[j] = nn.functional.normalize(members.mean(dim=0), dim=-1)
-    return assign
 
 
 def seed_everything(seed: int) -> None:
@@ -275,13 +246,7 @@ class JointTrainer:
         if not any(e.label not in cfg.oos_labels for e in intent_examples):
             raise ValueError("no intent examples to train on")
         in_scope = intent_examples  # out-of-scope examples train their own class
-        labels = {e.label for e in in_scope}
-        prototypes: dict[str, list[str]] = {}  # out-of-scope label -> its prototype classes
-        for label in sorted(labels & set(cfg.oos_labels)):
-            count = min(cfg.oos_prototypes, sum(e.label == label for e in in_scope) // 4)
-            if count > 1:
-                prototypes[label] = prototype_labels(label, count)
-        intents = sorted(labels | {p for names in prototypes.values() for p in names})
+        intents = sorted({e.label for e in in_scope})
         intent_index = {label: i for i, label in enumerate(intents)}
         sentiments = list(SENTIMENT_LABELS)
         sentiment_index = {label: i for i, label in enumerate(sentiments)}
@@ -308,17 +273,13 @@ class JointTrainer:
         train_targets = torch.tensor([intent_index[e.label] for e in train], device=self.device)
         sent_targets_all = torch.tensor([sentiment_index[e.label] for e in sent_train], dtype=torch.long, device=self.device)
 
-        intent_weights = self._class_weights([e.label for e in train], intents, base_label).to(self.device)
+        intent_weights = self._class_weights([e.label for e in train], intents).to(self.device)
         sentiment_weights = self._class_weights([e.label for e in sent_train], sentiments).to(self.device)
         intent_loss = nn.CrossEntropyLoss(weight=intent_weights, label_smoothing=cfg.label_smoothing)
         sentiment_loss = nn.CrossEntropyLoss(weight=sentiment_weights)
 
         # Linear probing: heads first, on frozen embeddings (cheap: one encoder pass).
         train_vectors = self._embed_all(model, train_ids, pad_id)
-        for label, names in prototypes.items():
-            rows = [i for i, e in enumerate(train) if e.label == label]
-            clusters = spherical_kmeans(train_vectors[rows], len(names), cfg.seed)
-            train_targets[rows] = torch.tensor([intent_index[names[int(c)]] for c in clusters], device=self.device)
         model.intent_head.init_from_prototypes(self._prototypes(train_vectors, train_targets, len(intents)))
         self._probe(model.intent_head, train_vectors, train_targets, intent_loss)
         if sent_ids:
@@ -470,17 +431,12 @@ class JointTrainer:
                 optimizer.step()
 
     @staticmethod
-    def _class_weights(labels: list[str], classes: list[str], group: Any = None) -> torch.Tensor:
-        """Inverse-frequency weights (mean 1) so small classes count as much as large ones.
-
-        ``group`` maps a class to the label whose count it shares (prototype classes of one label
-        weigh per example what that label would, so splitting it adds no weight).
-        """
+    def _class_weights(labels: list[str], classes: list[str]) -> torch.Tensor:
+        """Inverse-frequency weights (mean 1) so small classes count as much as large ones."""
         if not labels:
             return torch.ones(len(classes))
-        group = group or (lambda c: c)
         counts = Counter(labels)
-        raw = np.array([len(labels) / (len(classes) * max(counts.get(group(c), 0), 1)) for c in classes], dtype=np.float32)
+        raw = np.array([len(labels) / (len(classes) * max(counts.get(c, 0), 1)) for c in classes], dtype=np.float32)
         return torch.tensor(raw / raw.mean())
 
 
