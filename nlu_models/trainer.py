@@ -61,6 +61,9 @@ class TrainingConfig:
             best intent's prototype, which separates unknown requests better when there are many
             intents: CLINC150, same model, 90 % out-of-scope recall: 94.8 % against 93.3 % in-scope
             accuracy).
+        ema_decay: Decay of an exponential moving average of the weights (0 = off). When on,
+            validation, early stopping and the final model use the averaged weights, which sit in
+            a flatter, better-generalising spot than the last step's.
     """
 
     encoder: str | None = None
@@ -77,6 +80,7 @@ class TrainingConfig:
     seed: int = 13
     oos_labels: tuple[str, ...] = ("oos",)
     oos_score: str = "probability"
+    ema_decay: float = 0.0
     device: str | None = None
 
     def resolved_encoder(self) -> str:
@@ -146,6 +150,32 @@ class TrainedClassifier:
         """Top sentiment per text."""
         _, sentiment_logits = self.logits(texts)
         return [self.sentiments[int(i)] for i in sentiment_logits.argmax(axis=1)]
+
+
+class WeightAverage:
+    """Exponential moving average of parameters, with a warm-up so early steps do not dominate."""
+
+    def __init__(self, params: list[nn.Parameter], decay: float) -> None:
+        self.params = params
+        self.decay = decay
+        self.steps = 0
+        self.shadow = [p.detach().clone() for p in params]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """Fold the current weights into the average."""
+        self.steps += 1
+        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        torch._foreach_mul_(self.shadow, decay)
+        torch._foreach_add_(self.shadow, [p.detach() for p in self.params], alpha=1 - decay)
+
+    @torch.no_grad()
+    def swap(self) -> None:
+        """Exchange live and averaged weights (call twice to return)."""
+        for p, s in zip(self.params, self.shadow):
+            live = p.detach().clone()
+            p.copy_(s)
+            s.copy_(live)
 
 
 def seed_everything(seed: int) -> None:
@@ -300,6 +330,7 @@ class JointTrainer:
         )
         use_amp = self.device.type == "cuda"
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+        average = WeightAverage(list(model.parameters()), cfg.ema_decay) if cfg.ema_decay > 0 else None
         rng = random.Random(cfg.seed)
         train_lengths = [len(r) for r in train_ids]
         sent_lengths = [len(r) for r in sent_ids]
@@ -333,16 +364,23 @@ class JointTrainer:
                 scaler.step(optimizer)
                 scaler.update()
                 scheduler.step()
+                if average is not None:
+                    average.update()
                 total += float(loss.detach())
 
+            if average is not None:
+                average.swap()  # validate (and keep) the averaged weights
             score, summary = self._validation_score(trained, validation, sent_validation)
             summary.update(epoch=epoch, loss=total / len(batches))
             history.append(summary)
             epochs.set_postfix(loss=f"{summary['loss']:.3f}", val=f"{score:.4f}")
             logger.info("epoch %d: %s", epoch, summary)
-            if score > best_score + 1e-4:
+            improved = score > best_score + 1e-4
+            if improved:
                 best_score, best_state, best_epoch, stale = score, copy.deepcopy(model.state_dict()), epoch, 0
-            else:
+            if average is not None:
+                average.swap()  # training continues from the live weights
+            if not improved:
                 stale += 1
                 if stale >= cfg.patience:
                     break

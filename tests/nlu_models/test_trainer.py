@@ -98,3 +98,31 @@ def test_out_of_scope_examples_train_their_own_class_and_are_served_as_out_of_sc
     served = OnnxIntentSentimentPredictor(folder, quantized=False).predict(texts)
     assert [p.out_of_scope for p in served] == [True, True, False, False]
     assert served[2].intent_ranking[0][0] == "order_status"
+
+
+def test_weight_average_follows_the_weights_and_swaps_back() -> None:
+    from nlu_models.trainer import WeightAverage
+
+    param = nn.Parameter(torch.zeros(3))
+    average = WeightAverage([param], decay=0.5)
+    with torch.no_grad():
+        param.fill_(1.0)
+    for _ in range(3):
+        average.update()
+    # warm-up caps the first decays at 2/11, 3/12, 4/13: the average approaches 1 from below
+    expected = 1 - (2 / 11) * (3 / 12) * (4 / 13)
+    assert torch.allclose(average.shadow[0], torch.full((3,), expected))
+    average.swap()
+    assert torch.allclose(param.detach(), torch.full((3,), expected))
+    average.swap()
+    assert torch.allclose(param.detach(), torch.ones(3))
+
+
+def test_training_with_weight_averaging_learns_the_tiny_intents() -> None:
+    from tests.nlu_models.conftest import tiny_examples
+
+    intents, sentiment = tiny_examples()
+    config = TrainingConfig(max_epochs=3, patience=3, batch_size=8, max_length=16, ema_decay=0.9)
+    trained = JointTrainer(config).fit(intents, sentiment)
+    trained.oos_threshold = float("-inf")
+    assert trained.predict_intents(["hello there", "where is my parcel", "I want a refund"]) == ["greet", "order_status", "refund"]
