@@ -224,8 +224,11 @@ def rasa_env() -> dict[str, str]:
     return {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def run_diet(bench: BenchSet, plan: TaskPlan) -> dict[str, Any]:
-    """Rasa's default NLU pipeline (sparse features + DIET), cached by data hash and epochs."""
+def run_diet(bench: BenchSet, plan: TaskPlan, commit: str) -> dict[str, Any]:
+    """Rasa's default NLU pipeline (sparse features + DIET), cached by data hash and epochs.
+
+    The cached result names the commit it was measured on, which the report shows when reused.
+    """
     key = data_key(bench, f"diet-{plan.diet_epochs}")
     cached = CACHE / f"diet_{bench.name}_{key}.json"
     if cached.exists():
@@ -253,7 +256,7 @@ def run_diet(bench: BenchSet, plan: TaskPlan) -> dict[str, Any]:
     predicted = decide([p["intent"]["name"] for p in parses], np.array([p["intent"]["confidence"] for p in parses]),
                        threshold, bench.oos_label)
     result = score(predicted, [e.label for e in bench.test], bench.oos_label)
-    result.update(train_seconds=round(train_s, 1), epochs=plan.diet_epochs, oos_threshold=threshold)
+    result.update(train_seconds=round(train_s, 1), epochs=plan.diet_epochs, oos_threshold=threshold, measured_on=commit)
     CACHE.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(result))
     return result
@@ -394,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
             results["latency"] = latency(trained, export)
         write_report(results, args.results)
         if not args.skip_diet:
-            task["diet"] = run_diet(bench, plan)
+            task["diet"] = run_diet(bench, plan, results["commit"])
             write_report(results, args.results)
     bot_model = PROJECT_ROOT / "models" / "northwind.tar.gz"
     if bot_model.exists():
