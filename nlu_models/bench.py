@@ -303,11 +303,14 @@ def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
     """nlu.json and a markdown table next to it, in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "nlu.json").write_text(json.dumps(results, indent=2))
+    # Name only the earlier runs that some row still comes from.
+    row_commits = {t.get("commit") for t in results["tasks"].values()}
+    earlier = [run for run in results.get("earlier_runs", []) if run.split(" at ")[0] in row_commits]
     lines = [
         "# NLU benchmark",
         "",
         f"Measured {results['measured_at']} on commit `{results['commit']}`, {results['machine']}"
-        + (f" (tasks not re-run come from {', '.join(results['earlier_runs'])})." if results.get("earlier_runs") else "."),
+        + (f" (tasks not re-run come from {', '.join(earlier)})." if earlier else "."),
         "Fine-tuned = all-MiniLM-L6-v2 encoder fine-tuned with the classification head (this project);",
         "frozen + LR = the same encoder frozen, logistic regression on its sentence embeddings; DIET = Rasa 3.6's",
         "default NLU pipeline (sparse features + DIETClassifier). All three run in the same benchmark run.",
@@ -338,7 +341,9 @@ def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
                      + ", ".join(cached) + ".")
     lat = results.get("latency")
     if lat:
+        banking = results["tasks"].get("banking77_full", {}).get("commit", results["commit"])
         lines += ["", "## Latency per utterance (CPU, this machine)", "",
+                  f"Measured with the banking77_full model (commit `{banking}`).", "",
                   "| runtime | single p50 ms | single p99 ms | batch of 32 p50 ms | batch of 32 p99 ms | size MB |",
                   "|---|---|---|---|---|---|"]
         for runtime, size_key in (("torch_fp32", "onnx_fp32"), ("onnx_fp32", "onnx_fp32"), ("onnx_int8", "onnx_int8")):
