@@ -69,7 +69,8 @@ PLANS = {
     # 150 intents and unknown requests: the threshold applies to the top logit (see TrainingConfig),
     # and no label smoothing, which caps how far in-scope logits rise above unknown requests'.
     "clinc150": TaskPlan(clinc150, epochs=5, patience=2, diet_epochs=5, metric="accuracy",
-                         trainer={"oos_score": "max_logit", "label_smoothing": 0.0, "ema_decay": 0.998}),
+                         trainer={"oos_score": "max_logit", "label_smoothing": 0.0, "ema_decay": 0.998,
+                                  "intent_scale": 16.0}),
     # Ten examples per intent: a probe on frozen features already fits them, so the encoder moves
     # gently (lower rate) and without label smoothing.
     "banking77_10shot": TaskPlan(banking77_10shot, epochs=15, patience=4, diet_epochs=40, metric="accuracy",

@@ -44,14 +44,16 @@ class IntentSentimentModel(nn.Module):
         num_intents: Number of intent labels.
         num_sentiments: Number of sentiment labels (negative / neutral / positive).
         dropout: Dropout on the pooled vector during training.
+        intent_scale: Scale of the intent head's cosine logits.
     """
 
-    def __init__(self, encoder_path: str, num_intents: int, num_sentiments: int = 3, dropout: float = 0.1) -> None:
+    def __init__(self, encoder_path: str, num_intents: int, num_sentiments: int = 3, dropout: float = 0.1,
+                 intent_scale: float = 20.0) -> None:
         super().__init__()
         self.encoder = AutoModel.from_pretrained(encoder_path)
         hidden = int(self.encoder.config.hidden_size)
         self.dropout = nn.Dropout(dropout)
-        self.intent_head = CosineHead(hidden, num_intents)
+        self.intent_head = CosineHead(hidden, num_intents, intent_scale)
         self.sentiment_head = nn.Linear(hidden, num_sentiments)
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
