@@ -126,3 +126,15 @@ def test_training_with_weight_averaging_learns_the_tiny_intents() -> None:
     trained = JointTrainer(config).fit(intents, sentiment)
     trained.oos_threshold = float("-inf")
     assert trained.predict_intents(["hello there", "where is my parcel", "I want a refund"]) == ["greet", "order_status", "refund"]
+
+
+def test_intent_scale_bounds_the_intent_logits() -> None:
+    from nlu_models.model import IntentSentimentModel
+    from nlu_models.trainer import default_encoder_path
+
+    model = IntentSentimentModel(default_encoder_path(), 4, intent_scale=16.0).eval()
+    ids, mask = collate([[101, 7592, 102], [101, 2054, 2003, 102]], 0, torch.device("cpu"))
+    with torch.no_grad():
+        intent, _ = model(ids, mask)
+    assert model.intent_head.scale == 16.0
+    assert float(intent.abs().max()) <= 16.0 + 1e-4
