@@ -138,19 +138,16 @@ def run_finetuned(bench: BenchSet, plan: TaskPlan, export_to: Path | None) -> tu
     train_s = time.perf_counter() - started
     # Same protocol as the baselines: the out-of-scope threshold applies only to tasks that have
     # out-of-scope test queries; elsewhere every system answers with its top class.
-    threshold = trained.oos_threshold
-    if not bench.oos_label:
-        trained.oos_threshold = float("-inf")
-    predicted = trained.predict_intents([e.text for e in bench.test], oos_label=bench.oos_label or "\0")
-    trained.oos_threshold = threshold
+    test_logits = trained.logits([e.text for e in bench.test])[0]
+    predicted = trained.intents_from_logits(test_logits, bench.oos_label or "\0",
+                                            None if bench.oos_label else float("-inf"))
     if bench.oos_label:
         # Raw logits for offline study of out-of-scope rules (no retraining needed to compare them).
         CACHE.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(CACHE / f"logits_{bench.name}.npz", intents=np.array(trained.intents),
                             val=trained.logits([e.text for e in bench.validation])[0],
                             val_gold=np.array([e.label for e in bench.validation]),
-                            test=trained.logits([e.text for e in bench.test])[0],
-                            test_gold=np.array([e.label for e in bench.test]),
+                            test=test_logits, test_gold=np.array([e.label for e in bench.test]),
                             temperature=trained.intent_temperature)
     result = score(predicted, [e.label for e in bench.test], bench.oos_label)
     result.update(train_seconds=round(train_s, 1), epochs_run=len(trained.metrics["history"]),

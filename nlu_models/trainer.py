@@ -144,10 +144,21 @@ class TrainedClassifier:
 
     def predict_intents(self, texts: list[str], oos_label: str = "oos") -> list[str]:
         """Top intent per text, or ``oos_label`` when its score is below the out-of-scope threshold."""
-        intent_logits, _ = self.logits(texts)
+        return self.intents_from_logits(self.logits(texts)[0], oos_label)
+
+    def intents_from_logits(self, intent_logits: np.ndarray, oos_label: str = "oos", threshold: float | None = None) -> list[str]:
+        """Top intent per row of intent logits, or ``oos_label`` when out of scope.
+
+        Args:
+            intent_logits: Raw logits, as :meth:`logits` returns them.
+            oos_label: What out-of-scope rows get.
+            threshold: Out-of-scope threshold; the trained one when None. A top out-of-scope class
+                is out of scope whatever the threshold.
+        """
+        threshold = self.oos_threshold if threshold is None else threshold
         score = self.in_scope_score(intent_logits)
         return [
-            self.intents[int(row.argmax())] if s > -np.inf and s >= self.oos_threshold else oos_label
+            self.intents[int(row.argmax())] if s > -np.inf and s >= threshold else oos_label
             for row, s in zip(intent_logits, score)
         ]
 
