@@ -56,10 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
     parser.add_argument("--seed", type=int, default=TrainingConfig.seed)
     parser.add_argument("--oos-label", action="append", default=None, help="label of out-of-scope examples (default: oos)")
-    parser.add_argument("--oos-score", choices=("probability", "max_logit"), default="probability",
+    parser.add_argument("--oos-score", choices=("probability", "max_logit"), default=TrainingConfig.oos_score,
                         help="what the out-of-scope threshold applies to: top probability or top logit")
     parser.add_argument("--ema-decay", type=float, default=TrainingConfig.ema_decay,
                         help="keep an exponential moving average of the weights with this decay (0 = off)")
+    parser.add_argument("--intent-scale", type=float, default=TrainingConfig.intent_scale,
+                        help="scale of the intent head's cosine logits")
     args = parser.parse_args(argv)
 
     intent_examples = load_examples(args.data)
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainingConfig(
         encoder=args.encoder, max_epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
         seed=args.seed, oos_labels=tuple(args.oos_label or ("oos",)), oos_score=args.oos_score,
-        ema_decay=args.ema_decay,
+        ema_decay=args.ema_decay, intent_scale=args.intent_scale,
     )
     print(f"training on {len(intent_examples)} intent and {len(sentiment_examples)} sentiment examples "
           f"({config.resolved_encoder()})", file=sys.stderr)
