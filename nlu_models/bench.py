@@ -108,6 +108,27 @@ def oos_threshold(gold: np.ndarray, top: np.ndarray, confidence: np.ndarray, oos
     return choose_oos_threshold(confidence[~is_oos], (top == gold)[~is_oos], confidence[is_oos])
 
 
+def tradeoff(scores: np.ndarray, top: list[str], gold: list[str], oos_label: str,
+             recalls: tuple[float, ...] = (0.85, 0.90, 0.95)) -> dict[str, float]:
+    """Best in-scope accuracy on the test set at each out-of-scope recall, over all thresholds.
+
+    A reference curve, not a result: the threshold is read off the test set itself, which shows how
+    much of the gap to a target lies in the model and how much in choosing the threshold on
+    validation data. ``scores`` is -inf where the top class is out of scope (caught by any threshold).
+    """
+    top_a, gold_a = np.array(top), np.array(gold)
+    is_oos = gold_a == oos_label
+    oos_scores = np.sort(scores[is_oos])
+    correct = (top_a == gold_a)[~is_oos]
+    curve: dict[str, float] = {}
+    for recall in recalls:
+        caught = int(np.ceil(recall * len(oos_scores) - 1e-9))
+        # Messages scoring at or below the caught-th lowest out-of-scope score are rejected.
+        bar = oos_scores[caught - 1] if caught > 0 else -np.inf
+        curve[f"{round(100 * recall)}"] = float(np.mean((scores[~is_oos] > bar) & correct))
+    return curve
+
+
 def decide(top: list[str], confidence: np.ndarray, threshold: float, oos_label: str | None) -> list[str]:
     """Top label, or the out-of-scope label below the threshold (tasks without one: always the top)."""
     if not oos_label:
@@ -132,7 +153,7 @@ def run_finetuned(bench: BenchSet, plan: TaskPlan, export_to: Path | None) -> tu
     train = bench.train
     # Large sets need only a small held-out share for early stopping and calibration.
     config = TrainingConfig(max_epochs=plan.epochs, patience=plan.patience, oos_labels=oos or ("\0",),
-                            validation_fraction=0.05, **plan.trainer)
+                            **{"validation_fraction": 0.05, **plan.trainer})
     started = time.perf_counter()
     trained = JointTrainer(config).fit(train, [], bench.validation or None)
     train_s = time.perf_counter() - started
@@ -150,6 +171,10 @@ def run_finetuned(bench: BenchSet, plan: TaskPlan, export_to: Path | None) -> tu
                             test=test_logits, test_gold=np.array([e.label for e in bench.test]),
                             temperature=trained.intent_temperature)
     result = score(predicted, [e.label for e in bench.test], bench.oos_label)
+    if bench.oos_label:
+        top = [trained.intents[int(i)] for i in test_logits.argmax(axis=1)]
+        result["tradeoff"] = tradeoff(trained.in_scope_score(test_logits), top, [e.label for e in bench.test],
+                                      bench.oos_label)
     result.update(train_seconds=round(train_s, 1), epochs_run=len(trained.metrics["history"]),
                   best_epoch=trained.metrics["best_epoch"], oos_threshold=trained.oos_threshold)
     if export_to is not None:
@@ -183,6 +208,10 @@ def run_frozen_lr(bench: BenchSet) -> dict[str, Any]:
     labels = model.classes_[probs.argmax(1)]
     predicted = decide([str(l) for l in labels], probs.max(1), threshold, bench.oos_label)
     result = score(predicted, [e.label for e in bench.test], bench.oos_label)
+    if bench.oos_label:
+        confidence = np.where(labels == bench.oos_label, -np.inf, probs.max(1))
+        result["tradeoff"] = tradeoff(confidence, [str(l) for l in labels], [e.label for e in bench.test],
+                                      bench.oos_label)
     result.update(train_seconds=round(time.perf_counter() - started, 1), oos_threshold=threshold)
     return result
 
@@ -297,13 +326,22 @@ def rasa_memory(model: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- report
+def earlier_run(run: dict[str, str] | str) -> dict[str, str]:
+    """An earlier run as ``{"commit", "measured_at"}`` (older result files wrote "commit at time")."""
+    if isinstance(run, dict):
+        return run
+    commit, _, measured_at = run.partition(" at ")
+    return {"commit": commit, "measured_at": measured_at}
+
+
 def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
     """nlu.json and a markdown table next to it, in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "nlu.json").write_text(json.dumps(results, indent=2))
     # Name only the earlier runs that some row still comes from.
     row_commits = {t.get("commit") for t in results["tasks"].values()}
-    earlier = [run for run in results.get("earlier_runs", []) if run.split(" at ")[0] in row_commits]
+    runs = map(earlier_run, results.get("earlier_runs", []))
+    earlier = [f"{run['commit']} at {run['measured_at']}" for run in runs if run["commit"] in row_commits]
     lines = [
         "# NLU benchmark",
         "",
@@ -337,6 +375,19 @@ def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
     if cached:
         lines.append("DIET results reused from the benchmark cache (same data hash, settings and Rasa version): "
                      + ", ".join(cached) + ".")
+    curves = [(n, t) for n, t in results["tasks"].items() if "tradeoff" in t.get("finetuned", {})]
+    for name, task in curves:
+        recalls = list(task["finetuned"]["tradeoff"])
+        lines += ["", f"## {name}: out-of-scope trade-off on the test set (reference, not a result)", "",
+                  "Best in-scope accuracy at each out-of-scope recall over all thresholds, read off the test set "
+                  "itself: what the model allows, apart from choosing the threshold on validation data "
+                  "(the table above).", "",
+                  "| system | " + " | ".join(f"in-scope at {r} % recall" for r in recalls) + " |",
+                  "|---|" + "---|" * len(recalls)]
+        for label, key in (("fine-tuned", "finetuned"), ("frozen + LR", "frozen_lr")):
+            curve = task.get(key, {}).get("tradeoff", {})
+            lines.append(f"| {label} | " + " | ".join(f"{100 * curve[r]:.2f}" if r in curve else "n/a"
+                                                      for r in recalls) + " |")
     lat = results.get("latency")
     if lat:
         banking = results["tasks"].get("banking77_full", {}).get("commit", results["commit"])
@@ -383,7 +434,10 @@ def main(argv: list[str] | None = None) -> int:
         results["tasks"] = earlier.get("tasks", {})
         if "banking77_full" not in args.tasks and "latency" in earlier:
             results["latency"] = earlier["latency"]
-        results["earlier_runs"] = sorted({*earlier.get("earlier_runs", []), f"{earlier.get('commit')} at {earlier.get('measured_at')}"})
+        runs = [*map(earlier_run, earlier.get("earlier_runs", [])),
+                {"commit": earlier.get("commit"), "measured_at": earlier.get("measured_at")}]
+        results["earlier_runs"] = sorted({(r["commit"], r["measured_at"]): r for r in runs}.values(),
+                                         key=lambda r: str(r["measured_at"]))
     export = CACHE / "banking77_export"
     for name in args.tasks:
         plan = PLANS[name]

@@ -8,6 +8,7 @@ import os
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +118,12 @@ class TrainedClassifier:
 
         It is -inf where the top class is an out-of-scope class.
         """
-        oos = [self.intents.index(label) for label in self.oos_intents]
-        return in_scope_scores(intent_logits, self.intent_temperature, self.config.oos_score, oos)
+        return in_scope_scores(intent_logits, self.intent_temperature, self.config.oos_score, self._oos_classes)
+
+    @cached_property
+    def _oos_classes(self) -> list[int]:
+        """Indices of the out-of-scope classes (labels are fixed once trained)."""
+        return [self.intents.index(label) for label in self.oos_intents]
 
     @torch.no_grad()
     def logits(self, texts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
