@@ -75,6 +75,10 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
             "random_seed": 13,
             # What the out-of-scope threshold applies to: "probability" or "max_logit" (many intents).
             "oos_score": "probability",
+            # Exponential moving average of the weights (0 = off) and the intent head's cosine
+            # scale: see nlu_models.trainer.TrainingConfig.
+            "ema_decay": 0.0,
+            "intent_scale": 20.0,
             # Python of the torch environment that trains (default: the project's .venv).
             "trainer_python": None,
             "quantized": True,
@@ -150,6 +154,8 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
                 "--epochs", str(cfg["epochs"]), "--patience", str(cfg["patience"]),
                 "--batch-size", str(cfg["batch_size"]), "--seed", str(cfg["random_seed"]),
                 "--oos-score", str(cfg.get("oos_score", "probability")),
+                "--ema-decay", str(cfg.get("ema_decay", 0.0)),
+                "--intent-scale", str(cfg.get("intent_scale", 20.0)),
             ]
             for path in cfg.get("sentiment_data", []):
                 command += ["--sentiment", str(_resolve(path))]

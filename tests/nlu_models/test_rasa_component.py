@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -35,6 +36,8 @@ pipeline:
     epochs: 2
     patience: 2
     batch_size: 8
+    ema_decay: 0.9
+    intent_scale: 16.0
 policies: []
 """)
     result = subprocess.run(
@@ -46,6 +49,11 @@ policies: []
     archive = tmp_path / "models" / "tiny.tar.gz"
     listing = subprocess.run(["tar", "tzf", str(archive)], capture_output=True, text=True, check=True).stdout
     assert "classifier/model.int8.onnx" in listing and "classifier/meta.json" in listing
+    meta_member = next(m for m in listing.splitlines() if m.endswith("classifier/meta.json"))
+    meta = json.loads(subprocess.run(["tar", "xzOf", str(archive), meta_member], capture_output=True, text=True,
+                                     check=True).stdout)
+    assert meta["training_config"]["ema_decay"] == 0.9  # component settings reach the trainer
+    assert meta["training_config"]["intent_scale"] == 16.0
 
     parses = rasa_parse(archive, ["hello there", "where is my parcel"])
     assert {p["intent"]["name"] for p in parses} <= set(INTENTS) | {"nlu_fallback"}
