@@ -159,6 +159,7 @@ def run_finetuned(bench: BenchSet, plan: TaskPlan, export_to: Path | None) -> tu
     train_s = time.perf_counter() - started
     # Same protocol as the baselines: the out-of-scope threshold applies only to tasks that have
     # out-of-scope test queries; elsewhere every system answers with its top class.
+    gold = [e.label for e in bench.test]
     test_logits = trained.logits([e.text for e in bench.test])[0]
     predicted = trained.intents_from_logits(test_logits, bench.oos_label or "\0",
                                             None if bench.oos_label else float("-inf"))
@@ -168,13 +169,12 @@ def run_finetuned(bench: BenchSet, plan: TaskPlan, export_to: Path | None) -> tu
         np.savez_compressed(CACHE / f"logits_{bench.name}.npz", intents=np.array(trained.intents),
                             val=trained.logits([e.text for e in bench.validation])[0],
                             val_gold=np.array([e.label for e in bench.validation]),
-                            test=test_logits, test_gold=np.array([e.label for e in bench.test]),
+                            test=test_logits, test_gold=np.array(gold),
                             temperature=trained.intent_temperature)
-    result = score(predicted, [e.label for e in bench.test], bench.oos_label)
+    result = score(predicted, gold, bench.oos_label)
     if bench.oos_label:
         top = [trained.intents[int(i)] for i in test_logits.argmax(axis=1)]
-        result["tradeoff"] = tradeoff(trained.in_scope_score(test_logits), top, [e.label for e in bench.test],
-                                      bench.oos_label)
+        result["tradeoff"] = tradeoff(trained.in_scope_score(test_logits), top, gold, bench.oos_label)
     result.update(train_seconds=round(train_s, 1), epochs_run=len(trained.metrics["history"]),
                   best_epoch=trained.metrics["best_epoch"], oos_threshold=trained.oos_threshold)
     if export_to is not None:
@@ -206,12 +206,12 @@ def run_frozen_lr(bench: BenchSet) -> dict[str, Any]:
         threshold = oos_threshold(gold, top, val_probs.max(1), bench.oos_label)
     probs = model.predict_proba(embed(bench.test))
     labels = model.classes_[probs.argmax(1)]
-    predicted = decide([str(l) for l in labels], probs.max(1), threshold, bench.oos_label)
-    result = score(predicted, [e.label for e in bench.test], bench.oos_label)
+    test_top, test_gold = [str(l) for l in labels], [e.label for e in bench.test]
+    predicted = decide(test_top, probs.max(1), threshold, bench.oos_label)
+    result = score(predicted, test_gold, bench.oos_label)
     if bench.oos_label:
-        confidence = np.where(labels == bench.oos_label, -np.inf, probs.max(1))
-        result["tradeoff"] = tradeoff(confidence, [str(l) for l in labels], [e.label for e in bench.test],
-                                      bench.oos_label)
+        result["tradeoff"] = tradeoff(np.where(labels == bench.oos_label, -np.inf, probs.max(1)), test_top,
+                                      test_gold, bench.oos_label)
     result.update(train_seconds=round(time.perf_counter() - started, 1), oos_threshold=threshold)
     return result
 

@@ -153,9 +153,8 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
                 self._trainer_python(), "-m", "nlu_models.train", "--data", str(data_file), "--out", str(out),
                 "--epochs", str(cfg["epochs"]), "--patience", str(cfg["patience"]),
                 "--batch-size", str(cfg["batch_size"]), "--seed", str(cfg["random_seed"]),
-                "--oos-score", str(cfg.get("oos_score", "probability")),
-                "--ema-decay", str(cfg.get("ema_decay", 0.0)),
-                "--intent-scale", str(cfg.get("intent_scale", 20.0)),
+                "--oos-score", str(cfg["oos_score"]), "--ema-decay", str(cfg["ema_decay"]),
+                "--intent-scale", str(cfg["intent_scale"]),
             ]
             for path in cfg.get("sentiment_data", []):
                 command += ["--sentiment", str(_resolve(path))]
