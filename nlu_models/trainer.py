@@ -20,6 +20,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from nlu_models.calibration import choose_oos_threshold, fit_temperature, in_scope_scores
 from nlu_models.data import SENTIMENT_LABELS, Example
+from nlu_models.losses import ClassWeightedCrossEntropy
 from nlu_models.model import IntentSentimentModel
 
 logger = logging.getLogger(__name__)
@@ -326,8 +327,9 @@ class JointTrainer:
 
         intent_weights = self._class_weights([e.label for e in train], intents).to(self.device)
         sentiment_weights = self._class_weights([e.label for e in sent_train], sentiments).to(self.device)
-        intent_loss = nn.CrossEntropyLoss(weight=intent_weights, label_smoothing=cfg.label_smoothing)
-        sentiment_loss = nn.CrossEntropyLoss(weight=sentiment_weights)
+        # Not nn.CrossEntropyLoss: with class weights its label smoothing favours rare classes (see losses).
+        intent_loss = ClassWeightedCrossEntropy(intent_weights, cfg.label_smoothing)
+        sentiment_loss = ClassWeightedCrossEntropy(sentiment_weights)
 
         # Linear probing: heads first, on frozen embeddings (cheap: one encoder pass).
         train_vectors = self._embed_all(model, train_ids, pad_id)
