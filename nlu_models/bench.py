@@ -341,7 +341,11 @@ def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
     # Name only the earlier runs that some row still comes from.
     row_commits = {t.get("commit") for t in results["tasks"].values()}
     runs = map(earlier_run, results.get("earlier_runs", []))
-    earlier = [f"{run['commit']} at {run['measured_at']}" for run in runs if run["commit"] in row_commits]
+    times: dict[str, list[str]] = {}  # one commit can have several runs (different tasks)
+    for run in runs:
+        if run["commit"] in row_commits:
+            times.setdefault(run["commit"], []).append(run["measured_at"])
+    earlier = [f"{commit} at {' and '.join(at)}" for commit, at in times.items()]
     lines = [
         "# NLU benchmark",
         "",

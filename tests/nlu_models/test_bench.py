@@ -26,11 +26,13 @@ def test_report_names_only_the_earlier_runs_a_row_still_comes_from(tmp_path: Pat
     results = {
         "measured_at": "now", "commit": "new", "machine": "test",
         "tasks": {"t1": {**task, "commit": "new"}, "t2": {**task, "commit": "old1"}},
-        "earlier_runs": ["old1 at 2026-11-27 10:00 UTC", {"commit": "old2", "measured_at": "2026-11-26 10:00 UTC"}],
+        "earlier_runs": ["old1 at 2026-11-27 10:00 UTC", {"commit": "old2", "measured_at": "2026-11-26 10:00 UTC"},
+                         {"commit": "old1", "measured_at": "2026-11-27 11:00 UTC"}],
     }
     write_report(results, tmp_path)
     report = (tmp_path / "nlu.md").read_text()
-    assert "old1 at 2026-11-27 10:00 UTC" in report
+    # Two runs on one commit (different tasks) are named once, with both times.
+    assert "old1 at 2026-11-27 10:00 UTC and 2026-11-27 11:00 UTC" in report
     assert "old2" not in report
     assert "| t1 | accuracy | 90.00 | 80.00 |" in report
     assert json.loads((tmp_path / "nlu.json").read_text())["commit"] == "new"
