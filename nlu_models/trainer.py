@@ -242,18 +242,33 @@ def length_bucketed_batches(lengths: list[int], batch_size: int, rng: random.Ran
     return batches
 
 
+# A label needs this many examples before one is held out, as long as other labels can fill the
+# validation split: a handful of reviewer-labelled examples for a new intent is worth more in training
+# (the learning loop promises that exactly those messages are understood afterwards) than as one or two
+# validation votes. When no label is this large (tiny data), labels of 3 or more still give one each.
+MIN_EXAMPLES_TO_HOLD_OUT = 8
+
+
 def stratified_split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
-    """Hold out ``fraction`` of each label; labels with fewer than 3 examples stay in training."""
+    """Hold out ``fraction`` of each label (at least one); small labels stay whole in training.
+
+    Labels with fewer than ``MIN_EXAMPLES_TO_HOLD_OUT`` examples are not split when some label has
+    that many; otherwise (tiny data) labels with fewer than 3 are not split.
+    """
     by_label: dict[str, list[Example]] = {}
     for example in examples:
         by_label.setdefault(example.label, []).append(example)
+    smallest_split = 3
+    if any(len(group) >= MIN_EXAMPLES_TO_HOLD_OUT for group in by_label.values()):
+        smallest_split = MIN_EXAMPLES_TO_HOLD_OUT
     rng = random.Random(seed)
     train, held_out = [], []
     for label in sorted(by_label):
         group = by_label[label][:]
-        rng.shuffle(group)
-        count = int(round(len(group) * fraction)) if len(group) >= 3 else 0
-        count = min(max(count, 1 if len(group) >= 3 else 0), len(group) - 1)
+        rng.shuffle(group)  # every label, as before small labels were kept whole: large ones split the same
+        count = 0
+        if len(group) >= smallest_split:
+            count = min(max(int(round(len(group) * fraction)), 1), len(group) - 1)
         held_out.extend(group[:count])
         train.extend(group[count:])
     return train, held_out

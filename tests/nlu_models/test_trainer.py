@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from nlu_models.model import CosineHead
-from nlu_models.trainer import JointTrainer, TrainingConfig, collate, length_bucketed_batches
+from nlu_models.data import Example
+from nlu_models.trainer import JointTrainer, TrainingConfig, collate, length_bucketed_batches, stratified_split
 
 
 def test_bucketed_batches_cover_every_example_once_with_little_padding() -> None:
@@ -138,3 +139,21 @@ def test_intent_scale_bounds_the_intent_logits() -> None:
         intent, _ = model(ids, mask)
     assert model.intent_head.scale == 16.0
     assert float(intent.abs().max()) <= 16.0 + 1e-4
+
+
+def _examples(sizes: dict[str, int]) -> list[Example]:
+    return [Example(f"{label} example {i}", label) for label, size in sizes.items() for i in range(size)]
+
+
+def test_split_keeps_a_small_new_intent_whole_when_others_can_fill_validation() -> None:
+    # Bot intents of 20 examples and a new intent with 6 reviewer-labelled ones: all 6 train.
+    train, held_out = stratified_split(_examples({"greet": 20, "order_status": 20, "stock_availability": 6}), 0.15, 13)
+    assert sum(e.label == "stock_availability" for e in train) == 6
+    assert {e.label for e in held_out} == {"greet", "order_status"}
+    assert sum(e.label == "greet" for e in held_out) == 3  # round(20 × 0.15)
+
+
+def test_split_of_tiny_data_still_holds_out_one_per_label() -> None:
+    train, held_out = stratified_split(_examples({"a": 4, "b": 3, "c": 2}), 0.15, 13)
+    assert sorted(e.label for e in held_out) == ["a", "b"]
+    assert len(train) == 7
