@@ -26,19 +26,19 @@ class ClassWeightedCrossEntropy(nn.Module):
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
-        self.register_buffer("weight", weight if weight is not None else torch.empty(0))
+        self.weight: torch.Tensor | None
+        self.register_buffer("weight", weight)
         self.label_smoothing = label_smoothing
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Weighted mean loss over the batch (``logits``: batch × classes, ``targets``: class ids)."""
-        weight = self.weight if self.weight.numel() else None
         if self.label_smoothing == 0.0:
             # The same loss; torch's kernel keeps unsmoothed training bit-for-bit as it was.
-            return nn.functional.cross_entropy(logits, targets, weight=weight)
+            return nn.functional.cross_entropy(logits, targets, weight=self.weight)
         log_probs = torch.log_softmax(logits, dim=-1)
         own = -log_probs.gather(1, targets.unsqueeze(1)).squeeze(1)
         per_example = (1.0 - self.label_smoothing) * own - self.label_smoothing * log_probs.mean(dim=-1)
-        if weight is None:
+        if self.weight is None:
             return per_example.mean()
-        weights = weight[targets]
+        weights = self.weight[targets]
         return (weights * per_example).sum() / weights.sum()

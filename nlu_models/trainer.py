@@ -265,7 +265,8 @@ def stratified_split(examples: list[Example], fraction: float, seed: int) -> tup
     train, held_out = [], []
     for label in sorted(by_label):
         group = by_label[label][:]
-        rng.shuffle(group)  # every label, as before small labels were kept whole: large ones split the same
+        # Shuffled even when kept whole: the random stream, and so the larger labels' splits, stay as they were.
+        rng.shuffle(group)
         count = 0
         if len(group) >= smallest_split:
             count = min(max(int(round(len(group) * fraction)), 1), len(group) - 1)
