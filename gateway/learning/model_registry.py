@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -143,7 +143,23 @@ class ModelRegistry:
                  "at": aware(d.created_at).isoformat()} for d, version in rows]
 
     # ---------------------------------------------------------------- writing
+    @staticmethod
+    def _lock_tenant(session: Session, tenant_id: str) -> None:
+        """Serialise one tenant's registry writers on its tenant row until the transaction ends.
+
+        PostgreSQL locks the row. SQLite has no row locks: a no-op write as the transaction's first
+        statement takes the database's write lock (waiting for it) before the reads it guards.
+        Unique indexes back this up.
+        """
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(text(f"UPDATE {Tenant.__tablename__} SET id = id WHERE id = :tenant"), {"tenant": tenant_id})
+        else:
+            session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
+
     def _next_version(self, session: Session, tenant_id: str) -> int:
+        # Without the lock, concurrent writers all read the same maximum and all but one lose the
+        # insert; six at once could exhaust _insert's retries.
+        self._lock_tenant(session, tenant_id)
         return int(session.execute(select(func.coalesce(func.max(ModelVersion.version), 0))
                                    .where(ModelVersion.tenant_id == tenant_id)).scalar_one()) + 1
 
@@ -247,9 +263,8 @@ class ModelRegistry:
 
     def _mark_production(self, tenant_id: str, version: int, actor: str, action: str) -> VersionView:
         with self._sessions.begin() as session:
-            # Production changes of one tenant are serialised on its tenant row (PostgreSQL); SQLite
-            # serialises writers anyway. A partial unique index backs this up in the schema.
-            session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
+            # Production changes of one tenant are serialised; a partial unique index backs this up.
+            self._lock_tenant(session, tenant_id)
             row = session.execute(select(ModelVersion).where(ModelVersion.tenant_id == tenant_id,
                                                              ModelVersion.version == version)).scalar_one_or_none()
             if row is None:
