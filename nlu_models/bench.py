@@ -60,24 +60,62 @@ class TaskPlan:
     diet_epochs: int
     metric: str  # accuracy | macro_recall | f1_dissatisfied
     trainer: dict[str, Any] = field(default_factory=dict)  # TrainingConfig overrides, reported with the results
+    # Fine-tuning seeds: the fine-tuned figure is their mean (the first seed's model is exported).
+    seeds: tuple[int, ...] = (13,)
+
+
+# Tasks with a target close to what one seed reaches train three: a single seed moves BANKING77 by
+# about 0.1 point and CLINC150's out-of-scope recall by 3 (88.5 and 91.5 with seeds 13 and 14), so
+# one run cannot say whether a target is met. The sentiment tasks beat both baselines by wide margins.
+TARGET_SEEDS = (13, 14, 15)
 
 
 PLANS = {
     # 8 epochs (patience 3) scored 93.54 on 2eab1f6 against 93.80 with 5: more is not better here.
     "banking77_full": TaskPlan(banking77_full, epochs=5, patience=2, diet_epochs=5, metric="accuracy",
-                               trainer={"ema_decay": 0.998}),
+                               trainer={"ema_decay": 0.998}, seeds=TARGET_SEEDS),
     # 150 intents and unknown requests: the threshold applies to the top logit (see TrainingConfig),
     # and no label smoothing, which caps how far in-scope logits rise above unknown requests'.
     "clinc150": TaskPlan(clinc150, epochs=5, patience=2, diet_epochs=5, metric="accuracy",
                          trainer={"oos_score": "max_logit", "label_smoothing": 0.0, "ema_decay": 0.998,
-                                  "intent_scale": 16.0}),
+                                  "intent_scale": 16.0}, seeds=TARGET_SEEDS),
     # Ten examples per intent: a probe on frozen features already fits them, so the encoder moves
     # gently (lower rate) and without label smoothing.
     "banking77_10shot": TaskPlan(banking77_10shot, epochs=15, patience=4, diet_epochs=40, metric="accuracy",
-                                 trainer={"encoder_lr": 3e-5, "label_smoothing": 0.0}),
+                                 trainer={"encoder_lr": 3e-5, "label_smoothing": 0.0}, seeds=TARGET_SEEDS),
     "tweeteval_sentiment": TaskPlan(tweeteval_sentiment, epochs=1, patience=1, diet_epochs=3, metric="macro_recall"),
     "uss_dissatisfaction": TaskPlan(uss_dissatisfaction, epochs=1, patience=1, diet_epochs=3, metric="f1_dissatisfied"),
 }
+
+
+@dataclass(frozen=True)
+class Target:
+    """A benchmark target of the classifier issue: a fine-tuned score, or its lead over frozen + LR."""
+
+    task: str
+    metric: str
+    at_least: float  # percent, or percentage points over frozen + LR
+    over_lr: bool = False
+
+    def describe(self) -> str:
+        """How the report names the target."""
+        return f"{self.task} {self.metric} {'over frozen + LR ' if self.over_lr else ''}≥ {self.at_least:g}"
+
+    def values(self, task: dict[str, Any]) -> list[float]:
+        """The target's figure for each fine-tuning run (percent or points)."""
+        runs = task["finetuned"].get("runs", [task["finetuned"]])
+        base = 100 * task["frozen_lr"][self.metric] if self.over_lr else 0.0
+        return [100 * r[self.metric] - base for r in runs]
+
+
+TARGETS = (
+    Target("banking77_full", "accuracy", 94.0),
+    Target("banking77_full", "accuracy", 1.0, over_lr=True),
+    Target("banking77_10shot", "accuracy", 87.0),
+    Target("clinc150", "accuracy", 95.0),
+    Target("clinc150", "oos_recall", 90.0),
+)
+INT8_P50_TARGET_MS = 4.0
 
 
 # ---------------------------------------------------------------------------------------------- metrics
@@ -145,14 +183,14 @@ def data_key(bench: BenchSet, extra: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- systems
-def run_finetuned(bench: BenchSet, plan: TaskPlan, export_to: Path | None) -> tuple[dict[str, Any], Any]:
-    """Fine-tune the joint model's encoder + intent head on the task."""
+def run_finetuned(bench: BenchSet, plan: TaskPlan, seed: int, export_to: Path | None) -> tuple[dict[str, Any], Any]:
+    """Fine-tune the joint model's encoder + intent head on the task with one seed."""
     from nlu_models.trainer import JointTrainer, TrainingConfig
 
     oos = (bench.oos_label,) if bench.oos_label else ()
     train = bench.train
     # Large sets need only a small held-out share for early stopping and calibration.
-    config = TrainingConfig(max_epochs=plan.epochs, patience=plan.patience, oos_labels=oos or ("\0",),
+    config = TrainingConfig(max_epochs=plan.epochs, patience=plan.patience, oos_labels=oos or ("\0",), seed=seed,
                             **{"validation_fraction": 0.05, **plan.trainer})
     started = time.perf_counter()
     trained = JointTrainer(config).fit(train, [], bench.validation or None)
@@ -166,7 +204,7 @@ def run_finetuned(bench: BenchSet, plan: TaskPlan, export_to: Path | None) -> tu
     if bench.oos_label:
         # Raw logits for offline study of out-of-scope rules (no retraining needed to compare them).
         CACHE.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(CACHE / f"logits_{bench.name}.npz", intents=np.array(trained.intents),
+        np.savez_compressed(CACHE / f"logits_{bench.name}_seed{seed}.npz", intents=np.array(trained.intents),
                             val=trained.logits([e.text for e in bench.validation])[0],
                             val_gold=np.array([e.label for e in bench.validation]),
                             test=test_logits, test_gold=np.array(gold),
@@ -175,7 +213,7 @@ def run_finetuned(bench: BenchSet, plan: TaskPlan, export_to: Path | None) -> tu
     if bench.oos_label:
         top = [trained.intents[int(i)] for i in test_logits.argmax(axis=1)]
         result["tradeoff"] = tradeoff(trained.in_scope_score(test_logits), top, gold, bench.oos_label)
-    result.update(train_seconds=round(train_s, 1), epochs_run=len(trained.metrics["history"]),
+    result.update(seed=seed, train_seconds=round(train_s, 1), epochs_run=len(trained.metrics["history"]),
                   best_epoch=trained.metrics["best_epoch"], oos_threshold=trained.oos_threshold)
     if export_to is not None:
         from nlu_models.data import data_hash
@@ -183,6 +221,28 @@ def run_finetuned(bench: BenchSet, plan: TaskPlan, export_to: Path | None) -> tu
 
         export_classifier(trained, export_to, data_hash(train), [e.text for e in bench.test[:64]])
     return result, trained
+
+
+SCORES = ("accuracy", "oos_recall", "macro_recall", "f1_dissatisfied")
+
+
+def combine_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One fine-tuned result from runs with different seeds: the mean of each score and curve point.
+
+    Each run keeps its own validation-chosen threshold (one threshold per model); ``runs`` keeps
+    every run's figures, and ``range`` the lowest and highest of each score.
+    """
+    combined: dict[str, Any] = {"seeds": [r["seed"] for r in runs], "runs": runs}
+    for key in SCORES:
+        if all(key in r for r in runs):
+            values = [r[key] for r in runs]
+            combined[key] = float(np.mean(values))
+            combined.setdefault("range", {})[key] = [min(values), max(values)]
+    if all("tradeoff" in r for r in runs):
+        combined["tradeoff"] = {k: float(np.mean([r["tradeoff"][k] for r in runs])) for k in runs[0]["tradeoff"]}
+    combined["epochs_run"] = [r["epochs_run"] for r in runs]
+    combined["train_seconds"] = round(sum(r["train_seconds"] for r in runs), 1)
+    return combined
 
 
 def run_frozen_lr(bench: BenchSet) -> dict[str, Any]:
@@ -334,6 +394,62 @@ def earlier_run(run: dict[str, str] | str) -> dict[str, str]:
     return {"commit": commit, "measured_at": measured_at}
 
 
+def finetuned_cell(result: dict[str, Any], metric: str) -> str:
+    """A fine-tuned score: one run's, or the mean of several seeds with their range."""
+    if metric not in result:
+        return "n/a"
+    low_high = result.get("range", {}).get(metric)
+    if not low_high or len(result.get("runs", [])) < 2:
+        return f"{100 * result[metric]:.2f}"
+    return f"{100 * result[metric]:.2f} ({100 * low_high[0]:.2f}–{100 * low_high[1]:.2f})"
+
+
+def epochs_cell(epochs_run: int | list[int] | None) -> str:
+    """Epochs run: one number, or one per seed."""
+    return ", ".join(map(str, epochs_run)) if isinstance(epochs_run, list) else str(epochs_run)
+
+
+def seed_section(results: dict[str, Any]) -> list[str]:
+    """Markdown lines: every fine-tuning run of the tasks trained with several seeds."""
+    rows = []
+    for name, task in results["tasks"].items():
+        for run in task.get("finetuned", {}).get("runs", []) if len(task.get("finetuned", {}).get("runs", [])) > 1 else []:
+            figures = ", ".join(f"{key} {100 * run[key]:.2f}" for key in (task["metric"], "oos_recall") if key in run)
+            rows.append(f"| {name} | {run['seed']} | {figures} | {run['best_epoch']} of {run['epochs_run']} | "
+                        f"{run['train_seconds']:.0f} |")
+    if not rows:
+        return []
+    return ["", "## Fine-tuning runs per seed", "",
+            "| task | seed | figures | best epoch of epochs run | training s |", "|---|---|---|---|---|", *rows]
+
+
+def target_section(results: dict[str, Any]) -> list[str]:
+    """Markdown lines: each target of the classifier issue against the mean, and how many seeds reach it."""
+    lines = ["", "## Targets", "",
+             "| target | reached (mean of the runs) | runs reaching it | status |", "|---|---|---|---|"]
+    for target in TARGETS:
+        task = results["tasks"].get(target.task)
+        if not task or "finetuned" not in task or "frozen_lr" not in task:
+            continue
+        values = target.values(task)
+        mean = float(np.mean(values))
+        reached = sum(v >= target.at_least - 1e-9 for v in values)
+        status = "met" if mean >= target.at_least - 1e-9 else "missed"
+        lines.append(f"| {target.describe()} | {mean:.2f} | {reached} of {len(values)} | {status} |")
+    lat = results.get("latency")
+    if lat:
+        p50 = lat["onnx_int8"]["single"]["p50_ms"]
+        lines.append(f"| ONNX int8 single-utterance p50 ≤ {INT8_P50_TARGET_MS:g} ms | {p50:.2f} ms | | "
+                     f"{'met' if p50 <= INT8_P50_TARGET_MS else 'missed'} |")
+    beaten = [(n, all(t["finetuned"][m] > t["diet"][m] for m in (t["metric"], "oos_recall") if m in t["diet"]))
+              for n, t in results["tasks"].items() if "finetuned" in t and "diet" in t]
+    if beaten:
+        lost = [n for n, won in beaten if not won]
+        lines.append(f"| DIET beaten on every task | {len(beaten) - len(lost)} of {len(beaten)} tasks | | "
+                     f"{'met' if not lost else 'missed: ' + ', '.join(lost)} |")
+    return lines if len(lines) > 5 else []
+
+
 def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
     """nlu.json and a markdown table next to it, in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -364,12 +480,17 @@ def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
         fmt = lambda r, m=metric: f"{100 * r[m]:.2f}" if m in r else "n/a"  # noqa: E731
         diet_cell = f"{fmt(diet)} ({diet.get('epochs', '?')})" if diet else "n/a"
         commit = task.get("commit", results["commit"])
-        lines.append(f"| {name} | {metric} | {fmt(ft)} | {fmt(lr)} | {diet_cell} | {ANCHORS.get(name, '')} | `{commit}` |")
+        lines.append(f"| {name} | {metric} | {finetuned_cell(ft, metric)} | {fmt(lr)} | {diet_cell} | "
+                     f"{ANCHORS.get(name, '')} | `{commit}` |")
         if "oos_recall" in ft:
-            lines.append(f"| {name} | oos_recall | {fmt(ft, 'oos_recall')} | {fmt(lr, 'oos_recall')} | "
+            lines.append(f"| {name} | oos_recall | {finetuned_cell(ft, 'oos_recall')} | {fmt(lr, 'oos_recall')} | "
                          f"{fmt(diet, 'oos_recall')} ({diet.get('epochs', '?')}) | | `{commit}` |")
+    if any(len(t.get("finetuned", {}).get("runs", [])) > 1 for t in results["tasks"].values()):
+        lines += ["", "Fine-tuned figures with a range are the mean of several seeds (lowest–highest in brackets; "
+                  "each seed's model chooses its own out-of-scope threshold on validation data); the runs are listed below."]
     lines += ["", "Fine-tuning epochs actually run (early stopping): " + ", ".join(
-        f"{n}: {t['finetuned'].get('epochs_run')}/{t['plan_epochs']}" for n, t in results["tasks"].items() if "finetuned" in t)]
+        f"{n}: {epochs_cell(t['finetuned'].get('epochs_run'))}/{t['plan_epochs']}"
+        for n, t in results["tasks"].items() if "finetuned" in t)]
     overrides = {n: t["trainer"] for n, t in results["tasks"].items() if t.get("trainer")}
     if overrides:
         lines.append("Trainer settings that differ from the defaults: " + "; ".join(
@@ -379,6 +500,7 @@ def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
     if cached:
         lines.append("DIET results reused from the benchmark cache (same data hash, settings and Rasa version): "
                      + ", ".join(cached) + ".")
+    lines += seed_section(results) + target_section(results)
     curves = [(n, t) for n, t in results["tasks"].items() if "tradeoff" in t.get("finetuned", {})]
     for name, task in curves:
         recalls = list(task["finetuned"]["tradeoff"])
@@ -453,10 +575,16 @@ def main(argv: list[str] | None = None) -> int:
         results["tasks"][name] = task
         task["frozen_lr"] = run_frozen_lr(bench)
         write_report(results, args.results)
-        task["finetuned"], trained = run_finetuned(bench, plan, export if name == "banking77_full" else None)
-        if name == "banking77_full":
-            results["latency"] = latency(trained, export)
-        write_report(results, args.results)
+        runs = []
+        for i, seed in enumerate(plan.seeds):
+            print(f"== {name}: fine-tuning with seed {seed} ({i + 1} of {len(plan.seeds)})", file=sys.stderr, flush=True)
+            run, trained = run_finetuned(bench, plan, seed, export if name == "banking77_full" and i == 0 else None)
+            runs.append(run)
+            if name == "banking77_full" and i == 0:
+                results["latency"] = latency(trained, export)
+            del trained
+            task["finetuned"] = combine_seeds(runs)
+            write_report(results, args.results)
         if not args.skip_diet:
             task["diet"] = run_diet(bench, plan, results["commit"])
             write_report(results, args.results)

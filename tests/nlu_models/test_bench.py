@@ -51,3 +51,55 @@ def test_tradeoff_finds_the_best_in_scope_accuracy_at_each_recall() -> None:
     assert curve["50"] == 2 / 3  # reject <= 0.2: a and b stay
     assert curve["75"] == 2 / 3  # reject <= 0.4: a and b stay
     assert curve["100"] == 1 / 3  # reject <= 0.6: only a stays
+
+
+def _run(seed: int, accuracy: float, recall: float) -> dict:
+    return {"seed": seed, "accuracy": accuracy, "oos_recall": recall, "tradeoff": {"90": accuracy - 0.01},
+            "epochs_run": 5, "best_epoch": 4, "train_seconds": 10.0}
+
+
+def test_combine_seeds_reports_the_mean_the_range_and_every_run() -> None:
+    from nlu_models.bench import combine_seeds
+
+    combined = combine_seeds([_run(13, 0.95, 0.88), _run(14, 0.94, 0.92), _run(15, 0.96, 0.90)])
+    assert combined["seeds"] == [13, 14, 15]
+    assert abs(combined["accuracy"] - 0.95) < 1e-12
+    assert abs(combined["oos_recall"] - 0.90) < 1e-12
+    assert combined["range"]["oos_recall"] == [0.88, 0.92]
+    assert abs(combined["tradeoff"]["90"] - 0.94) < 1e-12
+    assert combined["epochs_run"] == [5, 5, 5]
+    assert combined["train_seconds"] == 30.0
+    assert len(combined["runs"]) == 3
+
+
+def test_report_shows_seed_means_with_their_range_and_checks_the_targets(tmp_path: Path) -> None:
+    from nlu_models.bench import combine_seeds
+
+    clinc = {"metric": "accuracy", "plan_epochs": 5, "commit": "c",
+             "finetuned": combine_seeds([_run(13, 0.9533, 0.885), _run(14, 0.9509, 0.915), _run(15, 0.952, 0.90)]),
+             "frozen_lr": {"accuracy": 0.9151, "oos_recall": 0.876}, "diet": {"accuracy": 0.74, "oos_recall": 0.80, "epochs": 5}}
+    banking = {"metric": "accuracy", "plan_epochs": 5, "commit": "c",
+               "finetuned": {"seed": 13, "accuracy": 0.9416, "epochs_run": 4, "best_epoch": 2, "train_seconds": 1.0},
+               "frozen_lr": {"accuracy": 0.9328}, "diet": {"accuracy": 0.90, "epochs": 5}}
+    results = {"measured_at": "now", "commit": "c", "machine": "test", "tasks": {"clinc150": clinc, "banking77_full": banking},
+               "latency": {**{runtime: {"single": {"p50_ms": p50, "p99_ms": 1.0}, "batch32": {"p50_ms": 1.0, "p99_ms": 1.0}}
+                              for runtime, p50 in (("torch_fp32", 6.0), ("onnx_fp32", 3.0), ("onnx_int8", 0.7))},
+                           "size_mb": {"onnx_fp32": 90.0, "onnx_int8": 23.0}}}
+    results["latency"]["torch_fp32"]["threads"] = 2
+    write_report(results, tmp_path)
+    report = (tmp_path / "nlu.md").read_text()
+    assert "| clinc150 | accuracy | 95.21 (95.09–95.33) |" in report
+    assert "| clinc150 | oos_recall | 90.00 (88.50–91.50) |" in report
+    assert "| clinc150 | 14 | accuracy 95.09, oos_recall 91.50 | 4 of 5 | 10 |" in report
+    assert "clinc150: 5, 5, 5/5" in report and "banking77_full: 4/5" in report
+    # A single run is one figure, and is one run of one against a target.
+    assert "| banking77_full | accuracy | 94.16 |" in report
+    assert "| banking77_full accuracy over frozen + LR ≥ 1 | 0.88 | 0 of 1 | missed |" in report
+    assert "| banking77_full accuracy ≥ 94 | 94.16 | 1 of 1 | met |" in report
+    assert "| clinc150 oos_recall ≥ 90 | 90.00 | 2 of 3 | met |" in report
+    assert "| ONNX int8 single-utterance p50 ≤ 4 ms | 0.70 ms | | met |" in report
+    assert "| DIET beaten on every task | 2 of 2 tasks | | met |" in report
+    # DIET must be beaten on out-of-scope recall too, not only in-scope accuracy.
+    clinc["diet"]["oos_recall"] = 0.95
+    write_report(results, tmp_path)
+    assert "| DIET beaten on every task | 1 of 2 tasks | | missed: clinc150 |" in (tmp_path / "nlu.md").read_text()
