@@ -413,7 +413,8 @@ def seed_section(results: dict[str, Any]) -> list[str]:
     """Markdown lines: every fine-tuning run of the tasks trained with several seeds."""
     rows = []
     for name, task in results["tasks"].items():
-        for run in task.get("finetuned", {}).get("runs", []) if len(task.get("finetuned", {}).get("runs", [])) > 1 else []:
+        runs = task.get("finetuned", {}).get("runs", [])
+        for run in runs if len(runs) > 1 else []:
             figures = ", ".join(f"{key} {100 * run[key]:.2f}" for key in (task["metric"], "oos_recall") if key in run)
             rows.append(f"| {name} | {run['seed']} | {figures} | {run['best_epoch']} of {run['epochs_run']} | "
                         f"{run['train_seconds']:.0f} |")
