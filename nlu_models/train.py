@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep an exponential moving average of the weights with this decay (0 = off)")
     parser.add_argument("--intent-scale", type=float, default=TrainingConfig.intent_scale,
                         help="scale of the intent head's cosine logits")
+    parser.add_argument("--soup-size", type=int, default=TrainingConfig.soup_size,
+                        help="fine-tune this many times (seeds seed, seed+1, ...) and average the weights")
     args = parser.parse_args(argv)
 
     intent_examples = load_examples(args.data)
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainingConfig(
         encoder=args.encoder, max_epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
         seed=args.seed, oos_labels=tuple(args.oos_label or ("oos",)), oos_score=args.oos_score,
-        ema_decay=args.ema_decay, intent_scale=args.intent_scale,
+        ema_decay=args.ema_decay, intent_scale=args.intent_scale, soup_size=args.soup_size,
     )
     print(f"training on {len(intent_examples)} intent and {len(sentiment_examples)} sentiment examples "
           f"({config.resolved_encoder()})", file=sys.stderr)

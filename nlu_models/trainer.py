@@ -70,6 +70,12 @@ class TrainingConfig:
             a flatter, better-generalising spot than the last step's. The decay at step t is
             ``min(ema_decay, (1 + t) / (10 + t))``, so in short runs the average spans about the
             last ninth of the steps so far (BANKING77, 5 epochs: 94.25 % against 93.80 % without).
+        soup_size: Fine-tuning runs averaged into the final model (a uniform weight soup, Wortsman
+            et al., ICML 2022). Every run starts from the same probed model and split and differs
+            only in batch order and dropout (seeds ``seed``, ``seed + 1``, ...); runs fine-tuned from
+            one pre-trained start stay in one basin, so the average of their weights is one model
+            that generalises like an ensemble of them: served at the cost of one, trained at the
+            cost of ``soup_size``.
     """
 
     encoder: str | None = None
@@ -88,6 +94,7 @@ class TrainingConfig:
     oos_score: str = "probability"
     ema_decay: float = 0.0
     intent_scale: float = 20.0
+    soup_size: int = 1
     device: str | None = None
 
     def resolved_encoder(self) -> str:
@@ -287,6 +294,43 @@ def macro_recall(predicted: list[str], gold: list[str]) -> float:
     return float(np.mean(recalls))
 
 
+@dataclass
+class _FitData:
+    """What every fine-tuning run of one ``fit`` shares: tokenised data, losses, validation sets."""
+
+    train_ids: list[list[int]]
+    train_targets: torch.Tensor
+    sent_ids: list[list[int]]
+    sent_targets: torch.Tensor
+    pad_id: int
+    intent_loss: nn.Module
+    sentiment_loss: nn.Module
+    validation: list[Example]
+    sent_validation: list[Example]
+
+
+@dataclass
+class _MemberResult:
+    """One fine-tuning run: its seed, best weights, their validation score and the epochs run."""
+
+    seed: int
+    state: dict[str, torch.Tensor]
+    score: float
+    best_epoch: int
+    history: list[dict[str, float]]
+
+
+def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Uniform average of state dicts of one architecture (a weight soup); integer buffers from the first."""
+    averaged = {}
+    for key, first in states[0].items():
+        if first.is_floating_point():
+            averaged[key] = torch.stack([s[key].float() for s in states]).mean(dim=0).to(first.dtype)
+        else:
+            averaged[key] = first.clone()
+    return averaged
+
+
 class JointTrainer:
     """Fine-tunes encoder + heads on intent examples mixed with sentiment examples."""
 
@@ -313,6 +357,8 @@ class JointTrainer:
         seed_everything(cfg.seed)
         if not any(e.label not in cfg.oos_labels for e in intent_examples):
             raise ValueError("no intent examples to train on")
+        if cfg.soup_size < 1:
+            raise ValueError(f"soup_size must be at least 1, got {cfg.soup_size}")
         in_scope = intent_examples  # out-of-scope examples train their own class
         intents = sorted({e.label for e in in_scope})
         intent_index = {label: i for i, label in enumerate(intents)}
@@ -354,76 +400,31 @@ class JointTrainer:
         if sent_ids:
             self._probe(model.sentiment_head, self._embed_all(model, sent_ids, pad_id), sent_targets_all, sentiment_loss)
 
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": model.encoder.parameters(), "lr": cfg.encoder_lr},
-                {"params": list(model.intent_head.parameters()) + list(model.sentiment_head.parameters()), "lr": cfg.head_lr},
-            ],
-            weight_decay=0.01,
-        )
-        steps_per_epoch = max(1, (len(train) + cfg.batch_size - 1) // cfg.batch_size)
-        total_steps = steps_per_epoch * cfg.max_epochs
-        warmup = max(1, int(0.06 * total_steps))
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup)))
-        )
-        use_amp = self.device.type == "cuda"
-        scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-        average = WeightAverage(list(model.parameters()), cfg.ema_decay) if cfg.ema_decay > 0 else None
-        rng = random.Random(cfg.seed)
-        train_lengths = [len(r) for r in train_ids]
-        sent_lengths = [len(r) for r in sent_ids]
-
         trained = TrainedClassifier(model, tokenizer, intents, sentiments, 1.0, 1.0, 0.0, cfg)
-        best_score, _ = self._validation_score(trained, validation, sent_validation)
-        probe_score = best_score
+        data = _FitData(train_ids, train_targets, sent_ids, sent_targets_all, pad_id, intent_loss, sentiment_loss,
+                        validation, sent_validation)
+        probe_score, _ = self._validation_score(trained, validation, sent_validation)
         logger.info("linear probe: validation score %.4f", probe_score)
-        best_state, best_epoch, stale = copy.deepcopy(model.state_dict()), 0, 0
-        history: list[dict[str, float]] = []
-        epochs = tqdm(range(1, cfg.max_epochs + 1), desc="epochs", unit="epoch")
-        for epoch in epochs:
-            model.train()
-            batches = length_bucketed_batches(train_lengths, cfg.batch_size, rng)
-            sent_batches = length_bucketed_batches(sent_lengths, cfg.batch_size, rng) if sent_ids else []
-            total = 0.0
-            for step, rows in enumerate(tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False)):
-                input_ids, mask = collate([train_ids[i] for i in rows], pad_id, self.device)
-                with torch.autocast(self.device.type, dtype=torch.float16, enabled=use_amp):
-                    intent_logits, _ = model(input_ids, mask)
-                    loss = intent_loss(intent_logits.float(), train_targets[rows])
-                    if sent_batches:
-                        sent_rows = sent_batches[step % len(sent_batches)]
-                        sent_input, sent_mask = collate([sent_ids[i] for i in sent_rows], pad_id, self.device)
-                        _, sentiment_logits = model(sent_input, sent_mask)
-                        loss = loss + cfg.sentiment_weight * sentiment_loss(sentiment_logits.float(), sent_targets_all[sent_rows])
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                if average is not None:
-                    average.update()
-                total += float(loss.detach())
-
-            if average is not None:
-                average.swap()  # validate (and keep) the averaged weights
-            score, summary = self._validation_score(trained, validation, sent_validation)
-            summary.update(epoch=epoch, loss=total / len(batches))
-            history.append(summary)
-            epochs.set_postfix(loss=f"{summary['loss']:.3f}", val=f"{score:.4f}")
-            logger.info("epoch %d: %s", epoch, summary)
-            improved = score > best_score + 1e-4
-            if improved:
-                best_score, best_state, best_epoch, stale = score, copy.deepcopy(model.state_dict()), epoch, 0
-            if average is not None:
-                average.swap()  # training continues from the live weights
-            if not improved:
-                stale += 1
-                if stale >= cfg.patience:
-                    break
-        model.load_state_dict(best_state)
+        # Every soup member fine-tunes from the probed model; the first one continues the random
+        # streams seeded above, so a soup of one is exactly the plain run.
+        start_state = copy.deepcopy(model.state_dict()) if cfg.soup_size > 1 else None
+        members: list[_MemberResult] = []
+        for member in range(cfg.soup_size):
+            member_seed = cfg.seed + member
+            if start_state is not None and member:
+                model.load_state_dict(start_state)
+                seed_everything(member_seed)
+            members.append(self._fine_tune(trained, data, probe_score, random.Random(member_seed), member_seed))
+        if len(members) == 1:
+            model.load_state_dict(members[0].state)
+            best_score = members[0].score
+        else:
+            model.load_state_dict(average_states([m.state for m in members]))
+            best_score, _ = self._validation_score(trained, validation, sent_validation)
+            logger.info("soup of %d: validation score %.4f (members: %s)", len(members), best_score,
+                        ", ".join(f"{m.score:.4f}" for m in members))
+        # A soup reports its first run's epochs here and every run under "soup".
+        best_epoch, history = members[0].best_epoch, members[0].history
 
         # Calibration and threshold on the held-out data (training data when nothing was held out).
         calib = validation or train
@@ -447,6 +448,8 @@ class JointTrainer:
             "validation_score": best_score,
             "probe_validation_score": probe_score,
             "history": history,
+            **({"soup": [{"seed": m.seed, "best_epoch": m.best_epoch, "epochs_run": len(m.history),
+                          "validation_score": m.score} for m in members]} if len(members) > 1 else {}),
             "train_examples": len(train),
             "validation_examples": len(validation),
             "sentiment_examples": len(sentiment_examples),
@@ -457,6 +460,83 @@ class JointTrainer:
             "device": self.device.type,
         }
         return trained
+
+    def _fine_tune(self, trained: TrainedClassifier, data: _FitData, probe_score: float, rng: random.Random,
+                   seed: int) -> _MemberResult:
+        """Fine-tune encoder and heads from their current weights; early-stop on validation.
+
+        Returns the best state seen (the starting one when no epoch beats ``probe_score``).
+        """
+        cfg, model = self.config, trained.model
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": model.encoder.parameters(), "lr": cfg.encoder_lr},
+                {"params": list(model.intent_head.parameters()) + list(model.sentiment_head.parameters()), "lr": cfg.head_lr},
+            ],
+            weight_decay=0.01,
+        )
+        steps_per_epoch = max(1, (len(data.train_ids) + cfg.batch_size - 1) // cfg.batch_size)
+        total_steps = steps_per_epoch * cfg.max_epochs
+        warmup = max(1, int(0.06 * total_steps))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup)))
+        )
+        use_amp = self.device.type == "cuda"
+        scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+        average = WeightAverage(list(model.parameters()), cfg.ema_decay) if cfg.ema_decay > 0 else None
+        train_lengths = [len(r) for r in data.train_ids]
+        sent_lengths = [len(r) for r in data.sent_ids]
+        pad_id = data.pad_id
+
+        best_score = probe_score
+        best_state, best_epoch, stale = copy.deepcopy(model.state_dict()), 0, 0
+        history: list[dict[str, float]] = []
+        epochs = tqdm(range(1, cfg.max_epochs + 1), desc="epochs" if cfg.soup_size == 1 else f"epochs (seed {seed})",
+                      unit="epoch")
+        for epoch in epochs:
+            model.train()
+            batches = length_bucketed_batches(train_lengths, cfg.batch_size, rng)
+            sent_batches = length_bucketed_batches(sent_lengths, cfg.batch_size, rng) if data.sent_ids else []
+            total = 0.0
+            for step, rows in enumerate(tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False)):
+                input_ids, mask = collate([data.train_ids[i] for i in rows], pad_id, self.device)
+                with torch.autocast(self.device.type, dtype=torch.float16, enabled=use_amp):
+                    intent_logits, _ = model(input_ids, mask)
+                    loss = data.intent_loss(intent_logits.float(), data.train_targets[rows])
+                    if sent_batches:
+                        sent_rows = sent_batches[step % len(sent_batches)]
+                        sent_input, sent_mask = collate([data.sent_ids[i] for i in sent_rows], pad_id, self.device)
+                        _, sentiment_logits = model(sent_input, sent_mask)
+                        loss = loss + cfg.sentiment_weight * data.sentiment_loss(
+                            sentiment_logits.float(), data.sent_targets[sent_rows])
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                if average is not None:
+                    average.update()
+                total += float(loss.detach())
+
+            if average is not None:
+                average.swap()  # validate (and keep) the averaged weights
+            score, summary = self._validation_score(trained, data.validation, data.sent_validation)
+            summary.update(epoch=epoch, loss=total / len(batches))
+            history.append(summary)
+            epochs.set_postfix(loss=f"{summary['loss']:.3f}", val=f"{score:.4f}")
+            logger.info("epoch %d: %s", epoch, summary)
+            improved = score > best_score + 1e-4
+            if improved:
+                best_score, best_state, best_epoch, stale = score, copy.deepcopy(model.state_dict()), epoch, 0
+            if average is not None:
+                average.swap()  # training continues from the live weights
+            if not improved:
+                stale += 1
+                if stale >= cfg.patience:
+                    break
+        return _MemberResult(seed, best_state, best_score, best_epoch, history)
 
     def _validation_score(
         self, trained: TrainedClassifier, validation: list[Example], sent_validation: list[Example]

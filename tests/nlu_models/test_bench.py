@@ -103,3 +103,54 @@ def test_report_shows_seed_means_with_their_range_and_checks_the_targets(tmp_pat
     clinc["diet"]["oos_recall"] = 0.95
     write_report(results, tmp_path)
     assert "| DIET beaten on every task | 1 of 2 tasks | | missed: clinc150 |" in (tmp_path / "nlu.md").read_text()
+
+
+def _tiny_bench():  # type: ignore[no-untyped-def]
+    from nlu_models.bench_data import BenchSet
+    from nlu_models.data import Example
+
+    return BenchSet("tiny", [Example("hi", "greet")], [Example("hello", "greet")], [])
+
+
+def test_diet_result_of_the_previous_report_is_reused_only_for_the_same_data(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    from nlu_models import bench
+
+    monkeypatch.setattr(bench, "CACHE", tmp_path / "cache")
+    calls: list[object] = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(RuntimeError("rasa ran")))
+    tiny = _tiny_bench()
+    plan = bench.PLANS["tweeteval_sentiment"]
+    key = bench.data_key(tiny, f"diet-{plan.diet_epochs}")
+    earlier = {"accuracy": 0.5, "epochs": plan.diet_epochs, "measured_on": "abc1234", "data_key": key, "cached": True}
+
+    reused = bench.run_diet(tiny, plan, "new", earlier)
+    assert reused["accuracy"] == 0.5 and reused["measured_on"] == "abc1234" and reused["cached"]
+    assert not calls
+    # Now in the cache: no earlier result needed any more.
+    assert bench.run_diet(tiny, plan, "new")["measured_on"] == "abc1234"
+
+    # Other data (or settings) must not reuse it: DIET is trained, here refused by the fake.
+    other = bench.BenchSet("tiny", [bench.Example("bye", "goodbye")], [bench.Example("hello", "greet")], [])
+    try:
+        bench.run_diet(other, plan, "new", earlier)
+    except RuntimeError as error:
+        assert str(error) == "rasa ran"
+    else:
+        raise AssertionError("a DIET result of other data was reused")
+
+
+def test_report_lists_the_runs_behind_a_weight_soup(tmp_path: Path) -> None:
+    soup = [{"seed": 13, "best_epoch": 2, "epochs_run": 4, "validation_score": 0.931},
+            {"seed": 14, "best_epoch": 3, "epochs_run": 5, "validation_score": 0.928}]
+    finetuned = {"accuracy": 0.944, "epochs_run": 4, "validation_score": 0.936, "soup": soup}
+    results = {"measured_at": "now", "commit": "new", "machine": "test",
+               "tasks": {"b77": {"metric": "accuracy", "plan_epochs": 5, "commit": "new",
+                                 "finetuned": finetuned, "frozen_lr": {"accuracy": 0.93}}}}
+    write_report(results, tmp_path)
+    report = (tmp_path / "nlu.md").read_text()
+    assert "| b77 | run, seed 13 | 93.10 | 2 of 4 |" in report
+    assert "| b77 | run, seed 14 | 92.80 | 3 of 5 |" in report
+    assert "| b77 | **soup of 2** (served) | **93.60** | |" in report
+    assert "| b77 | accuracy | 94.40 | 93.00 |" in report

@@ -38,6 +38,7 @@ pipeline:
     batch_size: 8
     ema_decay: 0.9
     intent_scale: 16.0
+    soup_size: 2
 policies: []
 """)
     result = subprocess.run(
@@ -54,6 +55,7 @@ policies: []
                                      check=True).stdout)
     assert meta["training_config"]["ema_decay"] == 0.9  # component settings reach the trainer
     assert meta["training_config"]["intent_scale"] == 16.0
+    assert [m["seed"] for m in meta["metrics"]["soup"]] == [13, 14]
 
     parses = rasa_parse(archive, ["hello there", "where is my parcel"])
     assert {p["intent"]["name"] for p in parses} <= set(INTENTS) | {"nlu_fallback"}

@@ -157,3 +157,36 @@ def test_split_of_tiny_data_still_holds_out_one_per_label() -> None:
     train, held_out = stratified_split(_examples({"a": 4, "b": 3, "c": 2}), 0.15, 13)
     assert sorted(e.label for e in held_out) == ["a", "b"]
     assert len(train) == 7
+
+
+def test_average_states_averages_weights_and_keeps_integer_buffers() -> None:
+    from nlu_models.trainer import average_states
+
+    first = {"w": torch.tensor([1.0, 3.0]), "ids": torch.tensor([0, 1])}
+    second = {"w": torch.tensor([3.0, 5.0]), "ids": torch.tensor([7, 7])}
+    averaged = average_states([first, second])
+    assert torch.equal(averaged["w"], torch.tensor([2.0, 4.0]))
+    assert torch.equal(averaged["ids"], torch.tensor([0, 1]))
+
+
+def test_weight_soup_averages_runs_with_consecutive_seeds_into_one_model() -> None:
+    from tests.nlu_models.conftest import tiny_examples
+
+    intents, sentiment = tiny_examples()
+    config = TrainingConfig(max_epochs=2, patience=2, batch_size=8, max_length=16, soup_size=2)
+    trained = JointTrainer(config).fit(intents, sentiment)
+    members = trained.metrics["soup"]
+    assert [m["seed"] for m in members] == [13, 14]
+    assert all(m["epochs_run"] >= 1 for m in members)
+    trained.oos_threshold = float("-inf")
+    assert trained.predict_intents(["hello there", "where is my parcel", "I want a refund"]) == ["greet", "order_status", "refund"]
+
+
+def test_a_soup_needs_at_least_one_run() -> None:
+    import pytest
+
+    from tests.nlu_models.conftest import tiny_examples
+
+    intents, sentiment = tiny_examples()
+    with pytest.raises(ValueError, match="soup_size"):
+        JointTrainer(TrainingConfig(soup_size=0)).fit(intents, sentiment)
