@@ -1,4 +1,4 @@
-"""Class-weighted cross-entropy whose label smoothing follows the example's own class weight."""
+"""Training losses: class-weighted cross-entropy (smoothing follows the class weight) and distillation."""
 
 from __future__ import annotations
 
@@ -42,3 +42,19 @@ class ClassWeightedCrossEntropy(nn.Module):
             return per_example.mean()
         weights = self.weight[targets]
         return (weights * per_example).sum() / weights.sum()
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Mean KL(teacher ‖ student) of temperature-softened predictions, times T² (Hinton et al. 2015).
+
+    The T² factor keeps the gradient's size comparable to the hard-label loss whatever the
+    temperature, so the two can be mixed with one weight.
+
+    Args:
+        student_logits: Batch × classes raw logits of the model being trained.
+        teacher_probs: Batch × classes target distribution, already softened at ``temperature``.
+        temperature: Softening of the student's logits (the teacher's used the same).
+    """
+    log_student = torch.log_softmax(student_logits / temperature, dim=-1)
+    kl = (teacher_probs * (torch.log(teacher_probs.clamp(min=1e-12)) - log_student)).sum(dim=-1)
+    return kl.mean() * temperature**2

@@ -82,6 +82,10 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
             # Fine-tuning runs averaged into one model (a weight soup): better generalisation at the
             # same serving cost, this many times the training time.
             "soup_size": 1,
+            # With a soup: one more run learns from the runs' ensemble and is served instead
+            # (0 = off); see nlu_models.trainer.TrainingConfig.
+            "distill_weight": 0.0,
+            "distill_temperature": 2.0,
             # Python of the torch environment that trains (default: the project's .venv).
             "trainer_python": None,
             "quantized": True,
@@ -158,6 +162,8 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
                 "--batch-size", str(cfg["batch_size"]), "--seed", str(cfg["random_seed"]),
                 "--oos-score", str(cfg["oos_score"]), "--ema-decay", str(cfg["ema_decay"]),
                 "--intent-scale", str(cfg["intent_scale"]), "--soup-size", str(cfg["soup_size"]),
+                "--distill-weight", str(cfg["distill_weight"]),
+                "--distill-temperature", str(cfg["distill_temperature"]),
             ]
             for path in cfg.get("sentiment_data", []):
                 command += ["--sentiment", str(_resolve(path))]

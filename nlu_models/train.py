@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="scale of the intent head's cosine logits")
     parser.add_argument("--soup-size", type=int, default=TrainingConfig.soup_size,
                         help="fine-tune this many times (seeds seed, seed+1, ...) and average the weights")
+    parser.add_argument("--distill-weight", type=float, default=TrainingConfig.distill_weight,
+                        help="with a soup: train one more run towards the runs' ensemble with this weight, serve it")
+    parser.add_argument("--distill-temperature", type=float, default=TrainingConfig.distill_temperature,
+                        help="softening temperature of the distillation loss")
     args = parser.parse_args(argv)
 
     intent_examples = load_examples(args.data)
@@ -72,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         encoder=args.encoder, max_epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
         seed=args.seed, oos_labels=tuple(args.oos_label or ("oos",)), oos_score=args.oos_score,
         ema_decay=args.ema_decay, intent_scale=args.intent_scale, soup_size=args.soup_size,
+        distill_weight=args.distill_weight, distill_temperature=args.distill_temperature,
     )
     print(f"training on {len(intent_examples)} intent and {len(sentiment_examples)} sentiment examples "
           f"({config.resolved_encoder()})", file=sys.stderr)

@@ -154,3 +154,21 @@ def test_report_lists_the_runs_behind_a_weight_soup(tmp_path: Path) -> None:
     assert "| b77 | run, seed 14 | 92.80 | 3 of 5 |" in report
     assert "| b77 | **soup of 2** (served) | **93.60** | |" in report
     assert "| b77 | accuracy | 94.40 | 93.00 |" in report
+
+
+def test_report_names_a_distilled_model_as_the_served_one_next_to_its_soup(tmp_path: Path) -> None:
+    soup = [{"seed": 13, "best_epoch": 2, "epochs_run": 4, "validation_score": 0.931},
+            {"seed": 14, "best_epoch": 3, "epochs_run": 5, "validation_score": 0.928}]
+    distilled = {"seed": 15, "best_epoch": 3, "epochs_run": 5, "validation_score": 0.941, "weight": 0.5,
+                 "temperature": 2.0}
+    finetuned = {"accuracy": 0.944, "epochs_run": 5, "validation_score": 0.941, "soup": soup,
+                 "soup_validation_score": 0.936, "distilled": distilled}
+    results = {"measured_at": "now", "commit": "new", "machine": "test",
+               "tasks": {"b77": {"metric": "accuracy", "plan_epochs": 5, "commit": "new",
+                                 "finetuned": finetuned, "frozen_lr": {"accuracy": 0.93}}}}
+    write_report(results, tmp_path)
+    report = (tmp_path / "nlu.md").read_text()
+    assert "| b77 | soup of 2 | 93.60 | |" in report
+    assert ("| b77 | **distilled from the ensemble of 2** (served; seed 15, weight 0.5, T 2) | **94.10** | 3 of 5 |"
+            in report)
+    assert "**soup of 2** (served)" not in report

@@ -55,3 +55,16 @@ def test_smoothing_without_weights_matches_torch() -> None:
 def test_rejects_smoothing_outside_the_unit_interval() -> None:
     with pytest.raises(ValueError):
         ClassWeightedCrossEntropy(WEIGHTS, label_smoothing=1.0)
+
+
+def test_distillation_loss_is_zero_at_the_teacher_and_matches_torch_kl_times_t_squared() -> None:
+    from nlu_models.losses import distillation_loss
+
+    torch.manual_seed(0)
+    teacher_logits, student_logits = torch.randn(5, 4), torch.randn(5, 4)
+    temperature = 2.0
+    teacher = torch.softmax(teacher_logits / temperature, dim=-1)
+    assert distillation_loss(teacher_logits, teacher, temperature).item() == pytest.approx(0.0, abs=1e-6)
+    expected = torch.nn.functional.kl_div(torch.log_softmax(student_logits / temperature, dim=-1), teacher,
+                                          reduction="batchmean") * temperature**2
+    assert distillation_loss(student_logits, teacher, temperature).item() == pytest.approx(expected.item(), rel=1e-5)

@@ -190,3 +190,31 @@ def test_a_soup_needs_at_least_one_run() -> None:
     intents, sentiment = tiny_examples()
     with pytest.raises(ValueError, match="soup_size"):
         JointTrainer(TrainingConfig(soup_size=0)).fit(intents, sentiment)
+
+
+def test_distillation_trains_one_more_run_towards_the_soup_runs_ensemble_and_serves_it() -> None:
+    from tests.nlu_models.conftest import tiny_examples
+
+    intents, sentiment = tiny_examples()
+    config = TrainingConfig(max_epochs=2, patience=2, batch_size=8, max_length=16, soup_size=2,
+                            distill_weight=0.5, distill_temperature=2.0)
+    trained = JointTrainer(config).fit(intents, sentiment)
+    assert [m["seed"] for m in trained.metrics["soup"]] == [13, 14]
+    distilled = trained.metrics["distilled"]
+    assert distilled["seed"] == 15 and distilled["weight"] == 0.5 and distilled["temperature"] == 2.0
+    assert trained.metrics["validation_score"] == distilled["validation_score"]
+    assert trained.metrics["soup_validation_score"] is not None
+    trained.oos_threshold = float("-inf")
+    assert trained.predict_intents(["hello there", "where is my parcel", "I want a refund"]) == ["greet", "order_status", "refund"]
+
+
+def test_distillation_settings_out_of_range_are_refused() -> None:
+    import pytest
+
+    from tests.nlu_models.conftest import tiny_examples
+
+    intents, sentiment = tiny_examples()
+    with pytest.raises(ValueError, match="distill_weight"):
+        JointTrainer(TrainingConfig(distill_weight=1.5)).fit(intents, sentiment)
+    with pytest.raises(ValueError, match="distill_temperature"):
+        JointTrainer(TrainingConfig(distill_temperature=0.0)).fit(intents, sentiment)
