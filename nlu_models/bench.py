@@ -86,9 +86,12 @@ PLANS = {
                          trainer={"oos_score": "max_logit", "label_smoothing": 0.0, "ema_decay": 0.998,
                                   "intent_scale": 16.0, **SOUP}),
     # Ten examples per intent: a probe on frozen features already fits them, so the encoder moves
-    # gently (lower rate) and without label smoothing.
+    # gently (lower rate) and without label smoothing. Batches of 16 (twice the steps) were chosen on
+    # the task's own validation split (1,540 queries), single runs with seed 13: 87.66 (also with 25 epochs)
+    # against 87.01 with 32; lr 5e-5 / 2e-5 (25 epochs), scale 16 / 25 and 25 epochs scored 86.62 to
+    # 87.14. On test that run scored 86.92 against 87.14: the choice follows validation, not test.
     "banking77_10shot": TaskPlan(banking77_10shot, epochs=15, patience=4, diet_epochs=40, metric="accuracy",
-                                 trainer={"encoder_lr": 3e-5, "label_smoothing": 0.0, **SOUP}),
+                                 trainer={"encoder_lr": 3e-5, "label_smoothing": 0.0, "batch_size": 16, **SOUP}),
     "tweeteval_sentiment": TaskPlan(tweeteval_sentiment, epochs=1, patience=1, diet_epochs=3, metric="macro_recall"),
     "uss_dissatisfaction": TaskPlan(uss_dissatisfaction, epochs=1, patience=1, diet_epochs=3, metric="f1_dissatisfied"),
 }
