@@ -82,6 +82,8 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
             # Fine-tuning runs averaged into one model (a weight soup): better generalisation at the
             # same serving cost, this many times the training time.
             "soup_size": 1,
+            # "uniform" (all runs) or "greedy" (runs kept only when validation says they help).
+            "soup_rule": "uniform",
             # With a soup: one more run learns from the runs' ensemble and is served instead
             # (0 = off); see nlu_models.trainer.TrainingConfig.
             "distill_weight": 0.0,
@@ -162,6 +164,7 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
                 "--batch-size", str(cfg["batch_size"]), "--seed", str(cfg["random_seed"]),
                 "--oos-score", str(cfg["oos_score"]), "--ema-decay", str(cfg["ema_decay"]),
                 "--intent-scale", str(cfg["intent_scale"]), "--soup-size", str(cfg["soup_size"]),
+                "--soup-rule", str(cfg["soup_rule"]),
                 "--distill-weight", str(cfg["distill_weight"]),
                 "--distill-temperature", str(cfg["distill_temperature"]),
             ]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nlu_models.data import Example, data_hash, load_csv, load_examples
 from nlu_models.export import export_classifier
-from nlu_models.trainer import JointTrainer, TrainingConfig
+from nlu_models.trainer import SOUP_RULES, JointTrainer, TrainingConfig
 
 
 def load_sentiment(paths: list[Path]) -> list[Example]:
@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="scale of the intent head's cosine logits")
     parser.add_argument("--soup-size", type=int, default=TrainingConfig.soup_size,
                         help="fine-tune this many times (seeds seed, seed+1, ...) and average the weights")
+    parser.add_argument("--soup-rule", choices=SOUP_RULES, default=TrainingConfig.soup_rule,
+                        help="average all runs (uniform) or a greedy soup chosen on validation")
     parser.add_argument("--distill-weight", type=float, default=TrainingConfig.distill_weight,
                         help="with a soup: train one more run towards the runs' ensemble with this weight, serve it")
     parser.add_argument("--distill-temperature", type=float, default=TrainingConfig.distill_temperature,
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainingConfig(
         encoder=args.encoder, max_epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
         seed=args.seed, oos_labels=tuple(args.oos_label or ("oos",)), oos_score=args.oos_score,
-        ema_decay=args.ema_decay, intent_scale=args.intent_scale, soup_size=args.soup_size,
+        ema_decay=args.ema_decay, intent_scale=args.intent_scale, soup_size=args.soup_size, soup_rule=args.soup_rule,
         distill_weight=args.distill_weight, distill_temperature=args.distill_temperature,
     )
     print(f"training on {len(intent_examples)} intent and {len(sentiment_examples)} sentiment examples "

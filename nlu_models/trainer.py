@@ -76,6 +76,10 @@ class TrainingConfig:
             one pre-trained start stay in one basin, so the average of their weights is one model
             that generalises like an ensemble of them: served at the cost of one, trained at the
             cost of ``soup_size``.
+        soup_rule: Which runs go into the soup: ``uniform`` (all of them) or ``greedy`` (Wortsman et
+            al.'s greedy soup: runs in order of validation score, each kept only when the soup with
+            it scores at least as well on validation as without; a run that early-stopped far from
+            the others then cannot pull the average below its best runs).
         distill_weight: With a soup of two or more runs, train one more run (seed ``seed +
             soup_size``, from the same probed model) towards the runs' ensemble and serve it instead
             of the soup: its intent loss is ``(1 - w) · cross-entropy + w · T² · KL(ensemble ‖
@@ -104,6 +108,7 @@ class TrainingConfig:
     ema_decay: float = 0.0
     intent_scale: float = 20.0
     soup_size: int = 1
+    soup_rule: str = "uniform"
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
     device: str | None = None
@@ -266,6 +271,9 @@ def length_bucketed_batches(lengths: list[int], batch_size: int, rng: random.Ran
 # validation votes. When no label is this large (tiny data), labels of 3 or more still give one each.
 MIN_EXAMPLES_TO_HOLD_OUT = 8
 
+# How a soup chooses its runs (TrainingConfig.soup_rule).
+SOUP_RULES = ("uniform", "greedy")
+
 
 def stratified_split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
     """Hold out ``fraction`` of each label (at least one); small labels stay whole in training.
@@ -370,6 +378,8 @@ class JointTrainer:
             raise ValueError("no intent examples to train on")
         if cfg.soup_size < 1:
             raise ValueError(f"soup_size must be at least 1, got {cfg.soup_size}")
+        if cfg.soup_rule not in SOUP_RULES:
+            raise ValueError(f"soup_rule must be one of {SOUP_RULES}, got {cfg.soup_rule!r}")
         if not 0.0 <= cfg.distill_weight <= 1.0 or cfg.distill_temperature <= 0:
             raise ValueError(f"distill_weight must be in [0, 1] and distill_temperature > 0, got "
                              f"{cfg.distill_weight} and {cfg.distill_temperature}")
@@ -431,11 +441,13 @@ class JointTrainer:
             members.append(self._fine_tune(trained, data, probe_score, random.Random(member_seed), member_seed))
         distilled: _MemberResult | None = None
         soup_score: float | None = None
+        in_soup = members
         if len(members) == 1:
             model.load_state_dict(members[0].state)
             best_score = members[0].score
         else:
-            model.load_state_dict(average_states([m.state for m in members]))
+            in_soup = self._choose_soup(trained, members, validation, sent_validation)
+            model.load_state_dict(average_states([m.state for m in in_soup]))
             best_score, _ = self._validation_score(trained, validation, sent_validation)
             soup_score = best_score
             logger.info("soup of %d: validation score %.4f (members: %s)", len(members), best_score,
@@ -477,7 +489,8 @@ class JointTrainer:
             "probe_validation_score": probe_score,
             "history": history,
             **({"soup": [{"seed": m.seed, "best_epoch": m.best_epoch, "epochs_run": len(m.history),
-                          "validation_score": m.score} for m in members],
+                          "validation_score": m.score, "in_soup": any(m is k for k in in_soup)} for m in members],
+                "soup_rule": cfg.soup_rule,
                 "soup_validation_score": soup_score} if len(members) > 1 else {}),
             **({"distilled": {"seed": distilled.seed, "best_epoch": distilled.best_epoch,
                               "epochs_run": len(distilled.history), "validation_score": distilled.score,
@@ -493,6 +506,24 @@ class JointTrainer:
             "device": self.device.type,
         }
         return trained
+
+    def _choose_soup(self, trained: TrainedClassifier, members: list[_MemberResult], validation: list[Example],
+                     sent_validation: list[Example]) -> list[_MemberResult]:
+        """The runs to average: all of them, or a greedy soup chosen on validation (``soup_rule``).
+
+        Leaves the model holding some candidate's weights; the caller loads the soup.
+        """
+        if self.config.soup_rule == "uniform":
+            return members
+        ranked = sorted(members, key=lambda m: -m.score)  # stable: ties keep seed order
+        chosen, best = [ranked[0]], ranked[0].score
+        for candidate in ranked[1:]:
+            trained.model.load_state_dict(average_states([m.state for m in [*chosen, candidate]]))
+            score, _ = self._validation_score(trained, validation, sent_validation)
+            logger.info("greedy soup: with seed %d %.4f (without %.4f)", candidate.seed, score, best)
+            if score >= best:
+                chosen, best = [*chosen, candidate], score
+        return chosen
 
     def _fine_tune(self, trained: TrainedClassifier, data: _FitData, probe_score: float, rng: random.Random,
                    seed: int, teacher: torch.Tensor | None = None) -> _MemberResult:

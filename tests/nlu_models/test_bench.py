@@ -172,3 +172,18 @@ def test_report_names_a_distilled_model_as_the_served_one_next_to_its_soup(tmp_p
     assert ("| b77 | **distilled from the ensemble of 2** (served; seed 15, weight 0.5, T 2) | **94.10** | 3 of 5 |"
             in report)
     assert "**soup of 2** (served)" not in report
+
+
+def test_report_names_a_greedy_soup_and_the_runs_it_left_out(tmp_path: Path) -> None:
+    soup = [{"seed": 13, "best_epoch": 2, "epochs_run": 4, "validation_score": 0.931, "in_soup": True},
+            {"seed": 14, "best_epoch": 3, "epochs_run": 5, "validation_score": 0.928, "in_soup": True},
+            {"seed": 15, "best_epoch": 1, "epochs_run": 3, "validation_score": 0.901, "in_soup": False}]
+    finetuned = {"accuracy": 0.944, "epochs_run": 4, "validation_score": 0.936, "soup": soup, "soup_rule": "greedy"}
+    results = {"measured_at": "now", "commit": "new", "machine": "test",
+               "tasks": {"b77": {"metric": "accuracy", "plan_epochs": 5, "commit": "new",
+                                 "finetuned": finetuned, "frozen_lr": {"accuracy": 0.93}}}}
+    write_report(results, tmp_path)
+    report = (tmp_path / "nlu.md").read_text()
+    assert "| b77 | run, seed 15 (left out of the soup) | 90.10 | 1 of 3 |" in report
+    assert "| b77 | run, seed 13 | 93.10 | 2 of 4 |" in report
+    assert "| b77 | **greedy soup of 2 of 3** (served) | **93.60** | |" in report

@@ -39,6 +39,7 @@ pipeline:
     ema_decay: 0.9
     intent_scale: 16.0
     soup_size: 2
+    soup_rule: greedy
     distill_weight: 0.5
     distill_temperature: 3.0
 policies: []
@@ -58,6 +59,7 @@ policies: []
     assert meta["training_config"]["ema_decay"] == 0.9  # component settings reach the trainer
     assert meta["training_config"]["intent_scale"] == 16.0
     assert [m["seed"] for m in meta["metrics"]["soup"]] == [13, 14]
+    assert meta["training_config"]["soup_rule"] == "greedy"
     assert meta["metrics"]["distilled"]["seed"] == 15 and meta["metrics"]["distilled"]["temperature"] == 3.0
 
     parses = rasa_parse(archive, ["hello there", "where is my parcel"])

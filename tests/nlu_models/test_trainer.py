@@ -218,3 +218,41 @@ def test_distillation_settings_out_of_range_are_refused() -> None:
         JointTrainer(TrainingConfig(distill_weight=1.5)).fit(intents, sentiment)
     with pytest.raises(ValueError, match="distill_temperature"):
         JointTrainer(TrainingConfig(distill_temperature=0.0)).fit(intents, sentiment)
+
+
+def test_greedy_soup_keeps_a_run_only_when_the_soup_with_it_scores_no_worse(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from nlu_models.trainer import _MemberResult
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    # Validation score peaks where the weight is 1.1: runs at 1.0 and 1.2 average to it, 2.0 is far off.
+    monkeypatch.setattr(JointTrainer, "_validation_score",
+                        lambda self, trained, v, s: (1 - abs(trained.model.weight.detach().item() - 1.1) / 10, {}))
+
+    def run(seed: int, weight: float) -> _MemberResult:
+        return _MemberResult(seed, {"weight": torch.tensor([[weight]])}, 1 - abs(weight - 1.1) / 10, 1, [])
+
+    members = [run(13, 2.0), run(14, 1.0), run(15, 1.2)]
+    trained = SimpleNamespace(model=model)
+    greedy = JointTrainer(TrainingConfig(soup_rule="greedy"))._choose_soup(trained, members, [], [])
+    assert [m.seed for m in greedy] == [14, 15]
+    uniform = JointTrainer(TrainingConfig())._choose_soup(trained, members, [], [])
+    assert [m.seed for m in uniform] == [13, 14, 15]
+
+
+def test_greedy_soup_records_which_runs_it_kept_and_unknown_rules_are_refused() -> None:
+    import pytest
+
+    from tests.nlu_models.conftest import tiny_examples
+
+    intents, sentiment = tiny_examples()
+    config = TrainingConfig(max_epochs=2, patience=2, batch_size=8, max_length=16, soup_size=2, soup_rule="greedy")
+    trained = JointTrainer(config).fit(intents, sentiment)
+    assert trained.metrics["soup_rule"] == "greedy"
+    members = trained.metrics["soup"]
+    best = max(members, key=lambda m: m["validation_score"])
+    assert best["in_soup"] and sum(m["in_soup"] for m in members) >= 1
+    assert trained.metrics["validation_score"] >= best["validation_score"]
+    with pytest.raises(ValueError, match="soup_rule"):
+        JointTrainer(TrainingConfig(soup_rule="best")).fit(intents, sentiment)
