@@ -450,7 +450,7 @@ class JointTrainer:
             model.load_state_dict(average_states([m.state for m in in_soup]))
             best_score, _ = self._validation_score(trained, validation, sent_validation)
             soup_score = best_score
-            logger.info("soup of %d: validation score %.4f (members: %s)", len(members), best_score,
+            logger.info("soup of %d of %d runs: validation score %.4f (runs: %s)", len(in_soup), len(members), best_score,
                         ", ".join(f"{m.score:.4f}" for m in members))
             if cfg.distill_weight > 0:
                 teacher = self._ensemble_probabilities(model, [m.state for m in members], train_ids, pad_id)
