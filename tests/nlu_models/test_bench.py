@@ -141,15 +141,23 @@ def test_diet_result_of_the_previous_report_is_reused_only_for_the_same_data(tmp
         raise AssertionError("a DIET result of other data was reused")
 
 
-def test_report_lists_the_runs_behind_a_weight_soup(tmp_path: Path) -> None:
-    soup = [{"seed": 13, "best_epoch": 2, "epochs_run": 4, "validation_score": 0.931},
+TWO_RUNS = [{"seed": 13, "best_epoch": 2, "epochs_run": 4, "validation_score": 0.931},
             {"seed": 14, "best_epoch": 3, "epochs_run": 5, "validation_score": 0.928}]
-    finetuned = {"accuracy": 0.944, "epochs_run": 4, "validation_score": 0.936, "soup": soup}
+
+
+def soup_report(finetuned: dict, tmp_path: Path) -> str:
+    """The report of one BANKING77-like task with the given fine-tuned result (frozen + LR at 93 %)."""
     results = {"measured_at": "now", "commit": "new", "machine": "test",
                "tasks": {"b77": {"metric": "accuracy", "plan_epochs": 5, "commit": "new",
                                  "finetuned": finetuned, "frozen_lr": {"accuracy": 0.93}}}}
     write_report(results, tmp_path)
-    report = (tmp_path / "nlu.md").read_text()
+    return (tmp_path / "nlu.md").read_text()
+
+
+def test_report_lists_the_runs_behind_a_weight_soup(tmp_path: Path) -> None:
+    soup = TWO_RUNS
+    finetuned = {"accuracy": 0.944, "epochs_run": 4, "validation_score": 0.936, "soup": soup}
+    report = soup_report(finetuned, tmp_path)
     assert "| b77 | run, seed 13 | 93.10 | 2 of 4 |" in report
     assert "| b77 | run, seed 14 | 92.80 | 3 of 5 |" in report
     assert "| b77 | **soup of 2** (served) | **93.60** | |" in report
@@ -157,17 +165,12 @@ def test_report_lists_the_runs_behind_a_weight_soup(tmp_path: Path) -> None:
 
 
 def test_report_names_a_distilled_model_as_the_served_one_next_to_its_soup(tmp_path: Path) -> None:
-    soup = [{"seed": 13, "best_epoch": 2, "epochs_run": 4, "validation_score": 0.931},
-            {"seed": 14, "best_epoch": 3, "epochs_run": 5, "validation_score": 0.928}]
+    soup = TWO_RUNS
     distilled = {"seed": 15, "best_epoch": 3, "epochs_run": 5, "validation_score": 0.941, "weight": 0.5,
                  "temperature": 2.0}
     finetuned = {"accuracy": 0.944, "epochs_run": 5, "validation_score": 0.941, "soup": soup,
                  "soup_validation_score": 0.936, "distilled": distilled}
-    results = {"measured_at": "now", "commit": "new", "machine": "test",
-               "tasks": {"b77": {"metric": "accuracy", "plan_epochs": 5, "commit": "new",
-                                 "finetuned": finetuned, "frozen_lr": {"accuracy": 0.93}}}}
-    write_report(results, tmp_path)
-    report = (tmp_path / "nlu.md").read_text()
+    report = soup_report(finetuned, tmp_path)
     assert "| b77 | soup of 2 | 93.60 | |" in report
     assert ("| b77 | **distilled from the ensemble of 2** (served; seed 15, weight 0.5, T 2) | **94.10** | 3 of 5 |"
             in report)
@@ -179,11 +182,7 @@ def test_report_names_a_greedy_soup_and_the_runs_it_left_out(tmp_path: Path) -> 
             {"seed": 14, "best_epoch": 3, "epochs_run": 5, "validation_score": 0.928, "in_soup": True},
             {"seed": 15, "best_epoch": 1, "epochs_run": 3, "validation_score": 0.901, "in_soup": False}]
     finetuned = {"accuracy": 0.944, "epochs_run": 4, "validation_score": 0.936, "soup": soup, "soup_rule": "greedy"}
-    results = {"measured_at": "now", "commit": "new", "machine": "test",
-               "tasks": {"b77": {"metric": "accuracy", "plan_epochs": 5, "commit": "new",
-                                 "finetuned": finetuned, "frozen_lr": {"accuracy": 0.93}}}}
-    write_report(results, tmp_path)
-    report = (tmp_path / "nlu.md").read_text()
+    report = soup_report(finetuned, tmp_path)
     assert "| b77 | run, seed 15 (left out of the soup) | 90.10 | 1 of 3 |" in report
     assert "| b77 | run, seed 13 | 93.10 | 2 of 4 |" in report
     assert "| b77 | **greedy soup of 2 of 3** (served) | **93.60** | |" in report
