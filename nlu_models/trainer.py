@@ -446,10 +446,11 @@ class JointTrainer:
             model.load_state_dict(members[0].state)
             best_score = members[0].score
         else:
-            in_soup = self._choose_soup(trained, members, validation, sent_validation)
+            in_soup, soup_score = self._choose_soup(trained, members, validation, sent_validation)
             model.load_state_dict(average_states([m.state for m in in_soup]))
-            best_score, _ = self._validation_score(trained, validation, sent_validation)
-            soup_score = best_score
+            if soup_score is None:
+                soup_score, _ = self._validation_score(trained, validation, sent_validation)
+            best_score = soup_score
             logger.info("soup of %d of %d runs: validation score %.4f (runs: %s)", len(in_soup), len(members), best_score,
                         ", ".join(f"{m.score:.4f}" for m in members))
             if cfg.distill_weight > 0:
@@ -508,13 +509,15 @@ class JointTrainer:
         return trained
 
     def _choose_soup(self, trained: TrainedClassifier, members: list[_MemberResult], validation: list[Example],
-                     sent_validation: list[Example]) -> list[_MemberResult]:
+                     sent_validation: list[Example]) -> tuple[list[_MemberResult], float | None]:
         """The runs to average: all of them, or a greedy soup chosen on validation (``soup_rule``).
 
-        Leaves the model holding some candidate's weights; the caller loads the soup.
+        Returns the runs and, for a greedy soup, the validation score of their average (already
+        measured while choosing; None for a uniform soup). Leaves the model holding some
+        candidate's weights; the caller loads the soup.
         """
         if self.config.soup_rule == "uniform":
-            return members
+            return members, None
         ranked = sorted(members, key=lambda m: -m.score)  # stable: ties keep seed order
         chosen, best = [ranked[0]], ranked[0].score
         for candidate in ranked[1:]:
@@ -523,7 +526,7 @@ class JointTrainer:
             logger.info("greedy soup: with seed %d %.4f (without %.4f)", candidate.seed, score, best)
             if score >= best:
                 chosen, best = [*chosen, candidate], score
-        return chosen
+        return chosen, best
 
     def _fine_tune(self, trained: TrainedClassifier, data: _FitData, probe_score: float, rng: random.Random,
                    seed: int, teacher: torch.Tensor | None = None) -> _MemberResult:

@@ -235,9 +235,9 @@ def test_greedy_soup_keeps_a_run_only_when_the_soup_with_it_scores_no_worse(monk
 
     members = [run(13, 2.0), run(14, 1.0), run(15, 1.2)]
     trained = SimpleNamespace(model=model)
-    greedy = JointTrainer(TrainingConfig(soup_rule="greedy"))._choose_soup(trained, members, [], [])
+    greedy, _ = JointTrainer(TrainingConfig(soup_rule="greedy"))._choose_soup(trained, members, [], [])
     assert [m.seed for m in greedy] == [14, 15]
-    uniform = JointTrainer(TrainingConfig())._choose_soup(trained, members, [], [])
+    uniform, _ = JointTrainer(TrainingConfig())._choose_soup(trained, members, [], [])
     assert [m.seed for m in uniform] == [13, 14, 15]
 
 
