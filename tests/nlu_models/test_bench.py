@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nlu_models.bench import earlier_run, score, write_report
+from nlu_models.bench import carried_over, earlier_run, score, write_report
 
 
 def test_score_counts_out_of_scope_recall_apart_from_in_scope_accuracy() -> None:
@@ -19,6 +19,20 @@ def test_earlier_run_reads_records_and_the_older_string_form() -> None:
     assert earlier_run("abc1234 at 2026-11-28 07:00 UTC") == {"commit": "abc1234", "measured_at": "2026-11-28 07:00 UTC"}
     record = {"commit": "abc1234", "measured_at": "x"}
     assert earlier_run(record) == record
+
+
+def test_a_partial_run_keeps_the_other_figures_with_the_commit_they_were_measured_on(tmp_path: Path) -> None:
+    earlier = {"commit": "old", "measured_at": "2026-11-27 10:00 UTC", "tasks": {"t": {"commit": "old"}},
+               "latency": {"size_mb": {}}, "rasa_memory": {"peak_rss_mb": 1700.0}}
+    kept = carried_over(earlier, ["clinc150"])
+    assert kept["tasks"] == {"t": {"commit": "old"}} and kept["latency"] == {"size_mb": {}}
+    assert kept["rasa_memory"] == {"measured_on": "old", "peak_rss_mb": 1700.0}
+    assert kept["earlier_runs"] == [{"commit": "old", "measured_at": "2026-11-27 10:00 UTC"}]
+    # A figure carried over twice keeps its first commit; re-running BANKING77 full drops the latency.
+    again = carried_over({**earlier, "commit": "newer", "rasa_memory": kept["rasa_memory"]}, ["banking77_full"])
+    assert again["rasa_memory"]["measured_on"] == "old" and "latency" not in again
+    write_report({"measured_at": "now", "commit": "new", "machine": "test", **again, "tasks": {}}, tmp_path)
+    assert "loaded and one message parsed: 1700 MB (measured on `old`)." in (tmp_path / "nlu.md").read_text()
 
 
 def test_report_names_only_the_earlier_runs_a_row_still_comes_from(tmp_path: Path) -> None:
