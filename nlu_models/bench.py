@@ -626,9 +626,11 @@ def write_report(results: dict[str, Any], out: Path = RESULTS) -> None:
 
 
 def carried_over(earlier: dict[str, Any], tasks: list[str]) -> dict[str, Any]:
-    """What a partial run keeps from the previous report: the other tasks' results, the latency
-    (measured with BANKING77 full) unless that task re-runs, the Rasa memory figure (re-measured
-    only when the bot model exists) with the commit it was measured on, and the earlier runs.
+    """What a partial run keeps from the previous report.
+
+    That is the other tasks' results, the latency (measured with BANKING77 full) unless that task
+    re-runs, the Rasa memory figure (re-measured only when the bot model exists) with the commit it
+    was measured on, and the list of earlier runs.
     """
     kept: dict[str, Any] = {"tasks": earlier.get("tasks", {})}
     if "banking77_full" not in tasks and "latency" in earlier:
