@@ -74,7 +74,8 @@ SOUP = {"soup_size": 3}
 # On one split the three runs' logit ensemble beat their soup (94.51 against 94.42) but costs three
 # models to serve; a fourth run distilled from that ensemble is served at the cost of one. On
 # 1934181 BANKING77 full: distilled 94.38 against the same three runs' soup 94.16 (e2ad643).
-DISTILLED_SOUP = {**SOUP, "distill_weight": 0.5, "distill_temperature": 2.0}
+DISTILLATION = {"distill_weight": 0.5, "distill_temperature": 2.0}
+DISTILLED_SOUP = {**SOUP, **DISTILLATION}
 # A served soup keeps only the runs that do not lower its validation score: on cbf43ac the 10-shot
 # runs scored 87.66 / 87.73 / 86.95 on validation (the last early-stopped at epoch 3 of 7), and the
 # uniform soup of the three 87.01, below its best two.
@@ -112,7 +113,7 @@ PLANS = {
     # below its better run). The teacher is all three runs whatever the soup keeps.
     "banking77_10shot": TaskPlan(banking77_10shot, epochs=15, patience=4, diet_epochs=40, metric="accuracy",
                                  trainer={"encoder_lr": 3e-5, "label_smoothing": 0.0, "batch_size": 16, **GREEDY_SOUP,
-                                          "distill_weight": 0.5, "distill_temperature": 2.0}),
+                                          **DISTILLATION}),
     "tweeteval_sentiment": TaskPlan(tweeteval_sentiment, epochs=1, patience=1, diet_epochs=3, metric="macro_recall"),
     "uss_dissatisfaction": TaskPlan(uss_dissatisfaction, epochs=1, patience=1, diet_epochs=3, metric="f1_dissatisfied"),
 }
