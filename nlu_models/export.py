@@ -109,6 +109,7 @@ def export_classifier(
         "oos_threshold": trained.oos_threshold,
         "oos_intents": trained.oos_intents,
         "oos_score": trained.config.oos_score,
+        "oos_penalty": trained.oos_penalty,
         "training_data_hash": training_data_hash,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "training_config": {k: v for k, v in vars(trained.config).items() if k != "device"},

@@ -66,6 +66,8 @@ class OnnxIntentSentimentPredictor:
         self.oos_threshold = float(self.meta["oos_threshold"])
         # What the threshold applies to: the top probability (older exports have no key) or the top logit.
         self.oos_score = self.meta.get("oos_score", "probability")
+        # Weight of the out-of-scope class's logit subtracted from the top logit (older exports: none).
+        self.oos_penalty = float(self.meta.get("oos_penalty", 0.0))
         # Classes trained from out-of-scope examples (e.g. CLINC150's "oos"); older exports have none.
         self.oos_classes = [self.intents.index(label) for label in self.meta.get("oos_intents", [])]
         self.tokenizer = Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
@@ -93,7 +95,8 @@ class OnnxIntentSentimentPredictor:
         intent_logits, sentiment_logits = self.logits(texts)
         intent_probs = softmax(intent_logits.astype(np.float64), self.intent_temperature)
         sentiment_probs = softmax(sentiment_logits.astype(np.float64), self.sentiment_temperature)
-        scores = in_scope_scores(intent_logits, self.intent_temperature, self.oos_score, self.oos_classes)
+        scores = in_scope_scores(intent_logits, self.intent_temperature, self.oos_score, self.oos_classes,
+                                 self.oos_penalty)
         predictions = []
         for score, intent_row, sentiment_row in zip(scores, intent_probs, sentiment_probs):
             order = np.argsort(-intent_row)

@@ -70,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="with a soup: train one more run towards the runs' ensemble with this weight, serve it")
     parser.add_argument("--distill-temperature", type=float, default=TrainingConfig.distill_temperature,
                         help="softening temperature of the distillation loss")
+    parser.add_argument("--oos-prototypes", type=int, default=TrainingConfig.oos_prototypes,
+                        help="extra prototypes of the out-of-scope class (cluster centres of its examples)")
+    parser.add_argument("--oos-penalties", type=float, nargs="+", default=list(TrainingConfig.oos_penalties),
+                        help="candidate weights of the out-of-scope logit subtracted from the top logit "
+                             "(max_logit score); the one with the best validation AUROC is kept")
     args = parser.parse_args(argv)
 
     intent_examples = load_examples(args.data)
@@ -79,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed, oos_labels=tuple(args.oos_label or ("oos",)), oos_score=args.oos_score,
         ema_decay=args.ema_decay, intent_scale=args.intent_scale, soup_size=args.soup_size, soup_rule=args.soup_rule,
         distill_weight=args.distill_weight, distill_temperature=args.distill_temperature,
+        oos_prototypes=args.oos_prototypes, oos_penalties=tuple(args.oos_penalties),
     )
     print(f"training on {len(intent_examples)} intent and {len(sentiment_examples)} sentiment examples "
           f"({config.resolved_encoder()})", file=sys.stderr)

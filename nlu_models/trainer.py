@@ -18,7 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from nlu_models.calibration import choose_oos_threshold, fit_temperature, in_scope_scores
+from nlu_models.calibration import choose_oos_penalty, choose_oos_threshold, fit_temperature, in_scope_scores
 from nlu_models.data import SENTIMENT_LABELS, Example
 from nlu_models.losses import ClassWeightedCrossEntropy, distillation_loss
 from nlu_models.model import IntentSentimentModel
@@ -89,6 +89,14 @@ class TrainingConfig:
             but costs one model per run to serve; the distilled run is served at the cost of one.
             0 = off (the soup is served).
         distill_temperature: Softening temperature of the distillation loss (> 0).
+        oos_penalties: Candidate weights of the out-of-scope class's logit, subtracted from the top
+            logit when ``oos_score`` is ``max_logit``: the one whose scores best separate held-out
+            in-scope from out-of-scope examples (AUROC) is kept. ``(0.0,)``: the plain top logit.
+            A text close to what the model knows as out of scope is then doubted even when one
+            intent also fits it.
+        oos_prototypes: Additional intent-head prototypes of the out-of-scope class, initialised at
+            cluster centres of its training examples (0 = one prototype like every intent). Unknown
+            requests are many unrelated topics, which one prototype averages into a point near none.
     """
 
     encoder: str | None = None
@@ -111,6 +119,8 @@ class TrainingConfig:
     soup_rule: str = "uniform"
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
+    oos_prototypes: int = 0
+    oos_penalties: tuple[float, ...] = (0.0,)
     device: str | None = None
 
     def resolved_encoder(self) -> str:
@@ -131,6 +141,7 @@ class TrainedClassifier:
     oos_threshold: float
     config: TrainingConfig
     metrics: dict[str, Any] = field(default_factory=dict)
+    oos_penalty: float = 0.0  # see TrainingConfig.oos_penalties
 
     @property
     def oos_intents(self) -> list[str]:
@@ -142,7 +153,8 @@ class TrainedClassifier:
 
         It is -inf where the top class is an out-of-scope class.
         """
-        return in_scope_scores(intent_logits, self.intent_temperature, self.config.oos_score, self._oos_classes)
+        return in_scope_scores(intent_logits, self.intent_temperature, self.config.oos_score, self._oos_classes,
+                               self.oos_penalty)
 
     @cached_property
     def _oos_classes(self) -> list[int]:
@@ -405,7 +417,10 @@ class JointTrainer:
         encoder = cfg.resolved_encoder()
         tokenizer = AutoTokenizer.from_pretrained(encoder)
         pad_id = tokenizer.pad_token_id or 0
-        model = IntentSentimentModel(encoder, len(intents), len(sentiments), intent_scale=cfg.intent_scale).to(self.device)
+        oos_trained = [intent_index[label] for label in cfg.oos_labels if label in intent_index]
+        extra = cfg.oos_prototypes if oos_trained else 0
+        model = IntentSentimentModel(encoder, len(intents), len(sentiments), intent_scale=cfg.intent_scale,
+                                     extra_prototypes=extra, extra_class=oos_trained[0] if extra else 0).to(self.device)
         train_ids = encode(tokenizer, [e.text for e in train], cfg.max_length)
         sent_ids = encode(tokenizer, [e.text for e in sent_train], cfg.max_length)
         train_targets = torch.tensor([intent_index[e.label] for e in train], device=self.device)
@@ -419,7 +434,8 @@ class JointTrainer:
 
         # Linear probing: heads first, on frozen embeddings (cheap: one encoder pass).
         train_vectors = self._embed_all(model, train_ids, pad_id)
-        model.intent_head.init_from_prototypes(self._prototypes(train_vectors, train_targets, len(intents)))
+        extra_init = self._cluster_centres(train_vectors[train_targets == oos_trained[0]], extra) if extra else None
+        model.intent_head.init_from_prototypes(self._prototypes(train_vectors, train_targets, len(intents)), extra_init)
         self._probe(model.intent_head, train_vectors, train_targets, intent_loss)
         if sent_ids:
             self._probe(model.sentiment_head, self._embed_all(model, sent_ids, pad_id), sent_targets_all, sentiment_loss)
@@ -474,7 +490,11 @@ class JointTrainer:
         trained.intent_temperature = fit_temperature(intent_logits, calib_labels)
         oos_score = None
         if oos_validation:
-            oos_score = trained.in_scope_score(trained.logits([e.text for e in oos_validation])[0])
+            oos_logits = trained.logits([e.text for e in oos_validation])[0]
+            if len(cfg.oos_penalties) > 1:
+                trained.oos_penalty = choose_oos_penalty(intent_logits, oos_logits, cfg.oos_penalties,
+                                                         trained.intent_temperature, cfg.oos_score, trained._oos_classes)
+            oos_score = trained.in_scope_score(oos_logits)
         trained.oos_threshold = choose_oos_threshold(
             trained.in_scope_score(intent_logits), intent_logits.argmax(axis=1) == calib_labels, oos_score
         )
@@ -504,6 +524,7 @@ class JointTrainer:
             "intent_temperature": trained.intent_temperature,
             "sentiment_temperature": trained.sentiment_temperature,
             "oos_threshold": trained.oos_threshold,
+            "oos_penalty": trained.oos_penalty,
             "device": self.device.type,
         }
         return trained
@@ -636,7 +657,7 @@ class JointTrainer:
         Leaves the model holding the last state; the caller loads what it needs next.
         """
         temperature = self.config.distill_temperature
-        total = torch.zeros(len(ids), model.intent_head.weight.shape[0], device=self.device)
+        total = torch.zeros(len(ids), model.intent_head.num_classes, device=self.device)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for state in tqdm(states, desc="teacher ensemble", unit="model"):
             model.load_state_dict(state)
@@ -666,6 +687,21 @@ class JointTrainer:
         sums.index_add_(0, targets, nn.functional.normalize(vectors, dim=-1))
         counts.index_add_(0, targets, torch.ones(len(targets), 1, device=vectors.device))
         return sums / counts.clamp(min=1)
+
+    def _cluster_centres(self, vectors: torch.Tensor, k: int, iterations: int = 20) -> torch.Tensor:
+        """``k`` spherical k-means centres of ``vectors`` (seeded; fewer vectors than ``k`` repeat)."""
+        unit = nn.functional.normalize(vectors, dim=-1)
+        generator = torch.Generator().manual_seed(self.config.seed)
+        centres = unit[torch.randperm(len(unit), generator=generator)[:k].to(unit.device)]
+        if len(centres) < k:
+            centres = centres.repeat((k + len(centres) - 1) // len(centres), 1)[:k]
+        for _ in range(iterations):
+            assign = (unit @ centres.T).argmax(dim=1)
+            for j in range(k):
+                members = unit[assign == j]
+                if len(members):
+                    centres[j] = nn.functional.normalize(members.mean(dim=0), dim=0)
+        return centres
 
     def _probe(self, head: nn.Module, vectors: torch.Tensor, targets: torch.Tensor, loss_fn: nn.Module) -> None:
         """Train one head alone on frozen embeddings, full batch (milliseconds per step)."""

@@ -256,3 +256,53 @@ def test_greedy_soup_records_which_runs_it_kept_and_unknown_rules_are_refused() 
     assert trained.metrics["validation_score"] >= best["validation_score"]
     with pytest.raises(ValueError, match="soup_rule"):
         JointTrainer(TrainingConfig(soup_rule="best")).fit(intents, sentiment)
+
+
+def test_extra_prototypes_give_their_class_the_best_of_its_vectors() -> None:
+    head = CosineHead(2, 3, scale=10.0, extra=2, extra_class=1)
+    head.init_from_prototypes(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]),
+                              torch.tensor([[0.0, -1.0], [1.0, 1.0]]))
+    logits = head(torch.tensor([[0.0, -2.0], [1.0, 0.0]]))
+    assert logits.shape == (2, 3)
+    assert torch.allclose(logits[0], torch.tensor([0.0, 10.0, 0.0]), atol=1e-5)  # second vector of class 1 wins
+    assert torch.allclose(logits[1], torch.tensor([10.0, 10.0 / 2**0.5, -10.0]), atol=1e-5)  # third one
+    assert CosineHead(2, 3, extra=0)(torch.ones(1, 2)).shape == (1, 3)
+
+
+def test_cluster_centres_are_unit_vectors_near_each_group() -> None:
+    torch.manual_seed(0)
+    groups = [torch.tensor([5.0, 0.0, 0.0]), torch.tensor([0.0, 5.0, 0.0]), torch.tensor([0.0, 0.0, 5.0])]
+    vectors = torch.cat([g + 0.3 * torch.randn(30, 3) for g in groups])
+    centres = JointTrainer(TrainingConfig(device="cpu"))._cluster_centres(vectors, 3)
+    assert torch.allclose(centres.norm(dim=1), torch.ones(3), atol=1e-5)
+    assert sorted(int(c.argmax()) for c in centres) == [0, 1, 2]  # one centre per group
+    assert JointTrainer(TrainingConfig(device="cpu"))._cluster_centres(vectors[:2], 5).shape == (5, 3)
+
+
+def test_out_of_scope_sub_prototypes_and_penalty_train_export_and_serve_like_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from nlu_models.data import Example, data_hash
+    from nlu_models.export import export_classifier
+    from nlu_models.onnx_predictor import OnnxIntentSentimentPredictor
+    from tests.nlu_models.conftest import tiny_examples
+
+    intents, sentiment = tiny_examples()
+    oos = [Example(text, "oos") for text in OUT_OF_SCOPE]
+    trained = JointTrainer(TrainingConfig(max_epochs=3, patience=3, batch_size=8, max_length=16,
+                                          oos_prototypes=3, oos_score="max_logit",
+                                          oos_penalties=(0.0, 0.5, 1.0))).fit(intents + oos, sentiment)
+    assert trained.model.intent_head.weight.shape[0] == len(trained.intents) + 3
+    assert trained.oos_penalty in (0.0, 0.5, 1.0) and trained.metrics["oos_penalty"] == trained.oos_penalty
+    texts = [OUT_OF_SCOPE[0], "where is my order", "hello"]
+    torch_logits = trained.logits(texts)[0]
+    assert torch_logits.shape == (3, len(trained.intents))
+    folder = tmp_path / "classifier"
+    meta = export_classifier(trained, folder, data_hash(intents + oos, sentiment), texts)
+    assert meta["oos_penalty"] == trained.oos_penalty
+    served = OnnxIntentSentimentPredictor(folder, quantized=False).predict(texts)
+    assert [p.intent_ranking[0][0] for p in served] == [trained.intents[int(i)] for i in torch_logits.argmax(1)]
+    # The server applies the same penalty and threshold as the trainer.
+    assert [p.out_of_scope for p in served] == [label == "OUT" for label in trained.predict_intents(texts, "OUT")]
+    assert len(served[0].intent_ranking) <= len(trained.intents)
+    assert np.isfinite(torch_logits).all()
