@@ -88,6 +88,11 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
             # (0 = off); see nlu_models.trainer.TrainingConfig.
             "distill_weight": 0.0,
             "distill_temperature": 2.0,
+            # With an intent named "oos" (examples of what the bot does not handle): extra prototypes
+            # of that class, and candidate weights of its logit subtracted from the top logit
+            # ("max_logit" score), the best chosen on validation; see TrainingConfig.
+            "oos_prototypes": 0,
+            "oos_penalties": [0.0],
             # Python of the torch environment that trains (default: the project's .venv).
             "trainer_python": None,
             "quantized": True,
@@ -167,6 +172,8 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
                 "--soup-rule", str(cfg["soup_rule"]),
                 "--distill-weight", str(cfg["distill_weight"]),
                 "--distill-temperature", str(cfg["distill_temperature"]),
+                "--oos-prototypes", str(cfg["oos_prototypes"]),
+                "--oos-penalties", *[str(p) for p in cfg["oos_penalties"]],
             ]
             for path in cfg.get("sentiment_data", []):
                 command += ["--sentiment", str(_resolve(path))]
