@@ -1,4 +1,4 @@
-"""Temperature scaling and the out-of-scope threshold (numpy only: shared by trainer and server)."""
+"""Temperature scaling and the out-of-scope threshold (numpy at import: shared by trainer and server)."""
 
 from __future__ import annotations
 
@@ -36,16 +36,15 @@ def in_scope_scores(
 def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
     """Probability that a random positive scores above a random negative (ties count half).
 
-    The Mann-Whitney statistic over average ranks; -inf scores rank lowest.
+    scikit-learn's ROC AUC, with -inf scores (top class out of scope) ranked lowest, tied.
     """
     if len(positive) == 0 or len(negative) == 0:
         return 0.5
-    values = np.concatenate([positive, negative]).astype(np.float64)
-    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-    average_rank = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based mean rank of each distinct value
-    ranks = average_rank[inverse]
-    n_pos = len(positive)
-    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * len(negative)))
+    # Imported here: only training chooses a penalty, and the server imports this module too.
+    from sklearn.metrics import roc_auc_score
+
+    values = np.nan_to_num(np.concatenate([positive, negative]).astype(np.float64), neginf=np.finfo(np.float64).min)
+    return float(roc_auc_score(np.arange(len(values)) < len(positive), values))
 
 
 def choose_oos_penalty(
