@@ -13,8 +13,11 @@ import onnx
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+from nlu_models.encoder_export import ENCODER_FP32, ENCODER_INT8
+from nlu_models.encoder_pool import file_sha256
 from nlu_models.onnx_predictor import (
     FORMAT_VERSION,
+    HEADS_FILE,
     LABELS_FILE,
     META_FILE,
     MODEL_FP32,
@@ -22,11 +25,15 @@ from nlu_models.onnx_predictor import (
     TOKENIZER_FILE,
     OnnxIntentSentimentPredictor,
 )
+from nlu_models.probe import save_heads
+from nlu_models.probe_classifier import ProbeClassifier
 from nlu_models.trainer import TrainedClassifier
 
 # Opset / IR version that the ONNX Runtime pinned in .venv-rasa (1.23) loads.
 OPSET = 17
 MAX_IR_VERSION = 9
+#: Int8 is served only when it agrees with fp32 on at least this share of top-1 intents.
+MIN_INT8_PARITY = 0.995
 
 
 class _ExportWrapper(torch.nn.Module):
@@ -71,8 +78,9 @@ def _save_tokenizer(trained: TrainedClassifier, folder: Path) -> None:
     shutil.rmtree(staging)
 
 
-def parity(trained: TrainedClassifier, folder: Path, texts: list[str], quantized: bool) -> dict[str, float]:
-    """Largest absolute difference between torch and ONNX outputs, and top-1 agreement."""
+def parity(trained: TrainedClassifier | ProbeClassifier, folder: Path, texts: list[str],
+           quantized: bool) -> dict[str, float]:
+    """Largest absolute difference between training-time (torch or fp32) and served outputs, and top-1 agreement."""
     torch_intent, torch_sentiment = trained.logits(texts)
     predictor = OnnxIntentSentimentPredictor(folder, quantized=quantized)
     onnx_intent, onnx_sentiment = predictor.logits(texts)
@@ -102,6 +110,7 @@ def export_classifier(
     (staging / LABELS_FILE).write_text(json.dumps({"intents": trained.intents, "sentiments": trained.sentiments}, indent=2))
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
+        "kind": "finetuned",
         "encoder": trained.config.resolved_encoder(),
         "max_length": trained.config.max_length,
         "intent_temperature": trained.intent_temperature,
@@ -118,8 +127,72 @@ def export_classifier(
     (staging / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
     texts = parity_texts or ["hello"]
     meta["parity"] = {"fp32": parity(trained, staging, texts, False), "int8": parity(trained, staging, texts, True)}
+    meta["served_precision"] = served_precision(meta["parity"])
     (staging / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    _replace(staging, folder)
+    return meta
+
+
+def served_precision(parity_report: dict[str, dict[str, float]]) -> str:
+    """``int8`` when it agrees with fp32 on at least ``MIN_INT8_PARITY`` of top-1 intents, else ``fp32``."""
+    return "int8" if parity_report["int8"]["top1_agreement_intent"] >= MIN_INT8_PARITY else "fp32"
+
+
+def _replace(staging: Path, folder: Path) -> None:
     if folder.exists():
         shutil.rmtree(folder)
     staging.rename(folder)
+
+
+def export_probe(
+    probe: ProbeClassifier,
+    folder: Path,
+    training_data_hash: str,
+    parity_texts: list[str],
+    extra_metrics: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write a probe model's serving folder: its heads and the shared encoder file it runs on.
+
+    Only the served encoder file is copied (int8 when its agreement with fp32 reaches
+    ``MIN_INT8_PARITY`` on the parity texts, fp32 otherwise); the serving process shares one
+    session per distinct encoder file among every model that carries it.
+    """
+    folder = Path(folder)
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    shutil.copy2(probe.encoder_folder / TOKENIZER_FILE, staging / TOKENIZER_FILE)
+    save_heads(staging / HEADS_FILE, {"intent": probe.intent_head, "sentiment": probe.sentiment_head})
+    (staging / LABELS_FILE).write_text(json.dumps({"intents": probe.intents, "sentiments": probe.sentiments}, indent=2))
+    meta: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "kind": "probe",
+        "encoder": probe.config.resolved_encoder(),
+        "max_length": probe.config.max_length,
+        "intent_temperature": probe.intent_temperature,
+        "sentiment_temperature": probe.sentiment_temperature,
+        "oos_threshold": probe.oos_threshold,
+        "oos_intents": probe.oos_intents,
+        "oos_score": probe.config.oos_score,
+        "oos_penalty": probe.oos_penalty,
+        "training_data_hash": training_data_hash,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "training_config": {k: v for k, v in vars(probe.config).items() if k != "device"},
+        "metrics": {**probe.metrics, **(extra_metrics or {})},
+    }
+    texts = parity_texts or ["hello"]
+    report = {}
+    for name, file in (("fp32", ENCODER_FP32), ("int8", ENCODER_INT8)):
+        shutil.copy2(probe.encoder_folder / file, staging / file)
+        meta.update(encoder_file=file, encoder_sha256=file_sha256(staging / file))
+        (staging / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        report[name] = parity(probe, staging, texts, quantized=False)  # the folder serves the file just copied
+        (staging / file).unlink()
+    meta["parity"] = report
+    meta["served_precision"] = served_precision(report)
+    served = ENCODER_INT8 if meta["served_precision"] == "int8" else ENCODER_FP32
+    shutil.copy2(probe.encoder_folder / served, staging / served)
+    meta.update(encoder_file=served, encoder_sha256=file_sha256(staging / served))
+    (staging / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    _replace(staging, folder)
     return meta

@@ -3,19 +3,23 @@
     python -m nlu_models.train --data bot/data/nlu.yml --sentiment bot/sentiment --out models/classifier
     python -m nlu_models.train --data train.csv --test test.csv --out /tmp/clf   # any text,label data set
 
-Prints accuracy on ``--test`` when given and writes it into the exported metadata.
+Probe first: a logistic regression on the frozen encoder (seconds), then, unless ``--finetune never``,
+the fine-tuned model; the one that scores higher on the same held-out data is exported (k-fold
+cross-validation with fewer than 30 examples per intent). ``--test`` prints top-1 accuracy, accuracy
+with fallback and the fallback rate, and writes them into the exported metadata.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from nlu_models.data import Example, data_hash, load_csv, load_examples
-from nlu_models.export import export_classifier
-from nlu_models.trainer import SOUP_RULES, JointTrainer, TrainingConfig
+from nlu_models.data import DataError, Example, check_intent_examples, data_hash, load_csv, load_examples
 
 
 def load_sentiment(paths: list[Path]) -> list[Example]:
@@ -28,75 +32,141 @@ def load_sentiment(paths: list[Path]) -> list[Example]:
     return examples
 
 
-def evaluate(trained, test: list[Example], oos_labels: tuple[str, ...]) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """Accuracy on a test set; out-of-scope recall when it has out-of-scope examples."""
+def evaluate(model: Any, test: list[Example], oos_labels: tuple[str, ...]) -> dict[str, float]:
+    """Top-1 accuracy, accuracy with fallback and the fallback rate on in-scope test examples.
+
+    With out-of-scope examples in the test set, also their recall (share sent to fallback).
+    """
     oos_label = oos_labels[0] if oos_labels else "oos"
-    predicted = trained.predict_intents([e.text for e in test], oos_label=oos_label)
-    in_scope = [(p, e) for p, e in zip(predicted, test) if e.label not in oos_labels]
-    oos = [(p, e) for p, e in zip(predicted, test) if e.label in oos_labels]
-    result = {"test_examples": float(len(test))}
-    if in_scope:
-        result["accuracy"] = sum(p == e.label for p, e in in_scope) / len(in_scope)
-    if oos:
-        result["oos_recall"] = sum(p == oos_label for p, _ in oos) / len(oos)
+    texts = [e.text for e in test]
+    logits = model.logits(texts)[0]
+    with_fallback = model.intents_from_logits(logits, oos_label="\0")
+    top1 = [model.intents[int(i)] for i in logits.argmax(axis=1)]
+    rows = [i for i, e in enumerate(test) if e.label not in oos_labels]
+    oos_rows = [i for i, e in enumerate(test) if e.label in oos_labels]
+    result: dict[str, float] = {"test_examples": float(len(test))}
+    if rows:
+        result["top1_accuracy"] = sum(top1[i] == test[i].label for i in rows) / len(rows)
+        result["accuracy_with_fallback"] = sum(with_fallback[i] == test[i].label for i in rows) / len(rows)
+        result["fallback_rate"] = sum(with_fallback[i] == "\0" for i in rows) / len(rows)
+    if oos_rows:
+        result["oos_recall"] = sum(with_fallback[i] == "\0" or top1[i] in oos_labels for i in oos_rows) / len(oos_rows)
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
+def default_threads() -> int:
+    """One thread per core, at most 4: more threads than cores slowed a busy machine's batches fivefold."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: data, output and every training setting."""
+    from nlu_models.trainer import SOUP_RULES, TrainingConfig
+
+    d = TrainingConfig
     parser = argparse.ArgumentParser(prog="python -m nlu_models.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="intent data: CSV (text,label) or Rasa NLU YAML / folder")
     parser.add_argument("--sentiment", type=Path, action="append", default=[], help="sentiment CSV (text,label) or folder")
+    parser.add_argument("--validation", type=Path, help="validation file (same formats) instead of holding out a split")
     parser.add_argument("--test", type=Path, help="test file (same formats) to report accuracy on")
     parser.add_argument("--out", type=Path, required=True, help="folder to export the model to")
     parser.add_argument("--encoder", help="local Hugging Face BERT-family folder (default: packaged all-MiniLM-L6-v2)")
-    parser.add_argument("--epochs", type=int, default=TrainingConfig.max_epochs)
-    parser.add_argument("--patience", type=int, default=TrainingConfig.patience)
-    parser.add_argument("--batch-size", type=int, default=TrainingConfig.batch_size)
-    parser.add_argument("--seed", type=int, default=TrainingConfig.seed)
+    parser.add_argument("--finetune", choices=("auto", "never", "always"), default=d.finetune,
+                        help="auto: fine-tune too and serve whichever wins on held-out data; never: the probe alone")
+    parser.add_argument("--fallback-rate", type=float, default=d.fallback_rate,
+                        help="without out-of-scope examples: share of held-out in-scope messages below the threshold")
+    parser.add_argument("--threads", type=int, default=None, help="torch / ONNX Runtime threads (default: cores, max 4)")
+    parser.add_argument("--epochs", type=int, default=d.max_epochs)
+    parser.add_argument("--patience", type=int, default=d.patience)
+    parser.add_argument("--batch-size", type=int, default=d.batch_size)
+    parser.add_argument("--encoder-lr", type=float, default=d.encoder_lr)
+    parser.add_argument("--head-lr", type=float, default=d.head_lr)
+    parser.add_argument("--max-length", type=int, default=d.max_length)
+    parser.add_argument("--validation-fraction", type=float, default=d.validation_fraction)
+    parser.add_argument("--sentiment-weight", type=float, default=d.sentiment_weight)
+    parser.add_argument("--probe-steps", type=int, default=d.probe_steps)
+    parser.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--oos-label", action="append", default=None, help="label of out-of-scope examples (default: oos)")
-    parser.add_argument("--oos-score", choices=("probability", "max_logit"), default=TrainingConfig.oos_score,
+    parser.add_argument("--oos-score", choices=("probability", "max_logit"), default=d.oos_score,
                         help="what the out-of-scope threshold applies to: top probability or top logit")
-    parser.add_argument("--ema-decay", type=float, default=TrainingConfig.ema_decay,
+    parser.add_argument("--ema-decay", type=float, default=d.ema_decay,
                         help="keep an exponential moving average of the weights with this decay (0 = off)")
-    parser.add_argument("--intent-scale", type=float, default=TrainingConfig.intent_scale,
-                        help="scale of the intent head's cosine logits")
-    parser.add_argument("--soup-size", type=int, default=TrainingConfig.soup_size,
+    parser.add_argument("--intent-scale", type=float, default=d.intent_scale, help="scale of the intent head's cosine logits")
+    parser.add_argument("--soup-size", type=int, default=d.soup_size,
                         help="fine-tune this many times (seeds seed, seed+1, ...) and average the weights")
-    parser.add_argument("--soup-rule", choices=SOUP_RULES, default=TrainingConfig.soup_rule,
+    parser.add_argument("--soup-rule", choices=SOUP_RULES, default=d.soup_rule,
                         help="average all runs (uniform) or a greedy soup chosen on validation")
-    parser.add_argument("--distill-weight", type=float, default=TrainingConfig.distill_weight,
+    parser.add_argument("--distill-weight", type=float, default=d.distill_weight,
                         help="with a soup: train one more run towards the runs' ensemble with this weight, serve it")
-    parser.add_argument("--distill-temperature", type=float, default=TrainingConfig.distill_temperature,
+    parser.add_argument("--distill-temperature", type=float, default=d.distill_temperature,
                         help="softening temperature of the distillation loss")
-    parser.add_argument("--oos-prototypes", type=int, default=TrainingConfig.oos_prototypes,
+    parser.add_argument("--oos-prototypes", type=int, default=d.oos_prototypes,
                         help="extra prototypes of the out-of-scope class (cluster centres of its examples)")
-    parser.add_argument("--oos-penalties", type=float, nargs="+", default=list(TrainingConfig.oos_penalties),
+    parser.add_argument("--oos-penalties", type=float, nargs="+", default=list(d.oos_penalties),
                         help="candidate weights of the out-of-scope logit subtracted from the top logit "
                              "(max_logit score); the one with the best validation AUROC is kept")
-    args = parser.parse_args(argv)
+    return parser
 
-    intent_examples = load_examples(args.data)
-    sentiment_examples = load_sentiment(args.sentiment)
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (exit 2 on data that cannot be trained on, nothing exported)."""
+    args = build_parser().parse_args(argv)
+    threads = args.threads or default_threads()
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        intent_examples = load_examples(args.data)
+        check_intent_examples(intent_examples)
+        sentiment_examples = load_sentiment(args.sentiment)
+        validation = load_examples(args.validation) if args.validation else None
+        test = load_examples(args.test) if args.test else None
+    except (DataError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    import torch  # after the data checks: a refused file costs no torch import
+
+    from nlu_models.export import export_classifier, export_probe
+    from nlu_models.probe_first import ProbeFirstTrainer
+    from nlu_models.trainer import TrainingConfig
+
+    torch.set_num_threads(threads)
     config = TrainingConfig(
         encoder=args.encoder, max_epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
+        encoder_lr=args.encoder_lr, head_lr=args.head_lr, max_length=args.max_length,
+        validation_fraction=args.validation_fraction, sentiment_weight=args.sentiment_weight,
+        probe_steps=args.probe_steps, label_smoothing=args.label_smoothing,
         seed=args.seed, oos_labels=tuple(args.oos_label or ("oos",)), oos_score=args.oos_score,
         ema_decay=args.ema_decay, intent_scale=args.intent_scale, soup_size=args.soup_size, soup_rule=args.soup_rule,
         distill_weight=args.distill_weight, distill_temperature=args.distill_temperature,
         oos_prototypes=args.oos_prototypes, oos_penalties=tuple(args.oos_penalties),
+        finetune=args.finetune, fallback_rate=args.fallback_rate, threads=threads,
     )
     print(f"training on {len(intent_examples)} intent and {len(sentiment_examples)} sentiment examples "
-          f"({config.resolved_encoder()})", file=sys.stderr)
-    trained = JointTrainer(config).fit(intent_examples, sentiment_examples)
-    extra = {}
-    if args.test:
-        extra["test"] = evaluate(trained, load_examples(args.test), config.oos_labels)
+          f"({config.resolved_encoder()}, {threads} thread(s), finetune: {config.finetune})", file=sys.stderr)
+    try:
+        selection = ProbeFirstTrainer(config).fit(intent_examples, sentiment_examples, validation)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    model = selection.model
+    extra: dict[str, Any] = {"served": selection.served, "selection": selection.comparison}
+    if test:
+        extra["test"] = evaluate(model, test, config.oos_labels)
         print(json.dumps(extra["test"]))
-    parity_texts = [e.text for e in intent_examples[:: max(1, len(intent_examples) // 64)]][:64]
-    meta = export_classifier(trained, args.out, data_hash(intent_examples, sentiment_examples), parity_texts, extra)
-    print(f"exported to {args.out} (best epoch {meta['metrics']['best_epoch']}, "
-          f"oos threshold {meta['oos_threshold']:.3f}, int8 parity {meta['parity']['int8']['top1_agreement_intent']:.3f})",
+    parity_texts = [e.text for e in intent_examples[:: max(1, len(intent_examples) // 400)]][:400]
+    digest = data_hash(intent_examples, sentiment_examples)
+    if selection.served == "probe":
+        meta = export_probe(model, args.out, digest, parity_texts, extra)  # type: ignore[arg-type]
+    else:
+        meta = export_classifier(model, args.out, digest, parity_texts, extra)  # type: ignore[arg-type]
+    comparison = selection.comparison
+    scores = (f"probe {comparison['probe_score']:.4f}, fine-tuned {comparison['finetuned_score']:.4f}, "
+              f"{comparison['method']}" if "probe_score" in comparison else comparison.get("method", ""))
+    print(f"exported the {selection.served} model to {args.out} ({scores}; oos threshold {meta['oos_threshold']:.3f}; "
+          f"serves {meta['served_precision']}, int8 parity {meta['parity']['int8']['top1_agreement_intent']:.3f})",
           file=sys.stderr)
     return 0
 

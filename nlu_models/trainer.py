@@ -97,6 +97,12 @@ class TrainingConfig:
         oos_prototypes: Additional intent-head prototypes of the out-of-scope class, initialised at
             cluster centres of its training examples (0 = one prototype like every intent). Unknown
             requests are many unrelated topics, which one prototype averages into a point near none.
+        finetune: ``auto`` (fine-tune after the frozen-encoder probe and serve whichever scores
+            higher on the same held-out data), ``never`` (the probe alone: seconds) or ``always``
+            (see ``nlu_models.probe_first``).
+        fallback_rate: Without out-of-scope examples, the share of held-out in-scope messages the
+            threshold may send to fallback.
+        threads: Torch and ONNX Runtime threads (None: one per core, at most 4).
     """
 
     encoder: str | None = None
@@ -121,6 +127,9 @@ class TrainingConfig:
     distill_temperature: float = 2.0
     oos_prototypes: int = 0
     oos_penalties: tuple[float, ...] = (0.0,)
+    finetune: str = "auto"
+    fallback_rate: float = 0.02
+    threads: int | None = None
     device: str | None = None
 
     def resolved_encoder(self) -> str:
@@ -495,9 +504,14 @@ class JointTrainer:
                 trained.oos_penalty = choose_oos_penalty(intent_logits, oos_logits, cfg.oos_penalties,
                                                          trained.intent_temperature, cfg.oos_score, trained._oos_classes)
             oos_score = trained.in_scope_score(oos_logits)
-        trained.oos_threshold = choose_oos_threshold(
-            trained.in_scope_score(intent_logits), intent_logits.argmax(axis=1) == calib_labels, oos_score
-        )
+        if oos_score is not None:
+            trained.oos_threshold = choose_oos_threshold(
+                trained.in_scope_score(intent_logits), intent_logits.argmax(axis=1) == calib_labels, oos_score
+            )
+        else:  # no out-of-scope examples: keep all but fallback_rate of held-out in-scope messages
+            scores = trained.in_scope_score(intent_logits)
+            finite = scores[np.isfinite(scores)]
+            trained.oos_threshold = float(np.quantile(finite, cfg.fallback_rate)) if len(finite) else 0.0
         sent_calib = sent_validation or sent_train
         if sent_calib:
             _, sentiment_logits = trained.logits([e.text for e in sent_calib])

@@ -1,0 +1,250 @@
+"""Probe first, fine-tune second, serve the better on the same held-out data.
+
+    probe      frozen encoder + logistic regression, C and threshold by k-fold cross-validation (seconds)
+    fine-tune  the joint encoder + heads model (minutes), unless ``finetune`` is ``never``
+    compare    on the same held-out data: one validation split with enough examples per intent
+               (``SMALL_DATA``), k-fold cross-validation below that (one small split would decide
+               on a handful of votes); the fine-tuned model is served only when it scores higher
+
+A tenant's first model can therefore go live on the probe at once; the fine-tuned model follows
+through the registry's gate when it wins.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nlu_models.calibration import choose_oos_threshold, fit_temperature
+from nlu_models.data import SENTIMENT_LABELS, Example
+from nlu_models.encoder_export import export_encoder
+from nlu_models.probe import ProbeFit, ProbeHead, ProbeTrainer, stratified_folds
+from nlu_models.probe_classifier import ProbeClassifier
+from nlu_models.trainer import JointTrainer, TrainedClassifier, TrainingConfig, stratified_split
+
+logger = logging.getLogger(__name__)
+
+#: ``finetune`` settings: compare and serve the better (auto), probe only (never), or fine-tuned
+#: model whatever the comparison says (always; the comparison is still reported).
+FINETUNE_MODES = ("auto", "never", "always")
+#: Below this many examples for the median intent, choices use k-fold cross-validation.
+SMALL_DATA = 30
+#: Folds of the fine-tuned-versus-probe comparison on small data (each costs one fine-tuning run).
+COMPARISON_FOLDS = 3
+#: Share of in-scope held-out messages allowed below the threshold when there are no out-of-scope
+#: examples to choose it (the target is 3 % on test data; 2 % on held-out data leaves a margin).
+FALLBACK_RATE = 0.02
+
+
+@dataclass
+class Selection:
+    """The outcome of a probe-first training run.
+
+    Attributes:
+        served: ``probe`` or ``finetuned``.
+        probe: The probe model (always trained).
+        finetuned: The fine-tuned model, when one was trained for serving.
+        comparison: Held-out scores of both and how they were measured.
+    """
+
+    served: str
+    probe: ProbeClassifier
+    finetuned: TrainedClassifier | None
+    comparison: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model(self) -> ProbeClassifier | TrainedClassifier:
+        """The model to serve."""
+        return self.finetuned if self.served == "finetuned" and self.finetuned is not None else self.probe
+
+
+def median_examples_per_label(labels: list[str]) -> int:
+    """Examples of the median label."""
+    counts = sorted(Counter(labels).values())
+    return counts[len(counts) // 2] if counts else 0
+
+
+def threshold_without_oos(scores: np.ndarray, rate: float = FALLBACK_RATE) -> float:
+    """Threshold that sends ``rate`` of held-out in-scope messages to fallback (0 with no data)."""
+    finite = scores[np.isfinite(scores)]
+    return float(np.quantile(finite, rate)) if len(finite) else 0.0
+
+
+class ProbeFirstTrainer:
+    """Trains the probe, optionally the fine-tuned model, and selects the one to serve.
+
+    Args:
+        config: Training settings (``finetune``, ``fallback_rate`` and the fine-tuning ones).
+    """
+
+    def __init__(self, config: TrainingConfig) -> None:
+        if config.finetune not in FINETUNE_MODES:
+            raise ValueError(f"finetune must be one of {FINETUNE_MODES}, got {config.finetune!r}")
+        self.config = config
+
+    # ----------------------------------------------------------------- probe
+    def fit_probe(self, intent_examples: list[Example], sentiment_examples: list[Example],
+                  validation_examples: list[Example] | None = None) -> ProbeClassifier:
+        """The probe model on all intent examples: C, temperature and threshold by cross-validation.
+
+        Args:
+            validation_examples: Optional given validation set; its out-of-scope examples choose
+                the threshold with the in-scope ones (otherwise out-of-fold scores do).
+        """
+        cfg, started = self.config, time.perf_counter()
+        folder = export_encoder(cfg.resolved_encoder())
+        intents = sorted({e.label for e in intent_examples})
+        sentiments = list(SENTIMENT_LABELS)
+        probe = ProbeClassifier(intents, sentiments, _neutral_head(intents, 1), _neutral_head(sentiments, 1),
+                                1.0, 1.0, 0.0, cfg, folder)
+        trainer = ProbeTrainer(seed=cfg.seed)
+        vectors = probe.pooled([e.text for e in intent_examples])
+        probe.sentiment_head = _neutral_head(sentiments, vectors.shape[1])
+        fit = trainer.fit(vectors, [e.label for e in intent_examples], intents)
+        probe.intent_head = fit.head
+        index = {label: i for i, label in enumerate(intents)}
+        targets = np.array([index[e.label] for e in intent_examples])
+        oof = fit.oof_logits if fit.oof_logits is not None else fit.head.logits(vectors)
+        probe.intent_temperature = fit_temperature(oof, targets)
+        probe.oos_threshold, threshold_info = self._threshold(probe, oof, targets, validation_examples)
+        sentiment_fit: ProbeFit | None = None
+        if sentiment_examples:
+            sent_vectors = probe.pooled([e.text for e in sentiment_examples])
+            sentiment_fit = trainer.fit(sent_vectors, [e.label for e in sentiment_examples], sentiments)
+            probe.sentiment_head = sentiment_fit.head
+            sent_index = {label: i for i, label in enumerate(sentiments)}
+            sent_oof = sentiment_fit.oof_logits if sentiment_fit.oof_logits is not None else sentiment_fit.head.logits(sent_vectors)
+            probe.sentiment_temperature = fit_temperature(sent_oof, np.array([sent_index[e.label] for e in sentiment_examples]))
+        probe.metrics = {
+            "kind": "probe",
+            "probe_c": fit.c,
+            "probe_cv_folds": fit.folds,
+            "probe_cv_accuracy": fit.cv_accuracy,
+            "probe_cv_grid": {str(c): a for c, a in fit.grid.items()},
+            "sentiment_cv_accuracy": sentiment_fit.cv_accuracy if sentiment_fit else None,
+            "train_examples": len(intent_examples),
+            "sentiment_examples": len(sentiment_examples),
+            "intent_temperature": probe.intent_temperature,
+            "sentiment_temperature": probe.sentiment_temperature,
+            "oos_threshold": probe.oos_threshold,
+            **threshold_info,
+            "probe_seconds": round(time.perf_counter() - started, 1),
+        }
+        logger.info("probe trained in %.1f s (cross-validated accuracy %s)", time.perf_counter() - started,
+                    f"{fit.cv_accuracy:.4f}" if fit.cv_accuracy is not None else "n/a")
+        return probe
+
+    def _threshold(self, probe: ProbeClassifier, oof: np.ndarray, targets: np.ndarray,
+                   validation: list[Example] | None) -> tuple[float, dict[str, Any]]:
+        """Out-of-scope threshold: on out-of-scope examples when there are any, else ``fallback_rate``."""
+        scores = probe.in_scope_score(oof)
+        in_scope = ~np.isin(targets, probe._oos_classes)
+        correct = oof.argmax(axis=1) == targets
+        oos_val = [e for e in validation or [] if e.label in self.config.oos_labels]
+        if oos_val:  # a given validation set: its in-scope and out-of-scope examples choose
+            in_val = [e for e in validation or [] if e.label in probe.intents and e.label not in self.config.oos_labels]
+            if in_val:
+                val_logits = probe.logits([e.text for e in in_val])[0]
+                scores, correct = probe.in_scope_score(val_logits), val_logits.argmax(axis=1) == np.array(
+                    [probe.intents.index(e.label) for e in in_val])
+                in_scope = np.ones(len(in_val), dtype=bool)
+            oos_scores = probe.in_scope_score(probe.logits([e.text for e in oos_val])[0])
+            rule = "in-scope accuracy + out-of-scope recall on the validation set"
+        elif not in_scope.all():  # out-of-scope training examples: their out-of-fold scores choose
+            oos_scores = scores[~in_scope]
+            rule = "in-scope accuracy + out-of-scope recall, out of fold"
+        else:
+            threshold = threshold_without_oos(scores, self.config.fallback_rate)
+            return threshold, {"threshold_rule": f"{self.config.fallback_rate:.0%} of out-of-fold in-scope scores",
+                               "heldout_fallback_rate": float(np.mean(scores < threshold))}
+        threshold = choose_oos_threshold(scores[in_scope], correct[in_scope], oos_scores)
+        return threshold, {"threshold_rule": rule,
+                           "heldout_fallback_rate": float(np.mean(scores[in_scope] < threshold)),
+                           "heldout_oos_recall": float(np.mean(oos_scores < threshold))}
+
+    # ------------------------------------------------------------- selection
+    def fit(self, intent_examples: list[Example], sentiment_examples: list[Example],
+            validation_examples: list[Example] | None = None) -> Selection:
+        """Probe, then (unless ``finetune: never``) fine-tune and serve the better."""
+        cfg = self.config
+        probe = self.fit_probe(intent_examples, sentiment_examples, validation_examples)
+        if cfg.finetune == "never":
+            return Selection("probe", probe, None, {"method": "probe only (finetune: never)"})
+        in_scope_labels = [e.label for e in intent_examples if e.label not in cfg.oos_labels]
+        small = validation_examples is None and median_examples_per_label(in_scope_labels) < SMALL_DATA
+        comparison = self._compare_kfold(intent_examples, sentiment_examples, probe) if small else \
+            self._compare_split(intent_examples, sentiment_examples, validation_examples, probe)
+        finetuned = comparison.pop("_finetuned", None)
+        wins = comparison["finetuned_score"] > comparison["probe_score"]
+        if not (wins or cfg.finetune == "always"):
+            logger.info("serving the probe: %.4f against fine-tuned %.4f (%s)", comparison["probe_score"],
+                        comparison["finetuned_score"], comparison["method"])
+            return Selection("probe", probe, None, comparison)
+        if finetuned is None:  # k-fold comparison: the served model is trained on all the data
+            finetuned = JointTrainer(cfg).fit(intent_examples, sentiment_examples)
+        logger.info("serving the fine-tuned model: %.4f against probe %.4f (%s)", comparison["finetuned_score"],
+                    comparison["probe_score"], comparison["method"])
+        return Selection("finetuned", probe, finetuned, comparison)
+
+    def _compare_split(self, intent_examples: list[Example], sentiment_examples: list[Example],
+                       validation_examples: list[Example] | None, probe: ProbeClassifier) -> dict[str, Any]:
+        cfg = self.config
+        if validation_examples is None:
+            train, validation = stratified_split(intent_examples, cfg.validation_fraction, cfg.seed)
+        else:
+            train, validation = intent_examples, validation_examples
+        scored = [e for e in validation if e.label in probe.intents and e.label not in cfg.oos_labels]
+        if not scored:
+            return {"method": "no held-out data", "probe_score": 1.0, "finetuned_score": 0.0}
+        split_probe = self.fit_probe(train, [], None) if validation_examples is None else probe
+        finetuned = JointTrainer(cfg).fit(train, sentiment_examples, validation_examples=validation)
+        probe_score = _top1(split_probe, scored)
+        finetuned_score = _top1(finetuned, scored)
+        return {"method": f"validation split ({len(scored)} examples)", "probe_score": probe_score,
+                "finetuned_score": finetuned_score, "_finetuned": finetuned}
+
+    def _compare_kfold(self, intent_examples: list[Example], sentiment_examples: list[Example],
+                       probe: ProbeClassifier) -> dict[str, Any]:
+        cfg = self.config
+        labels = [e.label for e in intent_examples]
+        parts = stratified_folds(labels, COMPARISON_FOLDS, cfg.seed)
+        vectors = probe.pooled([e.text for e in intent_examples])
+        trainer = ProbeTrainer(c_grid=(probe.metrics["probe_c"],), seed=cfg.seed)
+        probe_correct = finetuned_correct = total = 0
+        for fold, held in enumerate(parts):
+            keep = np.setdiff1d(np.arange(len(intent_examples)), held)
+            train = [intent_examples[i] for i in keep]
+            known = {labels[i] for i in keep}
+            rows = np.array([i for i in held if labels[i] not in cfg.oos_labels and labels[i] in known], dtype=np.int64)
+            if not len(rows):
+                continue
+            scored = [intent_examples[i] for i in rows]
+            head = trainer.fit(vectors[keep], [labels[i] for i in keep], probe.intents).head
+            probe_predicted = head.logits(vectors[rows]).argmax(axis=1)
+            probe_correct += int(sum(probe.intents[p] == labels[i] for p, i in zip(probe_predicted, rows)))
+            logger.info("comparison fold %d of %d: fine-tuning on %d examples", fold + 1, len(parts), len(train))
+            finetuned = JointTrainer(cfg).fit(train, sentiment_examples, validation_examples=scored)
+            finetuned_correct += round(_top1(finetuned, scored) * len(scored))
+            total += len(scored)
+        if not total:
+            return {"method": "no held-out data", "probe_score": 1.0, "finetuned_score": 0.0}
+        return {"method": f"{len(parts)}-fold cross-validation ({total} examples)",
+                "probe_score": probe_correct / total, "finetuned_score": finetuned_correct / total}
+
+
+def _neutral_head(classes: list[str], hidden: int) -> ProbeHead:
+    """A head that always says ``neutral`` (a sentiment head without sentiment data)."""
+    bias = np.array([1.0 if label == "neutral" else 0.0 for label in classes], dtype=np.float32)
+    return ProbeHead(classes, np.zeros((len(classes), hidden), dtype=np.float32), bias)
+
+
+def _top1(model: ProbeClassifier | TrainedClassifier, examples: list[Example]) -> float:
+    """Top-1 accuracy, no threshold (the threshold is chosen afterwards for the served model)."""
+    logits = model.logits([e.text for e in examples])[0]
+    return float(np.mean([model.intents[int(i)] == e.label for i, e in zip(logits.argmax(axis=1), examples)]))
