@@ -69,6 +69,11 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
             "sentiment_data": ["bot/sentiment"],
             # Local Hugging Face BERT-family folder; None = packaged all-MiniLM-L6-v2.
             "encoder": None,
+            # Probe first (frozen encoder + logistic regression, seconds); then "auto" fine-tunes too and
+            # serves whichever scores higher on the same held-out data, "never" serves the probe.
+            "finetune": "auto",
+            # Without out-of-scope examples: share of held-out in-scope messages the threshold may reject.
+            "fallback_rate": 0.02,
             "epochs": 20,
             "patience": 4,
             "batch_size": 32,
@@ -95,8 +100,11 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
             "oos_penalties": [0.0],
             # Python of the torch environment that trains (default: the project's .venv).
             "trainer_python": None,
-            "quantized": True,
+            # None: what the export chose (int8 only at >= 99.5 % top-1 agreement with fp32).
+            "quantized": None,
             "threads": 1,
+            # Threads of the training run (None: one per core, at most 4).
+            "train_threads": None,
             "ranking_length": 10,
             "fallback_intent": "nlu_fallback",
         }
@@ -174,7 +182,10 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
                 "--distill-temperature", str(cfg["distill_temperature"]),
                 "--oos-prototypes", str(cfg["oos_prototypes"]),
                 "--oos-penalties", *[str(p) for p in cfg["oos_penalties"]],
+                "--finetune", str(cfg["finetune"]), "--fallback-rate", str(cfg["fallback_rate"]),
             ]
+            if cfg.get("train_threads"):
+                command += ["--threads", str(cfg["train_threads"])]
             for path in cfg.get("sentiment_data", []):
                 command += ["--sentiment", str(_resolve(path))]
             if cfg.get("encoder"):
@@ -192,8 +203,9 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
 
     @staticmethod
     def _load_predictor(folder: Path, config: Dict[Text, Any]) -> OnnxIntentSentimentPredictor:
+        quantized = config.get("quantized")
         return OnnxIntentSentimentPredictor(
-            folder, quantized=bool(config.get("quantized", True)), threads=int(config.get("threads", 1))
+            folder, quantized=None if quantized is None else bool(quantized), threads=int(config.get("threads", 1))
         )
 
     @classmethod

@@ -102,6 +102,8 @@ class TrainingConfig:
             (see ``nlu_models.probe_first``).
         fallback_rate: Without out-of-scope examples, the share of held-out in-scope messages the
             threshold may send to fallback.
+        sentiment_priors: Expected share of negative, neutral and positive customer turns; the probe's
+            sentiment head is set to them (see ``nlu_models.probe_first``).
         threads: Torch and ONNX Runtime threads (None: one per core, at most 4).
     """
 
@@ -129,6 +131,7 @@ class TrainingConfig:
     oos_penalties: tuple[float, ...] = (0.0,)
     finetune: str = "auto"
     fallback_rate: float = 0.02
+    sentiment_priors: tuple[float, float, float] = (0.15, 0.65, 0.20)
     threads: int | None = None
     device: str | None = None
 

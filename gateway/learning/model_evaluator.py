@@ -144,10 +144,10 @@ class ModelEvaluator:
 
     Args:
         sets: The held-out data.
-        quantized: Score the int8 model (what Rasa serves by default) or fp32.
+        quantized: Score the int8 (True) or fp32 (False) model; None: what the export serves (Rasa's default).
     """
 
-    def __init__(self, sets: EvaluationSets | None = None, quantized: bool = True) -> None:
+    def __init__(self, sets: EvaluationSets | None = None, quantized: bool | None = None) -> None:
         self.sets = sets or EvaluationSets()
         self.quantized = quantized
 

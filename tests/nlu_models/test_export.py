@@ -18,7 +18,8 @@ HOSTILE = ["", "   ", "x" * 100_000, "😡😡😡🔥", "\x00\x07\x1b[31mred\x1
 def test_folder_describes_itself(tiny_export) -> None:  # type: ignore[no-untyped-def]
     trained, folder = tiny_export
     meta = json.loads((folder / "meta.json").read_text())
-    assert meta["format_version"] == 1
+    assert meta["format_version"] == 2 and meta["kind"] == "finetuned"
+    assert meta["served_precision"] == ("int8" if meta["parity"]["int8"]["top1_agreement_intent"] >= 0.995 else "fp32")
     assert meta["encoder"].endswith("model") and len(meta["training_data_hash"]) == 64
     assert {"metrics", "oos_threshold", "intent_temperature", "parity", "max_length"} <= set(meta)
     assert json.loads((folder / "labels.json").read_text()) == {

@@ -33,6 +33,7 @@ pipeline:
   - name: WhitespaceTokenizer
   - name: nlu_models.rasa_component.BertIntentSentimentClassifier
     sentiment_data: ["{tmp_path / 'sentiment.csv'}"]
+    finetune: always
     epochs: 2
     patience: 2
     batch_size: 8
@@ -88,10 +89,13 @@ def test_bot_model_understands_intent_and_sentiment(bot_parses: dict[str, dict])
 
 
 def test_out_of_scope_text_lands_in_nlu_fallback(bot_parses: dict[str, dict]) -> None:
+    # Out of scope either way: below the threshold (nlu_fallback, the real ranking kept below it) or
+    # the bot's own trained out_of_scope intent; never one of the bot's in-scope intents.
     parse_result = bot_parses["purple monkey dishwasher"]
-    assert parse_result["intent"]["name"] == "nlu_fallback"
-    assert parse_result["intent_ranking"][0]["name"] == "nlu_fallback"
-    assert len(parse_result["intent_ranking"]) > 1  # the real ranking is kept below it
+    assert parse_result["intent"]["name"] in ("nlu_fallback", "out_of_scope")
+    if parse_result["intent"]["name"] == "nlu_fallback":
+        assert parse_result["intent_ranking"][0]["name"] == "nlu_fallback"
+        assert len(parse_result["intent_ranking"]) > 1
 
 
 def test_hostile_input_never_crashes_parsing(bot_parses: dict[str, dict]) -> None:
