@@ -31,6 +31,8 @@ def add_commands(sub: Any) -> None:
     retrain = sub.add_parser("retrain", help="retrain from reviewed examples, evaluate, gate and hot-swap")
     retrain.add_argument("tenant")
     retrain.add_argument("--no-promote", action="store_true", help="stop after the gate")
+    retrain.add_argument("--refine", action="store_true",
+                         help="then fine-tune on the same data and gate that model too (minutes)")
     retrain.add_argument("--actor", default="cli")
     models = sub.add_parser("models", help="list a tenant's model versions")
     models.add_argument("tenant")
@@ -94,7 +96,7 @@ def _run(args: argparse.Namespace, settings: Settings, engine: Any, console: Con
     try:
         if args.command == "retrain":
             with console.status("retraining…"):
-                row = pipeline.retrain(args.tenant, args.actor, promote=not args.no_promote)
+                row = pipeline.retrain(args.tenant, args.actor, promote=not args.no_promote, refine=args.refine)
         elif args.command == "promote":
             row = pipeline.promote(args.tenant, args.version, args.actor)
         else:

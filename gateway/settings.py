@@ -47,6 +47,8 @@ class Settings(BaseSettings):
         model_name: Fixed name of the Rasa model archive (``<models_dir>/<model_name>.tar.gz``).
         model_registry_dir: Where the model registry keeps every bot version's archive (one folder per tenant).
         training_dir: Work folders of retraining runs (generated Rasa projects and training logs).
+        refine_after_retrain: After a retraining's fast probe model, fine-tune on the same data and promote
+            that model too when it passes the gate (API retrains; the CLI has ``--refine``).
         gate_tolerance: Largest drop of any held-out metric the evaluation gate lets a new model through with.
         broker_url: AMQP URL of the RabbitMQ Rasa's event broker publishes to (scale-out); the log
             consumer (``python -m gateway log-consumer``) reads it. Unset in the embedded default.
@@ -110,6 +112,7 @@ class Settings(BaseSettings):
     model_registry_dir: Path = PROJECT_ROOT / "var" / "models"
     training_dir: Path = PROJECT_ROOT / "var" / "training"
     gate_tolerance: float = Field(default=0.02, ge=0.0, le=1.0)
+    refine_after_retrain: bool = True
     broker_url: str | None = None
     broker_queue: str = "switchboard_events"
     redis_url: str | None = None

@@ -155,13 +155,15 @@ class ProbeTrainer:
             weight[present], bias[present] = model.coef_, model.intercept_
         return weight, bias
 
-    def fit(self, vectors: np.ndarray, labels: Sequence[str], classes: Sequence[str] | None = None) -> ProbeFit:
+    def fit(self, vectors: np.ndarray, labels: Sequence[str], classes: Sequence[str] | None = None,
+            cross_validate: bool = True) -> ProbeFit:
         """Choose C by cross-validation (when the data allow it) and fit on everything.
 
         Args:
             vectors: Raw pooled embeddings, one row per example.
             labels: Label of each row.
             classes: Output order (sorted labels when None); every label must be in it.
+            cross_validate: False fits the first C of the grid on everything, nothing more.
         """
         classes = list(classes) if classes is not None else sorted(set(labels))
         index = {label: i for i, label in enumerate(classes)}
@@ -170,7 +172,7 @@ class ProbeTrainer:
         targets = np.array([index[label] for label in labels], dtype=np.int64)
         unit = unit_rows(np.asarray(vectors, dtype=np.float32))
         # Large data sets need fewer folds to choose C steadily, and each fit costs more.
-        folds = fold_count(labels, self.max_folds if len(labels) <= 3000 else 3)
+        folds = fold_count(labels, self.max_folds if len(labels) <= 3000 else 3) if cross_validate else 0
         grid: Dict[float, float] = {}
         oof_by_c: Dict[float, np.ndarray] = {}
         if folds >= 2:
@@ -187,6 +189,8 @@ class ProbeTrainer:
                 grid[c] = float(np.mean(oof.argmax(axis=1) == targets))
                 oof_by_c[c] = oof
             best_c = max(self.c_grid, key=lambda c: (grid[c], -abs(np.log(c / 20.0))))  # ties: nearest the usual 20
+        elif not cross_validate:
+            best_c = self.c_grid[0]
         else:
             best_c = 20.0 if 20.0 in self.c_grid else self.c_grid[len(self.c_grid) // 2]
         weight, bias = self._fit(unit, targets, len(classes), best_c)

@@ -4,7 +4,8 @@
     fine-tune  the joint encoder + heads model (minutes), unless ``finetune`` is ``never``
     compare    on the same held-out data: one validation split with enough examples per intent
                (``SMALL_DATA``), k-fold cross-validation below that (one small split would decide
-               on a handful of votes); the fine-tuned model is served only when it scores higher
+               on a handful of votes); the fine-tuned model is served only when its macro F1 (every
+               intent counts the same) is higher
 
 A tenant's first model can therefore go live on the probe at once; the fine-tuned model follows
 through the registry's gate when it wins.
@@ -232,6 +233,7 @@ class ProbeFirstTrainer:
 
     def _compare_split(self, intent_examples: list[Example], sentiment_examples: list[Example],
                        validation_examples: list[Example] | None, probe: ProbeClassifier) -> dict[str, Any]:
+        """Both models trained on the same training part and scored on the same validation part."""
         cfg = self.config
         if validation_examples is None:
             train, validation = stratified_split(intent_examples, cfg.validation_fraction, cfg.seed)
@@ -241,39 +243,45 @@ class ProbeFirstTrainer:
         if not scored:
             return {"method": "no held-out data", "probe_score": 1.0, "finetuned_score": 0.0}
         split_probe = self.fit_probe(train, [], None) if validation_examples is None else probe
+        # The fine-tuned model early-stops on this split too (as it always has): its score is slightly
+        # optimistic, which only matters when the two are within noise of each other.
         finetuned = JointTrainer(cfg).fit(train, sentiment_examples, validation_examples=validation)
-        probe_score = _top1(split_probe, scored)
-        finetuned_score = _top1(finetuned, scored)
-        return {"method": f"validation split ({len(scored)} examples)", "probe_score": probe_score,
-                "finetuned_score": finetuned_score, "_finetuned": finetuned}
+        gold = [e.label for e in scored]
+        return {"method": f"validation split ({len(scored)} examples)",
+                **_scores("probe", _predict(split_probe, scored), gold),
+                **_scores("finetuned", _predict(finetuned, scored), gold), "_finetuned": finetuned}
 
     def _compare_kfold(self, intent_examples: list[Example], sentiment_examples: list[Example],
                        probe: ProbeClassifier) -> dict[str, Any]:
+        """Both models trained on the same folds; every example scored once, by models that did not see it.
+
+        The fine-tuned runs early-stop on a split of their own training folds, never on the scored fold.
+        """
         cfg = self.config
         labels = [e.label for e in intent_examples]
         parts = stratified_folds(labels, COMPARISON_FOLDS, cfg.seed)
         vectors = probe.pooled([e.text for e in intent_examples])
         trainer = ProbeTrainer(c_grid=(probe.metrics["probe_c"],), seed=cfg.seed)
-        probe_correct = finetuned_correct = total = 0
+        gold: list[str] = []
+        probe_predicted: list[str] = []
+        finetuned_predicted: list[str] = []
         for fold, held in enumerate(parts):
             keep = np.setdiff1d(np.arange(len(intent_examples)), held)
-            train = [intent_examples[i] for i in keep]
             known = {labels[i] for i in keep}
-            rows = np.array([i for i in held if labels[i] not in cfg.oos_labels and labels[i] in known], dtype=np.int64)
-            if not len(rows):
+            rows = [i for i in held if labels[i] not in cfg.oos_labels and labels[i] in known]
+            if not rows:
                 continue
+            train = [intent_examples[i] for i in keep]
             scored = [intent_examples[i] for i in rows]
-            head = trainer.fit(vectors[keep], [labels[i] for i in keep], probe.intents).head
-            probe_predicted = head.logits(vectors[rows]).argmax(axis=1)
-            probe_correct += int(sum(probe.intents[p] == labels[i] for p, i in zip(probe_predicted, rows)))
+            head = trainer.fit(vectors[keep], [labels[i] for i in keep], probe.intents, cross_validate=False).head
+            probe_predicted += [probe.intents[int(p)] for p in head.logits(vectors[rows]).argmax(axis=1)]
             logger.info("comparison fold %d of %d: fine-tuning on %d examples", fold + 1, len(parts), len(train))
-            finetuned = JointTrainer(cfg).fit(train, sentiment_examples, validation_examples=scored)
-            finetuned_correct += round(_top1(finetuned, scored) * len(scored))
-            total += len(scored)
-        if not total:
+            finetuned_predicted += _predict(JointTrainer(cfg).fit(train, sentiment_examples), scored)
+            gold += [e.label for e in scored]
+        if not gold:
             return {"method": "no held-out data", "probe_score": 1.0, "finetuned_score": 0.0}
-        return {"method": f"{len(parts)}-fold cross-validation ({total} examples)",
-                "probe_score": probe_correct / total, "finetuned_score": finetuned_correct / total}
+        return {"method": f"{len(parts)}-fold cross-validation ({len(gold)} examples)",
+                **_scores("probe", probe_predicted, gold), **_scores("finetuned", finetuned_predicted, gold)}
 
 
 def _neutral_head(classes: list[str], hidden: int) -> ProbeHead:
@@ -282,7 +290,24 @@ def _neutral_head(classes: list[str], hidden: int) -> ProbeHead:
     return ProbeHead(classes, np.zeros((len(classes), hidden), dtype=np.float32), bias)
 
 
-def _top1(model: ProbeClassifier | TrainedClassifier, examples: list[Example]) -> float:
-    """Top-1 accuracy, no threshold (the threshold is chosen afterwards for the served model)."""
+def _predict(model: ProbeClassifier | TrainedClassifier, examples: list[Example]) -> list[str]:
+    """Top intent per example, no threshold (the threshold is chosen afterwards for the served model)."""
     logits = model.logits([e.text for e in examples])[0]
-    return float(np.mean([model.intents[int(i)] == e.label for i, e in zip(logits.argmax(axis=1), examples)]))
+    return [model.intents[int(i)] for i in logits.argmax(axis=1)]
+
+
+def macro_f1(predicted: list[str], gold: list[str]) -> float:
+    """Mean F1 over the gold labels (every intent counts the same, however many examples it has)."""
+    scores = []
+    for label in sorted(set(gold)):
+        tp = sum(p == label and g == label for p, g in zip(predicted, gold))
+        fp = sum(p == label and g != label for p, g in zip(predicted, gold))
+        fn = sum(p != label and g == label for p, g in zip(predicted, gold))
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def _scores(name: str, predicted: list[str], gold: list[str]) -> dict[str, float]:
+    """``<name>_score`` (macro F1: what the choice is made on) and ``<name>_accuracy``."""
+    return {f"{name}_score": macro_f1(predicted, gold),
+            f"{name}_accuracy": float(np.mean([p == g for p, g in zip(predicted, gold)]))}

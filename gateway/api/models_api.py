@@ -37,6 +37,8 @@ class RetrainRequest(BaseModel):
     """Options of one retraining."""
 
     promote: bool = True
+    #: After the fast (probe) model, fine-tune on the same data and gate that too (default: the setting).
+    refine: bool | None = None
 
 
 class RollbackRequest(BaseModel):
@@ -86,9 +88,15 @@ async def retrain(tenant: str, body: RetrainRequest | None = None,
         row = await run_in_threadpool(pipeline.start, tenant, "admin")
     except RetrainingError as exc:
         raise _error(exc) from exc
-    # Training takes minutes: it runs on its own thread; the registry row is its progress report.
-    threading.Thread(target=pipeline.run, args=(tenant, row.version, "admin", promote),
-                     name=f"retrain-{tenant}-v{row.version}", daemon=True).start()
+    refine = services.settings.refine_after_retrain if body is None or body.refine is None else body.refine
+
+    def work() -> None:
+        result = pipeline.run(tenant, row.version, "admin", promote)
+        if refine:
+            pipeline.refine(tenant, result, "admin", promote)
+
+    # Training takes minutes: it runs on its own thread; the registry rows are its progress report.
+    threading.Thread(target=work, name=f"retrain-{tenant}-v{row.version}", daemon=True).start()
     return {"version": row.version, "status": row.status, "stage": row.stage}
 
 

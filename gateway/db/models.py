@@ -550,7 +550,7 @@ class ModelVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
     stage: Mapped[str | None] = mapped_column(String(32), nullable=True)  # step of a running retraining
-    source: Mapped[str] = mapped_column(String(16))  # "base" (make train) | "retrain"
+    source: Mapped[str] = mapped_column(String(16))  # "base" (make train) | "retrain" | "refine"
     archive_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
     archive_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     rasa_model_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

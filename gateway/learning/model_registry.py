@@ -209,8 +209,12 @@ class ModelRegistry:
         self.update(tenant_id, row.version, rasa_model_id=read_model_id(archive))
         return self.mark_production(tenant_id, row.version, actor, "deploy"), True
 
-    def begin_retraining(self, tenant_id: str, actor: str, data_version_id: int | None) -> VersionView:
+    def begin_retraining(self, tenant_id: str, actor: str, data_version_id: int | None,
+                         source: str = "retrain") -> VersionView:
         """A new version in status ``training``.
+
+        Args:
+            source: ``retrain`` (probe-first run) or ``refine`` (fine-tuning run on the same data).
 
         Raises:
             RegistryError: Another retraining of this tenant is still running.
@@ -228,7 +232,7 @@ class ModelRegistry:
 
         def make(session: Session) -> ModelVersion:
             return ModelVersion(tenant_id=tenant_id, version=self._next_version(session, tenant_id), status="training",
-                                stage="queued", source="retrain", data_version_id=data_version_id,
+                                stage="queued", source=source, data_version_id=data_version_id,
                                 created_by=actor[:100])
 
         return VersionView.of(self._insert(make))

@@ -2,10 +2,12 @@
 
     freeze the accepted examples as a training-data version
     build a Rasa project from bot/ plus those examples (new intents included)
-    rasa train (the classifier fine-tunes inside it) → <models>/<tenant>/v<N>.tar.gz
+    rasa train (the classifier's probe trains inside it, seconds) → <models>/<tenant>/v<N>.tar.gz
     score candidate and production on the held-out sets and the conversation tests
     gate: promote only if no metric drops more than the tolerance
     promote: PUT /model on the running Rasa server(s), then mark the version production
+    refine (``refine``): the same data once more with ``finetune: auto`` → v<N+1>, which is the
+    fine-tuned model where it beat the probe on held-out data; through the same gate, not metered
 
 Every step is written to the version's ``stage``; the outcome, metrics and gate land in the registry.
 """
@@ -94,31 +96,63 @@ class RetrainingPipeline:
                       f"({data['examples']} reviewed examples, intents {', '.join(data['intents']) or '-'})")
         return version
 
-    def retrain(self, tenant_id: str, actor: str, promote: bool = True) -> VersionView:
-        """``start`` then ``run``: the one command."""
-        return self.run(tenant_id, self.start(tenant_id, actor).version, actor, promote)
+    def retrain(self, tenant_id: str, actor: str, promote: bool = True, refine: bool = False) -> VersionView:
+        """``start`` then ``run`` (then ``refine`` when asked): the one command.
 
-    def run(self, tenant_id: str, version: int, actor: str, promote: bool = True) -> VersionView:
+        Returns the probe-first version, or the refined one when a refinement ran.
+        """
+        row = self.run(tenant_id, self.start(tenant_id, actor).version, actor, promote)
+        refined = self.refine(tenant_id, row, actor, promote) if refine else None
+        return refined or row
+
+    def run(self, tenant_id: str, version: int, actor: str, promote: bool = True,
+            classifier_settings: dict[str, Any] | None = None, metered: bool = True) -> VersionView:
         """Train, evaluate, gate and (when it passes and ``promote``) put version ``version`` live.
 
         Never raises for a failed run: the version ends ``failed`` with the error stored.
+
+        Args:
+            classifier_settings: Classifier settings that replace the bot's for this run.
+            metered: Count the run against the plan's training runs (a refinement is not).
         """
         try:
-            return self._run(tenant_id, version, actor, promote)
+            return self._run(tenant_id, version, actor, promote, classifier_settings, metered)
         except Exception as exc:  # noqa: BLE001 - any failure ends the run, recorded, nothing promoted
             logger.exception("retraining v%s of %s failed", version, tenant_id)
             self.progress(f"v{version}: failed: {exc}")
             return self.registry.update(tenant_id, version, status="failed", stage=None, error=str(exc)[:4000],
                                         finished_at=utcnow())
 
-    def _run(self, tenant_id: str, version: int, actor: str, promote: bool) -> VersionView:
+    def refine(self, tenant_id: str, after: VersionView, actor: str, promote: bool = True,
+               classifier_settings: dict[str, Any] | None = None) -> VersionView | None:
+        """Fine-tune on the data of version ``after`` (a probe-first run) and gate the result.
+
+        The fast model is already live; this one follows only when it passes the same gate against
+        whatever is in production then. Returns None when ``after`` did not pass or another run is going.
+
+        Args:
+            classifier_settings: More classifier settings for this run (``finetune`` is ``auto``).
+        """
+        if after.status not in ("candidate", "production") or not (after.gate or {}).get("passed"):
+            return None
+        try:
+            version = self.registry.begin_retraining(tenant_id, actor, after.data_version_id, source="refine")
+        except RegistryError as exc:
+            self.progress(f"refinement of v{after.version} not started: {exc.detail}")
+            return None
+        self.progress(f"v{version.version}: refining v{after.version} (fine-tuning, served only where it beats the probe)")
+        return self.run(tenant_id, version.version, actor, promote,
+                        classifier_settings={**(classifier_settings or {}), "finetune": "auto"}, metered=False)
+
+    def _run(self, tenant_id: str, version: int, actor: str, promote: bool,
+             classifier_settings: dict[str, Any] | None = None, metered: bool = True) -> VersionView:
         row = self.registry.get(tenant_id, version)
         examples = [] if row.data_version_id is None else ReviewInbox(self.sessions).version_examples(
             tenant_id, row.data_version_id)
         workdir = self.settings.training_dir / tenant_id / f"v{version}"
         self._stage(tenant_id, version, "building")
         workspace = TrainingWorkspaceBuilder(self.bot_dir).build(
-            workdir / "project", [ReviewedExample(text, intent) for text, intent in examples])
+            workdir / "project", [ReviewedExample(text, intent) for text, intent in examples], classifier_settings)
         self.progress(f"v{version}: project built ({workspace.reviewed} reviewed examples, "
                       f"{workspace.replaced} bot examples relabelled, new intents: {', '.join(workspace.new_intents) or '-'})")
         self.registry.update(tenant_id, version, bot_data_hash=workspace.bot_data_hash, intents=workspace.intents)
@@ -134,9 +168,11 @@ class RetrainingPipeline:
         self.registry.update(tenant_id, version, archive_path=str(archive), archive_sha256=file_sha256(archive),
                              rasa_model_id=read_model_id(archive))
         self.progress(f"v{version}: trained → {archive}")
-        # Billed once the model exists (whatever the gate says later); a run that failed is not billed.
-        self.usage.meter(tenant_id, Unit.TRAINING_RUNS, f"training:{tenant_id}:v{version}",
-                         source={"model_version": version, "actor": actor[:100]})
+        # Billed once the model exists (whatever the gate says later); a run that failed is not billed,
+        # and a refinement belongs to the run it refines.
+        if metered:
+            self.usage.meter(tenant_id, Unit.TRAINING_RUNS, f"training:{tenant_id}:v{version}",
+                             source={"model_version": version, "actor": actor[:100]})
 
         self._stage(tenant_id, version, "evaluating")
         metrics = self.evaluator.evaluate(archive)
@@ -226,7 +262,7 @@ class RetrainingPipeline:
                 raise RetrainingError("nothing_to_roll_back", "no earlier production version")
         else:
             target = self._registry_get(tenant_id, to_version)
-        if target.status not in ROLLBACK_TARGETS or (target.source == "retrain" and not (target.gate or {}).get("passed")):
+        if target.status not in ROLLBACK_TARGETS or (target.source in ("retrain", "refine") and not (target.gate or {}).get("passed")):
             raise RetrainingError("not_promotable", f"v{target.version} is {target.status}; a model the gate refused "
                                   "or that failed never goes live")
         return self._go_live(target, actor, "rollback")

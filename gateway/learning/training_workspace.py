@@ -85,6 +85,10 @@ def _domain_intents(domain: dict[str, Any]) -> list[str]:
     return [i if isinstance(i, str) else next(iter(i)) for i in domain.get("intents", []) or []]
 
 
+#: The classifier component of the bot's pipeline (its settings can be overridden per run).
+CLASSIFIER_COMPONENT = "BertIntentSentimentClassifier"
+
+
 class TrainingWorkspaceBuilder:
     """Writes training workspaces.
 
@@ -95,13 +99,25 @@ class TrainingWorkspaceBuilder:
     def __init__(self, bot_dir: Path = BOT_DIR) -> None:
         self.bot_dir = bot_dir
 
-    def build(self, root: Path, reviewed: list[ReviewedExample]) -> TrainingWorkspace:
-        """Write the project to ``root`` (emptied first)."""
+    def build(self, root: Path, reviewed: list[ReviewedExample],
+              classifier_settings: dict[str, Any] | None = None) -> TrainingWorkspace:
+        """Write the project to ``root`` (emptied first).
+
+        Args:
+            classifier_settings: Settings of the intent classifier that replace the bot's for this run
+                (e.g. ``{"finetune": "auto"}`` for a refinement run).
+        """
         if root.exists():
             shutil.rmtree(root)
         data = root / "data"
         data.mkdir(parents=True)
         shutil.copy2(self.bot_dir / "config.yml", root / "config.yml")
+        if classifier_settings:
+            config = yaml.safe_load((root / "config.yml").read_text(encoding="utf-8"))
+            for component in config.get("pipeline") or []:
+                if str(component.get("name", "")).endswith(CLASSIFIER_COMPONENT):
+                    component.update(classifier_settings)
+            (root / "config.yml").write_text(rasa_yaml(config), encoding="utf-8")
         reviewed_texts = {normalise(e.text) for e in reviewed}
         replaced = 0
         for source in sorted((self.bot_dir / "data").rglob("*.yml")):

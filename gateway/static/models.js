@@ -53,7 +53,7 @@
   function row(v) {
     var tr = el("tr"), m = v.metrics || {};
     tr.setAttribute("data-version", String(v.version));
-    tr.appendChild(el("td", "v" + v.version + (v.source === "base" ? " (base)" : "")));
+    tr.appendChild(el("td", "v" + v.version + (v.source === "base" ? " (base)" : v.source === "refine" ? " (fine-tuned)" : "")));
     tr.appendChild(el("td", v.status + (v.stage ? " · " + v.stage : "")));
     ["intent_accuracy", "intent_macro_f1", "oos_recall", "sentiment_accuracy", "conversation_tests"].forEach(function (k) { tr.appendChild(el("td", pct(m[k]))); });
     var gate = el("td", v.gate ? (v.gate.passed ? "passed" : "refused") : "–");

@@ -41,6 +41,18 @@ RESTOCK = [
 TROUBLE = "having trouble"
 
 
+def classifier_meta(archive: Path) -> dict[str, Any]:
+    """The classifier's meta.json inside a Rasa model archive."""
+    import json
+    import tarfile
+
+    with tarfile.open(archive) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("classifier/meta.json"))
+        handle = tar.extractfile(member)
+        assert handle is not None
+        return json.loads(handle.read())
+
+
 class Api:
     """The gateway's customer and admin APIs."""
 
@@ -151,7 +163,7 @@ def test_corrected_messages_retrain_promote_refuse_and_roll_back(running_stack: 
         assert decision.json()["new_intent"] is True
 
     # 3. One call retrains; customers keep talking while the new model is swapped in.
-    started = api.admin.post("/models/retrain", json={"promote": True})
+    started = api.admin.post("/models/retrain", json={"promote": True, "refine": False})
     assert started.status_code == 202, started.text
     version = started.json()["version"]
     assert api.admin.post("/models/retrain").json()["error"] == "busy"  # one run at a time
@@ -175,6 +187,25 @@ def test_corrected_messages_retrain_promote_refuse_and_roll_back(running_stack: 
     for text in found:
         intent, model_id = api.understood(text)
         assert (intent, model_id) == (NEW_INTENT, new_model_id), text
+
+    # 4b. The refinement: the same data fine-tuned (one epoch here), the fine-tuned model served only if it
+    # beat the probe on the same folds, then the same gate; not metered, not promoted here.
+    engine = create_db_engine(settings.database_url)
+    try:
+        pipeline = RetrainingPipeline(settings, create_session_factory(engine))
+        refined = pipeline.refine(settings.demo_tenant, pipeline.registry.get(settings.demo_tenant, version), "ops",
+                                  promote=False, classifier_settings={"epochs": 1, "patience": 1})
+    finally:
+        engine.dispose()
+    assert refined is not None and refined.source == "refine" and refined.version == version + 1
+    assert refined.status in ("candidate", "refused") and refined.metrics, refined
+    assert refined.data_version_id == row["data_version_id"]
+    meta = classifier_meta(Path(refined.archive_path))
+    assert meta["training_config"]["finetune"] == "auto"
+    selection = meta["metrics"]["selection"]
+    assert "probe_score" in selection and "finetuned_score" in selection, selection
+    assert meta["kind"] == ("finetuned" if selection["finetuned_score"] > selection["probe_score"] else "probe")
+    assert api.rasa_model_id() == new_model_id
 
     # 5. A deliberately worse model is refused by the gate and never reaches Rasa.
     engine = create_db_engine(settings.database_url)
