@@ -10,7 +10,7 @@ MODEL := models/northwind.tar.gz
 BOT_FILES := bot/config.yml bot/domain.yml $(wildcard bot/data/*.yml) $(wildcard bot/sentiment/*.csv) \
   $(filter-out nlu_models/bench.py nlu_models/bench_data.py,$(wildcard nlu_models/*.py))
 
-.PHONY: run run-prod test setup env train validate compose-check clean bench-nlu bench-kb bench-load
+.PHONY: run run-prod test setup env train validate compose-check clean bench-nlu bench-nlu-defaults bench-kb bench-load
 
 setup:  ## create / update both virtual environments, Chromium and .env (idempotent)
 	@bash scripts/setup.sh
@@ -47,8 +47,12 @@ clean:
 bench-nlu: setup $(MODEL)  ## NLU benchmark (not in CI): writes bench/results/nlu.{json,md}
 	HF_HUB_OFFLINE=1 $(PY) -m nlu_models.bench --data $(or $(DATA),../shared/data) $(ARGS)
 
-bench-kb: setup  ## knowledge-base benchmark (not in CI): writes bench/results/kb.{json,md}
+bench-nlu-defaults: setup $(MODEL)  ## the default recipe on k-shot draws vs frozen + LR, and the frustration trigger
+	HF_HUB_OFFLINE=1 $(PY) -m bench.nlu_defaults --data $(or $(DATA),../shared/data) $(ARGS)
+
+bench-kb: setup  ## knowledge-base benchmarks (not in CI): bench/results/kb.{json,md} and kb_faq.{json,md}
 	HF_HUB_OFFLINE=1 $(PY) -m knowledge_base.bench --data $(or $(DATA),../shared/data)
+	HF_HUB_OFFLINE=1 $(PY) -m bench.kb_faq --data $(or $(DATA),../shared/data)
 
 bench-load: setup $(MODEL)  ## load benchmark (not in CI): embedded, production topology and raw Rasa; bench/results/load.*
 	HF_HUB_OFFLINE=1 $(PY) -m gateway.bench_load $(if $(DURATION),--duration $(DURATION))

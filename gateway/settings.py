@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     kb_dir: Path = PROJECT_ROOT / "var" / "kb"
     kb_encoder: str | None = None
-    kb_answer_threshold: float = Field(default=0.30, ge=-1.0, le=1.0)
+    kb_answer_threshold: float = Field(default=0.42, ge=-1.0, le=1.0)
     kb_max_file_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     kb_help_centre: Path = PROJECT_ROOT / "knowledge_base" / "help_centre"
     invoices_dir: Path = PROJECT_ROOT / "var" / "invoices"

@@ -38,6 +38,7 @@ class ChunkRecord:
     text: str
     url: str | None
     source: str
+    kind: str = ""  # of its document: "faq" chunks get a question key
 
     @property
     def search_text(self) -> str:
@@ -146,7 +147,7 @@ class KnowledgeDocumentStore:
         """Chunks of a tenant (all, or those of ``ids`` that still exist), with their source."""
         with self._sessions() as session:
             query = (
-                select(KnowledgeChunk, KnowledgeDocument.source)
+                select(KnowledgeChunk, KnowledgeDocument.source, KnowledgeDocument.kind)
                 .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
                 .where(KnowledgeChunk.tenant_id == tenant_id)
             )
@@ -154,8 +155,8 @@ class KnowledgeDocumentStore:
                 if not ids:
                     return []
                 query = query.where(KnowledgeChunk.id.in_(ids))
-            return [ChunkRecord(c.id, c.document_id, c.title, c.text, c.url, source)
-                    for c, source in session.execute(query.order_by(KnowledgeChunk.id))]
+            return [ChunkRecord(c.id, c.document_id, c.title, c.text, c.url, source, kind)
+                    for c, source, kind in session.execute(query.order_by(KnowledgeChunk.id))]
 
     def tenant_exists(self, tenant_id: str) -> bool:
         """Whether the tenant exists."""

@@ -26,7 +26,7 @@ def build_knowledge_base(settings: Settings, sessions=None) -> KnowledgeBase:  #
         KnowledgeDocumentStore(sessions),
         TenantIndexStore(settings.kb_dir, embedder.dimension),
         embedder,
-        HybridRetriever(answer_threshold=settings.kb_answer_threshold),
+        HybridRetriever(strong_threshold=settings.kb_answer_threshold),
         max_file_bytes=settings.kb_max_file_bytes,
     )
 

@@ -13,7 +13,7 @@ from knowledge_base.document_store import DocumentRecord, KnowledgeDocumentStore
 from knowledge_base.embedder import SentenceEmbedder
 from knowledge_base.parsers import KINDS, MAX_FILE_BYTES, DocumentError, parse_bytes, read_file
 from knowledge_base.retriever import HybridRetriever
-from knowledge_base.tenant_index import TenantIndexStore
+from knowledge_base.tenant_index import QUESTION_KEY_OFFSET, TenantIndexStore
 
 __all__ = ["Citation", "DocumentError", "IngestReport", "KnowledgeBase", "SearchAnswer", "UnknownTenantError"]
 
@@ -160,9 +160,12 @@ class KnowledgeBase:
         if existing is not None and existing.content_hash == content_hash:
             return IngestReport(source, "unchanged", existing.id, existing.chunk_count), {}, set()
         chunks = chunk_document(document)
-        # Embed before touching SQL: if this fails, nothing stored changes.
-        vectors = self.embedder.embed([c.search_text for c in chunks])
+        # Embed before touching SQL: if this fails, nothing stored changes. FAQ entries also get their
+        # question embedded alone (a second key of the same chunk).
+        faq = document.kind == "faq"
+        vectors = self.embedder.embed([c.search_text for c in chunks] + ([c.title for c in chunks] if faq else []))
         by_hash = {c.content_hash: v for c, v in zip(chunks, vectors)}
+        question_by_hash = {c.content_hash: v for c, v in zip(chunks, vectors[len(chunks):])} if faq else {}
         result = self.store.replace_document(tenant, source, document.title, url or document.url, document.kind,
                                              content_hash, chunks)
         if result.unchanged:
@@ -170,6 +173,8 @@ class KnowledgeBase:
         status = "replaced" if existing is not None else "added"
         report = IngestReport(source, status, result.document.id, len(result.added), result.duplicates)
         upserts = {cid: (by_hash[c.content_hash], c.search_text) for cid, c in result.added}
+        upserts.update({cid + QUESTION_KEY_OFFSET: (question_by_hash[c.content_hash], c.title)
+                        for cid, c in result.added if c.content_hash in question_by_hash})
         return report, upserts, set(result.removed)
 
     def delete(self, tenant: str, document: str) -> DocumentRecord | None:
@@ -185,9 +190,11 @@ class KnowledgeBase:
     def reindex(self, tenant: str, progress: bool = False) -> int:
         """Re-embed every chunk of a tenant from SQL and swap in a fresh index; returns the count."""
         chunks = self.store.chunks(tenant)
-        texts = [c.search_text for c in chunks]
+        faq = [c for c in chunks if c.kind == "faq"]
+        texts = [c.search_text for c in chunks] + [c.title for c in faq]
+        ids = [c.id for c in chunks] + [c.id + QUESTION_KEY_OFFSET for c in faq]
         vectors = self.embedder.embed(texts, progress=progress)
-        self.indexes.replace_all(tenant, [c.id for c in chunks], vectors, texts)
+        self.indexes.replace_all(tenant, ids, vectors, texts)
         return len(chunks)
 
     def list_documents(self, tenant: str) -> list[DocumentRecord]:

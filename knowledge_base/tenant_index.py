@@ -35,6 +35,14 @@ from knowledge_base.lexical_index import Bm25LexicalIndex
 from knowledge_base.vector_index import FaissVectorIndex
 
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: Index ids at or above this are extra keys of a chunk (id - QUESTION_KEY_OFFSET): an FAQ entry's
+#: question embedded on its own, so a customer's paraphrase is matched question to question.
+QUESTION_KEY_OFFSET = 1 << 40
+
+
+def chunk_of(index_id: int) -> int:
+    """The chunk an index id belongs to (itself, or the chunk of a question key)."""
+    return index_id - QUESTION_KEY_OFFSET if index_id >= QUESTION_KEY_OFFSET else index_id
 KEEP_VERSIONS = 3
 GRACE_SECONDS = 60.0
 
@@ -92,7 +100,10 @@ class TenantIndexStore:
         upserts, deletes = upserts or {}, deletes or set()
         with self._writer_lock(tenant):
             current = self._load_version(tenant, self._current_name(tenant), searchable=False)
-            keep = [i for i, cid in enumerate(current.ids.tolist()) if cid not in deletes and cid not in upserts] if current else []
+            # Deleting or replacing a chunk removes its question key too.
+            gone = deletes | set(upserts)
+            keep = [i for i, cid in enumerate(current.ids.tolist()) if cid not in gone and chunk_of(cid) not in gone] \
+                if current else []
             ids = [int(current.ids[i]) for i in keep] if current else []
             vectors = [current.vectors[keep]] if current and keep else []
             texts = {cid: current.texts[cid] for cid in ids} if current else {}
@@ -179,7 +190,10 @@ class TenantIndexStore:
         return IndexSnapshot(
             version=name,
             dense=FaissVectorIndex.load(folder / "index.faiss", manifest["kind"]) if searchable else None,  # type: ignore[arg-type]
-            lexical=Bm25LexicalIndex(ids.tolist(), [texts[int(i)] for i in ids]) if searchable else None,  # type: ignore[arg-type]
+            # Question keys are dense-only: their words are already in their chunk's text.
+            lexical=Bm25LexicalIndex([int(i) for i in ids if i < QUESTION_KEY_OFFSET],
+                                     [texts[int(i)] for i in ids if i < QUESTION_KEY_OFFSET])
+            if searchable else None,  # type: ignore[arg-type]
             ids=ids,
             vectors=np.load(folder / "vectors.npy"),
             texts=texts,

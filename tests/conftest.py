@@ -120,5 +120,5 @@ def kb(tmp_path: Path, embedder):  # type: ignore[no-untyped-def]
     tenants.ensure_tenant("northwind", "Northwind Goods")
     tenants.ensure_tenant("globex", "Globex")
     yield KnowledgeBase(KnowledgeDocumentStore(sessions), TenantIndexStore(tmp_path / "idx", embedder.dimension),
-                        embedder, HybridRetriever(answer_threshold=0.30))
+                        embedder, HybridRetriever())
     engine.dispose()

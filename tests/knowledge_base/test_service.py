@@ -126,6 +126,25 @@ def test_unknown_tenant_is_refused(kb: KnowledgeBase) -> None:
     assert kb.search("nobody", "anything").results == []
 
 
+def test_faq_entries_get_a_question_key_that_follows_them(kb: KnowledgeBase, tmp_path: Path) -> None:
+    from knowledge_base.tenant_index import QUESTION_KEY_OFFSET
+
+    (tmp_path / "faq.csv").write_text("question,answer\nCan I change my delivery address?,"
+                                      "Yes, until the parcel ships: open the order and edit it.\n"
+                                      "Do you gift wrap?,We wrap any item for 3 EUR at checkout.\n")
+    kb.ingest_paths("northwind", [tmp_path / "faq.csv"])
+    ids = kb.indexes.snapshot("northwind").ids.tolist()
+    chunks = {c.id for c in kb.store.chunks("northwind")}
+    assert {i - QUESTION_KEY_OFFSET for i in ids if i >= QUESTION_KEY_OFFSET} == chunks
+    answer = kb.search("northwind", "is it possible to send my order somewhere else?")
+    assert answer.results and answer.results[0].title == "Can I change my delivery address?"
+    assert all(r.chunk_id in chunks for r in answer.results)  # keys never surface as results
+    kb.reindex("northwind")
+    assert sorted(kb.indexes.snapshot("northwind").ids.tolist()) == sorted(ids)
+    kb.delete("northwind", "faq.csv")
+    assert kb.indexes.snapshot("northwind").size == 0
+
+
 def test_reindex_rebuilds_from_sql(help_centre: KnowledgeBase) -> None:
     count = help_centre.reindex("northwind")
     assert count == sum(d.chunk_count for d in help_centre.list_documents("northwind"))
