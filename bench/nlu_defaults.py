@@ -133,9 +133,12 @@ def sentiment_trigger(data: Path, model_folder: Path) -> dict[str, Any]:
     ordinary = negative([e.text for e in tweets if e.label != "negative"])
     result["tweeteval_ordinary"] = {"turns": len(ordinary), "labelled_negative": float(np.mean(ordinary >= 0.5)),
                                     "very_negative": float(np.mean(ordinary >= 0.9))}
+    from gateway.sentiment_trigger import ALREADY_OFFERING
+
     stories = yaml.safe_load((PROJECT_ROOT / "bot" / "tests" / "test_stories.yml").read_text())
+    # Ordinary turns: not the complaints and requests for a person, whose own answer offers one anyway.
     user_turns = [str(step["user"]).strip() for story in stories.get("stories", []) for step in story.get("steps", [])
-                  if isinstance(step, dict) and "user" in step]
+                  if isinstance(step, dict) and "user" in step and step.get("intent") not in ALREADY_OFFERING]
     bot_scores = negative(user_turns)
     result["bot_conversation_tests"] = {"turns": len(user_turns), "labelled_negative": float(np.mean(bot_scores >= 0.5)),
                                         "very_negative": float(np.mean(bot_scores >= 0.9))}
@@ -204,7 +207,7 @@ def write_report(results: dict[str, Any], out: Path = RESULTS, name: str = "nlu_
                   "| turns | count | labelled negative | would trigger |", "|---|---|---|---|",
                   f"| TweetEval neutral + positive (val) | {t['turns']} | {100 * t['labelled_negative']:.2f} % | "
                   f"{100 * t['very_negative']:.2f} % (single message) |",
-                  f"| the bot's conversation tests (customer turns) | {b['turns']} | {100 * b['labelled_negative']:.2f} % | "
+                  f"| the bot's conversation tests (customer turns but complaints and requests for a person) | {b['turns']} | {100 * b['labelled_negative']:.2f} % | "
                   f"{100 * b['very_negative']:.2f} % (single message) |",
                   f"| USS turns not dissatisfied, replayed in order | {u['turns'] - u['dissatisfied_turns']} | | "
                   f"{100 * u['ordinary_triggered']:.2f} % |",

@@ -9,7 +9,7 @@ from typing import Any
 NEGATIVE_SENTIMENT_INTENT = "EXTERNAL_negative_sentiment"
 
 # Intents whose own answer already offers a person (or hands over): no second offer.
-_ALREADY_OFFERING = {"human_handoff", "complaint", "payment_problem"}
+ALREADY_OFFERING = frozenset({"human_handoff", "complaint", "payment_problem"})
 
 
 def negative_score(nlu: dict[str, Any] | None) -> float:
@@ -49,7 +49,7 @@ class NegativeSentimentTrigger:
             replies: The bot's replies to the current message.
         """
         intent = ((current or {}).get("intent") or {}).get("name")
-        if intent in _ALREADY_OFFERING:
+        if intent in ALREADY_OFFERING:
             return None
         if any(button.get("payload") == "/human_handoff" for reply in replies for button in reply.get("buttons") or []):
             return None
