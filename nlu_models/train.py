@@ -37,7 +37,6 @@ def evaluate(model: Any, test: list[Example], oos_labels: tuple[str, ...]) -> di
 
     With out-of-scope examples in the test set, also their recall (share sent to fallback).
     """
-    oos_label = oos_labels[0] if oos_labels else "oos"
     texts = [e.text for e in test]
     logits = model.logits(texts)[0]
     with_fallback = model.intents_from_logits(logits, oos_label="\0")

