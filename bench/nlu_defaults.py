@@ -28,7 +28,8 @@ from nlu_models.data import Example, load_examples
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_ROOT / "bench" / "results"
-#: Seeds of the reported draws; the defaults were looked at on seeds 0-2 only.
+#: Seeds of the reported draws. The recipe's settings came from the held-out measurements of the issue
+#: and exploratory runs on other draws (the fixed DNNC 10-shot split, draws seeded 100 * k + d), never these.
 REPORT_SEEDS = (101, 102, 103)
 SHOTS = (5, 10, 20)
 CLINC_SUBSET = 50  # intents per CLINC150 draw
@@ -181,7 +182,7 @@ def write_report(results: dict[str, Any], out: Path = RESULTS, name: str = "nlu_
     cell = lambda s: f"{s['mean']:.2f} ({s['min']:.2f}-{s['max']:.2f})"  # noqa: E731
     lines = ["# NLU at default settings", "",
              f"Commit `{results.get('commit', '?')}`; `finetune: {results['finetune']}`; draws with seeds "
-             f"{', '.join(map(str, results['seeds']))} (the defaults were looked at on seeds 0-2 only). "
+             f"{', '.join(map(str, results['seeds']))} (the recipe's settings were chosen on other draws, never these). "
              "Served = what the product's default recipe serves (the probe, or the fine-tuned model where it won "
              "on the same held-out folds); frozen + LR = all-MiniLM-L6-v2 embeddings + logistic regression "
              "(C = 20, balanced), trained in the same run on the same draw. Top-1 in %, mean (lowest-highest).", "",
