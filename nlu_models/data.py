@@ -92,8 +92,10 @@ def check_intent_examples(examples: list[Example], min_per_label: int = 2, shown
     """Refuse data a classifier cannot learn from, naming the rows.
 
     Raises:
-        DataError: No examples, an empty label, the same text under two labels, or a label with fewer
-            than ``min_per_label`` examples (one example is no basis for a held-out choice).
+        DataError: No examples, an empty label, the same text under two labels, or fewer than
+            ``min_per_label`` examples for every label (nothing could be held out to choose a model
+            or a threshold). A single new label with one example, as a reviewer's first correction
+            makes it, is fine: it is learned, only never held out.
     """
     if not examples:
         raise DataError("no intent examples")
@@ -116,8 +118,8 @@ def check_intent_examples(examples: list[Example], min_per_label: int = 2, shown
         if example.label:
             counts.setdefault(example.label, []).append(example)
     thin = sorted(label for label, group in counts.items() if len(group) < min_per_label)
-    if thin:
-        problems.append(f"{len(thin)} label(s) with fewer than {min_per_label} examples: " + "; ".join(
+    if thin and len(thin) == len(counts):
+        problems.append(f"every label has fewer than {min_per_label} examples: " + "; ".join(
             f"{label} ({counts[label][0].source or '?'})" for label in thin[:shown]))
     if len(counts) < 2 and not problems:
         problems.append(f"only one label ({next(iter(counts), '')}); a classifier needs two or more")

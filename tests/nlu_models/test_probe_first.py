@@ -94,7 +94,7 @@ def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"text,label\nhello,greet\nhi,greet\nbye,goodbye\n", "fewer than 2 examples"),
+    (b"text,label\nhello,greet\nbye,goodbye\n", "every label has fewer than 2 examples"),
     (b"text,label\nhello,greet\nhi,greet\nhello,goodbye\nbye,goodbye\n", "conflicting labels"),
     (b"text,label\nhello,greet\nhi,\nhey,greet\nbye,goodbye\nciao,goodbye\n", "empty label"),
     (b"text,label\nhello,greet\nhi,greet\nbye \xff\xfe,goodbye\nciao,goodbye\n", ":4: not UTF-8"),
@@ -126,5 +126,7 @@ def test_data_checks_name_the_rows() -> None:
     from nlu_models.data import DataError, check_intent_examples
 
     with pytest.raises(DataError, match="nlu.yml"):
-        check_intent_examples([Example("a", "x", "nlu.yml (intent x)"), Example("b", "y", "nlu.yml"), Example("c", "y")])
+        check_intent_examples([Example("a", "x", "nlu.yml (intent x)"), Example("b", "x"), Example("A", "y", "nlu.yml"),
+                               Example("c", "y")])
     check_intent_examples([Example("a", "x"), Example("b", "x"), Example("c", "y"), Example("d", "y")])
+    check_intent_examples([Example("a", "x"), Example("b", "x"), Example("c", "new")])  # a reviewer's first example
