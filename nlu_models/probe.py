@@ -72,7 +72,9 @@ class ProbeFit:
         cv_accuracy: Mean out-of-fold accuracy at ``c`` (None when there was too little data).
         folds: Number of folds used (0: none).
         oof_logits: Out-of-fold logits of every example at ``c`` (rows in input order; None without CV).
-        grid: Out-of-fold accuracy of every ``c`` tried.
+        grid: Out-of-fold accuracy of every ``c`` tried (with the anchor setting chosen).
+        anchors_used: Whether the anchors (e.g. intent names) are in the fitted head's training rows.
+        anchor_scores: Best out-of-fold accuracy without ("False") and with ("True") the anchors.
     """
 
     head: ProbeHead
@@ -81,6 +83,8 @@ class ProbeFit:
     folds: int
     oof_logits: np.ndarray | None
     grid: Dict[float, float] = field(default_factory=dict)
+    anchors_used: bool = False
+    anchor_scores: Dict[str, float] = field(default_factory=dict)
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -156,14 +160,18 @@ class ProbeTrainer:
         return weight, bias
 
     def fit(self, vectors: np.ndarray, labels: Sequence[str], classes: Sequence[str] | None = None,
-            cross_validate: bool = True) -> ProbeFit:
-        """Choose C by cross-validation (when the data allow it) and fit on everything.
+            cross_validate: bool = True, anchors: tuple[np.ndarray, Sequence[str]] | None = None,
+            use_anchors: bool | None = None) -> ProbeFit:
+        """Choose C (and whether to use ``anchors``) by cross-validation and fit on everything.
 
         Args:
             vectors: Raw pooled embeddings, one row per example.
             labels: Label of each row.
             classes: Output order (sorted labels when None); every label must be in it.
             cross_validate: False fits the first C of the grid on everything, nothing more.
+            anchors: Extra (vectors, labels) that are always trained on and never scored, e.g. the
+                embedded intent names; cross-validation decides whether they help.
+            use_anchors: Force the anchors on or off (None: cross-validation decides).
         """
         classes = list(classes) if classes is not None else sorted(set(labels))
         index = {label: i for i, label in enumerate(classes)}
@@ -171,33 +179,54 @@ class ProbeTrainer:
             raise ValueError("a classifier needs at least two labels")
         targets = np.array([index[label] for label in labels], dtype=np.int64)
         unit = unit_rows(np.asarray(vectors, dtype=np.float32))
+        if anchors is not None and len(anchors[1]):
+            anchor_unit = unit_rows(np.asarray(anchors[0], dtype=np.float32))
+            anchor_targets = np.array([index[label] for label in anchors[1]], dtype=np.int64)
+        else:
+            anchor_unit, anchor_targets, use_anchors = np.zeros((0, unit.shape[1]), np.float32), np.zeros(0, np.int64), False
+        options = [use_anchors] if use_anchors is not None else [False, True]
         # Large data sets need fewer folds to choose C steadily, and each fit costs more.
         folds = fold_count(labels, self.max_folds if len(labels) <= 3000 else 3) if cross_validate else 0
-        grid: Dict[float, float] = {}
-        oof_by_c: Dict[float, np.ndarray] = {}
+        scores: Dict[tuple[bool, float], float] = {}
+        oofs: Dict[tuple[bool, float], np.ndarray] = {}
         if folds >= 2:
             parts = stratified_folds(labels, folds, self.seed)
-            for c in self.c_grid:
-                oof = np.zeros((len(targets), len(classes)), dtype=np.float32)
-                for held in parts:
-                    keep = np.ones(len(targets), dtype=bool)
-                    keep[held] = False
-                    if len(np.unique(targets[keep])) < 2:
-                        continue
-                    weight, bias = self._fit(unit[keep], targets[keep], len(classes), c)
-                    oof[held] = unit[held] @ weight.T + bias
-                grid[c] = float(np.mean(oof.argmax(axis=1) == targets))
-                oof_by_c[c] = oof
-            best_c = max(self.c_grid, key=lambda c: (grid[c], -abs(np.log(c / 20.0))))  # ties: nearest the usual 20
+            for option in options:
+                for c in self.c_grid:
+                    oof = np.zeros((len(targets), len(classes)), dtype=np.float32)
+                    for held in parts:
+                        keep = np.ones(len(targets), dtype=bool)
+                        keep[held] = False
+                        x, y = self._training_rows(unit[keep], targets[keep], anchor_unit, anchor_targets, option)
+                        if len(np.unique(y)) < 2:
+                            continue
+                        weight, bias = self._fit(x, y, len(classes), c)
+                        oof[held] = unit[held] @ weight.T + bias
+                    scores[(option, c)] = float(np.mean(oof.argmax(axis=1) == targets))
+                    oofs[(option, c)] = oof
+            # Ties: without anchors first, then the C nearest the usual 20.
+            best = max(scores, key=lambda key: (scores[key], not key[0], -abs(np.log(key[1] / 20.0))))
         elif not cross_validate:
-            best_c = self.c_grid[0]
+            best = (options[0] if use_anchors is not None else False, self.c_grid[0])
         else:
-            best_c = 20.0 if 20.0 in self.c_grid else self.c_grid[len(self.c_grid) // 2]
-        weight, bias = self._fit(unit, targets, len(classes), best_c)
-        logger.info("probe: C=%g (cross-validation %s over %d folds)", best_c,
-                    ", ".join(f"{c:g}: {a:.4f}" for c, a in grid.items()) or "skipped", folds)
-        return ProbeFit(ProbeHead(classes, weight, bias), best_c, grid.get(best_c), folds if grid else 0,
-                        oof_by_c.get(best_c), grid)
+            best = (bool(use_anchors), 20.0 if 20.0 in self.c_grid else self.c_grid[len(self.c_grid) // 2])
+        option, best_c = best
+        x, y = self._training_rows(unit, targets, anchor_unit, anchor_targets, option)
+        weight, bias = self._fit(x, y, len(classes), best_c)
+        grid = {c: a for (o, c), a in scores.items() if o == option}
+        logger.info("probe: C=%g%s (cross-validation %s over %d folds)", best_c, " with anchors" if option else "",
+                    ", ".join(f"{c:g}{'+anchors' if o else ''}: {a:.4f}" for (o, c), a in scores.items()) or "skipped",
+                    folds)
+        fit = ProbeFit(ProbeHead(classes, weight, bias), best_c, scores.get(best), folds if scores else 0,
+                       oofs.get(best), grid)
+        fit.anchors_used = bool(option)
+        fit.anchor_scores = {str(o): max(a for (p, _), a in scores.items() if p == o) for o in options} if scores else {}
+        return fit
+
+    @staticmethod
+    def _training_rows(x: np.ndarray, y: np.ndarray, anchor_x: np.ndarray, anchor_y: np.ndarray,
+                       use: bool) -> tuple[np.ndarray, np.ndarray]:
+        return (np.concatenate([x, anchor_x]), np.concatenate([y, anchor_y])) if use and len(anchor_y) else (x, y)
 
 
 def save_heads(path: Path, heads: Dict[str, ProbeHead]) -> None:

@@ -14,6 +14,7 @@ through the registry's gate when it wins.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -64,6 +65,19 @@ class Selection:
         return self.finetuned if self.served == "finetuned" and self.finetuned is not None else self.probe
 
 
+def label_text(label: str) -> str | None:
+    """An intent's name as a sentence ("order_status" → "order status"), or None when it says nothing.
+
+    With few examples per intent the name is worth one more example (exploratory BANKING77 and CLINC150
+    draws, 5 to 20 per intent: +0.62 points on average, +2.9 at best, -0.03 at worst); names such as
+    ``intent_17`` or ``0`` carry no words and are left out.
+    """
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", label)
+    words = [w for w in re.split(r"[\s_\-./:]+", spaced.lower()) if w]
+    meaningful = [w for w in words if re.fullmatch(r"[a-z]{3,}", w) and w not in ("intent", "label", "class")]
+    return " ".join(words) if meaningful else None
+
+
 def median_examples_per_label(labels: list[str]) -> int:
     """Examples of the median label."""
     counts = sorted(Counter(labels).values())
@@ -87,6 +101,9 @@ class ProbeFirstTrainer:
         if config.finetune not in FINETUNE_MODES:
             raise ValueError(f"finetune must be one of {FINETUNE_MODES}, got {config.finetune!r}")
         self.config = config
+        # The intent-name rows of the last probe fitted, and whether cross-validation kept them.
+        self._anchors: tuple[np.ndarray, list[str]] | None = None
+        self._anchors_used = False
 
     # ----------------------------------------------------------------- probe
     def fit_probe(self, intent_examples: list[Example], sentiment_examples: list[Example],
@@ -106,7 +123,9 @@ class ProbeFirstTrainer:
         trainer = ProbeTrainer(seed=cfg.seed)
         vectors = probe.pooled([e.text for e in intent_examples])
         probe.sentiment_head = _neutral_head(sentiments, vectors.shape[1])
-        fit = trainer.fit(vectors, [e.label for e in intent_examples], intents)
+        anchors = self._name_anchors(probe, [e.label for e in intent_examples])
+        fit = trainer.fit(vectors, [e.label for e in intent_examples], intents, anchors=anchors)
+        self._anchors, self._anchors_used = anchors, fit.anchors_used
         probe.intent_head = fit.head
         index = {label: i for i, label in enumerate(intents)}
         targets = np.array([index[e.label] for e in intent_examples])
@@ -123,6 +142,8 @@ class ProbeFirstTrainer:
             "probe_cv_folds": fit.folds,
             "probe_cv_accuracy": fit.cv_accuracy,
             "probe_cv_grid": {str(c): a for c, a in fit.grid.items()},
+            "probe_intent_names": fit.anchors_used,
+            "probe_intent_names_cv": fit.anchor_scores,
             "sentiment_cv_accuracy": sentiment_fit.cv_accuracy if sentiment_fit else None,
             "train_examples": len(intent_examples),
             "sentiment_examples": len(sentiment_examples),
@@ -137,6 +158,16 @@ class ProbeFirstTrainer:
         logger.info("probe trained in %.1f s (cross-validated accuracy %s)", time.perf_counter() - started,
                     f"{fit.cv_accuracy:.4f}" if fit.cv_accuracy is not None else "n/a")
         return probe
+
+    def _name_anchors(self, probe: ProbeClassifier, labels: list[str]) -> tuple[np.ndarray, list[str]] | None:
+        """Embedded intent names as extra training rows, with few examples per intent (see ``label_text``)."""
+        if median_examples_per_label(labels) >= SMALL_DATA:
+            return None
+        named = [(label, text) for label in sorted(set(labels)) if label not in self.config.oos_labels
+                 and (text := label_text(label)) is not None]
+        if not named:
+            return None
+        return probe.pooled([text for _, text in named]), [label for label, _ in named]
 
     def _fit_sentiment(self, probe: ProbeClassifier, trainer: ProbeTrainer, sentiment_examples: list[Example],
                        intent_examples: list[Example], intent_vectors: np.ndarray) -> tuple[ProbeFit, list[Example]]:
@@ -272,7 +303,8 @@ class ProbeFirstTrainer:
                 continue
             train = [intent_examples[i] for i in keep]
             scored = [intent_examples[i] for i in rows]
-            head = trainer.fit(vectors[keep], [labels[i] for i in keep], probe.intents, cross_validate=False).head
+            head = trainer.fit(vectors[keep], [labels[i] for i in keep], probe.intents, cross_validate=False,
+                               anchors=self._anchors, use_anchors=self._anchors_used).head
             probe_predicted += [probe.intents[int(p)] for p in head.logits(vectors[rows]).argmax(axis=1)]
             logger.info("comparison fold %d of %d: fine-tuning on %d examples", fold + 1, len(parts), len(train))
             finetuned_predicted += _predict(JointTrainer(cfg).fit(train, sentiment_examples), scored)

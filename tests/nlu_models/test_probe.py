@@ -74,3 +74,22 @@ def test_threshold_without_oos_keeps_the_asked_share() -> None:
     threshold = threshold_without_oos(scores, 0.02)
     assert abs(np.mean(scores < threshold) - 0.02) < 0.002
     assert threshold_without_oos(np.array([-np.inf, -np.inf])) == 0.0
+
+
+def test_intent_names_become_sentences_only_when_they_say_something() -> None:
+    from nlu_models.probe_first import label_text
+
+    assert label_text("order_status") == "order status"
+    assert label_text("getExchangeRate") == "get exchange rate"
+    assert label_text("iot-hue_lightoff") == "iot hue lightoff"
+    assert label_text("intent_17") is None and label_text("0") is None and label_text("ab") is None
+
+
+def test_anchors_are_kept_only_when_cross_validation_says_they_help() -> None:
+    vectors, labels = _blobs(4, classes=4, seed=3)
+    centres = np.stack([vectors[[i for i, l in enumerate(labels) if l == c]].mean(0) for c in sorted(set(labels))])
+    helpful = ProbeTrainer(c_grid=(20.0,)).fit(vectors, labels, anchors=(centres, sorted(set(labels))))
+    assert set(helpful.anchor_scores) == {"False", "True"}
+    assert helpful.anchors_used == (helpful.anchor_scores["True"] > helpful.anchor_scores["False"])
+    wrong = ProbeTrainer(c_grid=(20.0,)).fit(vectors, labels, anchors=(-centres * 5, sorted(set(labels))))
+    assert not wrong.anchors_used  # anchors pointing away from their class lose the comparison
