@@ -46,6 +46,7 @@ clean:
 
 bench-nlu: setup $(MODEL)  ## NLU benchmark (not in CI): writes bench/results/nlu.{json,md}
 	HF_HUB_OFFLINE=1 $(PY) -m nlu_models.bench --data $(or $(DATA),../shared/data) $(ARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m bench.nlu_defaults --data $(or $(DATA),../shared/data)
 
 bench-nlu-defaults: setup $(MODEL)  ## the default recipe on k-shot draws vs frozen + LR, and the frustration trigger
 	HF_HUB_OFFLINE=1 $(PY) -m bench.nlu_defaults --data $(or $(DATA),../shared/data) $(ARGS)

@@ -79,15 +79,29 @@ def draws(data: Path, tasks: list[str], shots: tuple[int, ...], seeds: tuple[int
     return out
 
 
-def frozen_lr(train: list[Example], test: list[Example], vectors: Any) -> float:
+def frozen_lr(train: np.ndarray, train_labels: list[str], test: np.ndarray, test_labels: list[str]) -> float:
     """The baseline: logistic regression (C = 20, balanced) on normalised frozen embeddings."""
     from sklearn.linear_model import LogisticRegression
 
     unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
     model = LogisticRegression(C=20.0, max_iter=3000, class_weight="balanced")
-    model.fit(unit(vectors([e.text for e in train])), [e.label for e in train])
-    predicted = model.predict(unit(vectors([e.text for e in test])))
-    return float(np.mean(predicted == np.array([e.label for e in test])))
+    model.fit(unit(train), train_labels)
+    return float(np.mean(model.predict(unit(test)) == np.array(test_labels)))
+
+
+class _Embedded:
+    """A probe model whose test texts are embedded once (the served, probe and baseline scores share them)."""
+
+    def __init__(self, probe: Any, texts: list[str]) -> None:
+        self.probe, self.intents = probe, probe.intents
+        self.pooled = dict(zip(texts, probe.pooled(texts)))
+
+    def logits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        pooled = np.stack([self.pooled[t] for t in texts])
+        return self.probe.intent_head.logits(pooled), self.probe.sentiment_head.logits(pooled)
+
+    def intents_from_logits(self, logits: np.ndarray, oos_label: str = "oos") -> list[str]:
+        return self.probe.intents_from_logits(logits, oos_label)
 
 
 def run_draw(draw: dict[str, Any], finetune: str) -> dict[str, Any]:
@@ -100,14 +114,18 @@ def run_draw(draw: dict[str, Any], finetune: str) -> dict[str, Any]:
     started = time.perf_counter()
     selection = ProbeFirstTrainer(config).fit(draw["train"], [])
     seconds = time.perf_counter() - started
-    served = evaluate(selection.model, draw["test"], config.oos_labels)
-    probe = evaluate(selection.probe, draw["test"], config.oos_labels)
-    lr = frozen_lr(draw["train"], draw["test"], selection.probe.pooled)
+    test_texts = [e.text for e in draw["test"]]
+    probe = _Embedded(selection.probe, test_texts)
+    probe_scores = evaluate(probe, draw["test"], config.oos_labels)
+    served = probe_scores if selection.served == "probe" else evaluate(selection.model, draw["test"], config.oos_labels)
+    lr = frozen_lr(selection.probe.pooled([e.text for e in draw["train"]]), [e.label for e in draw["train"]],
+                   np.stack([probe.pooled[t] for t in test_texts]), [e.label for e in draw["test"]])
     return {"task": draw["task"], "k": draw["k"], "seed": draw["seed"], "train_examples": len(draw["train"]),
             "test_examples": len(draw["test"]), "served": selection.served, "finetune": finetune,
-            "selection": selection.comparison, "served_top1": served["top1_accuracy"],
+            "selection": selection.comparison, "intent_names": selection.probe.metrics.get("probe_intent_names"),
+            "served_top1": served["top1_accuracy"],
             "served_with_fallback": served["accuracy_with_fallback"], "served_fallback_rate": served["fallback_rate"],
-            "probe_top1": probe["top1_accuracy"], "frozen_lr_top1": lr, "train_seconds": round(seconds, 1)}
+            "probe_top1": probe_scores["top1_accuracy"], "frozen_lr_top1": lr, "train_seconds": round(seconds, 1)}
 
 
 def sentiment_trigger(data: Path, model_folder: Path) -> dict[str, Any]:
