@@ -45,6 +45,7 @@ class ProbeClassifier:
     metrics: dict[str, Any] = field(default_factory=dict)
     oos_penalty: float = 0.0
     quantized: bool = False  # which encoder file logits() runs; training and parity use fp32
+    _encoders: dict[str, SharedEncoder] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def oos_intents(self) -> list[str]:
@@ -56,11 +57,14 @@ class ProbeClassifier:
         return [self.intents.index(label) for label in self.oos_intents]
 
     def encoder(self, quantized: bool | None = None) -> SharedEncoder:
-        """The shared ONNX encoder (fp32 unless asked otherwise)."""
+        """The shared ONNX encoder (fp32 unless asked otherwise), acquired from the pool once per file."""
         quantized = self.quantized if quantized is None else quantized
         file = self.encoder_folder / (ENCODER_INT8 if quantized else ENCODER_FP32)
-        _, encoder = EncoderPool.acquire(file, self.encoder_folder / TOKENIZER_FILE, self.config.max_length)
-        return encoder
+        cached = self._encoders.get(file.name)
+        if cached is None:
+            _, cached = EncoderPool.acquire(file, self.encoder_folder / TOKENIZER_FILE, self.config.max_length)
+            self._encoders[file.name] = cached
+        return cached
 
     def pooled(self, texts: list[str], quantized: bool | None = None, batch_size: int = 128) -> np.ndarray:
         """Pooled vectors of texts, batched by length."""
