@@ -12,20 +12,17 @@ import os
 import shutil
 from pathlib import Path
 
-import onnx
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from transformers import AutoModel, AutoTokenizer
 
 from nlu_models.encoder_pool import POOLED_OUTPUT
 from nlu_models.model import mean_pool
+from nlu_models.onnx_export import export_onnx, save_fast_tokenizer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENCODER_FP32 = "encoder.onnx"
 ENCODER_INT8 = "encoder.int8.onnx"
-TOKENIZER_FILE = "tokenizer.json"
-OPSET = 17
-MAX_IR_VERSION = 9
 
 
 class _PooledEncoder(torch.nn.Module):
@@ -68,27 +65,10 @@ def export_encoder(encoder_path: str) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     tokenizer = AutoTokenizer.from_pretrained(encoder_path)
-    if not getattr(tokenizer, "is_fast", False):
-        raise ValueError("the encoder needs a fast tokenizer (tokenizer.json) to be served without transformers")
-    model = _PooledEncoder(AutoModel.from_pretrained(encoder_path)).eval()
-    sample = tokenizer(["where is my order"], return_tensors="pt", padding=True)
+    save_fast_tokenizer(tokenizer, staging)
     fp32 = staging / ENCODER_FP32
-    torch.onnx.export(
-        model, (sample["input_ids"], sample["attention_mask"]), str(fp32),
-        input_names=["input_ids", "attention_mask"], output_names=[POOLED_OUTPUT],
-        dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-                      POOLED_OUTPUT: {0: "batch"}},
-        opset_version=OPSET, dynamo=False,
-    )
-    proto = onnx.load(str(fp32))
-    if proto.ir_version > MAX_IR_VERSION:  # what the ONNX Runtime pinned in .venv-rasa loads
-        proto.ir_version = MAX_IR_VERSION
-        onnx.save(proto, str(fp32))
+    export_onnx(_PooledEncoder(AutoModel.from_pretrained(encoder_path)), tokenizer, fp32, [POOLED_OUTPUT])
     quantize_dynamic(str(fp32), str(staging / ENCODER_INT8), weight_type=QuantType.QInt8)
-    tokens = staging / ".tokenizer"
-    tokenizer.save_pretrained(str(tokens))
-    shutil.move(str(tokens / TOKENIZER_FILE), str(staging / TOKENIZER_FILE))
-    shutil.rmtree(tokens)
     try:
         staging.rename(folder)
     except OSError:  # another process finished first: use its export

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
-import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from nlu_models.encoder_export import ENCODER_FP32, ENCODER_INT8
 from nlu_models.encoder_pool import file_sha256
+from nlu_models.onnx_export import export_onnx, save_fast_tokenizer
 from nlu_models.onnx_predictor import (
     FORMAT_VERSION,
     HEADS_FILE,
@@ -29,53 +28,8 @@ from nlu_models.probe import save_heads
 from nlu_models.probe_classifier import ProbeClassifier
 from nlu_models.trainer import TrainedClassifier
 
-# Opset / IR version that the ONNX Runtime pinned in .venv-rasa (1.23) loads.
-OPSET = 17
-MAX_IR_VERSION = 9
 #: Int8 is served only when it agrees with fp32 on at least this share of top-1 intents.
 MIN_INT8_PARITY = 0.995
-
-
-class _ExportWrapper(torch.nn.Module):
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model(input_ids, attention_mask)
-
-
-def _export_onnx(trained: TrainedClassifier, path: Path) -> None:
-    model = trained.model.to("cpu").eval()
-    sample = trained.tokenizer(["where is my order"], return_tensors="pt", padding=True)
-    torch.onnx.export(
-        _ExportWrapper(model),
-        (sample["input_ids"], sample["attention_mask"]),
-        str(path),
-        input_names=["input_ids", "attention_mask"],
-        output_names=["intent_logits", "sentiment_logits"],
-        dynamic_axes={
-            "input_ids": {0: "batch", 1: "sequence"},
-            "attention_mask": {0: "batch", 1: "sequence"},
-            "intent_logits": {0: "batch"},
-            "sentiment_logits": {0: "batch"},
-        },
-        opset_version=OPSET,
-        dynamo=False,
-    )
-    proto = onnx.load(str(path))
-    if proto.ir_version > MAX_IR_VERSION:
-        proto.ir_version = MAX_IR_VERSION
-        onnx.save(proto, str(path))
-
-
-def _save_tokenizer(trained: TrainedClassifier, folder: Path) -> None:
-    if not getattr(trained.tokenizer, "is_fast", False):
-        raise ValueError("the encoder needs a fast tokenizer (tokenizer.json) to be served without transformers")
-    staging = folder / ".tokenizer"
-    trained.tokenizer.save_pretrained(str(staging))
-    shutil.move(str(staging / TOKENIZER_FILE), str(folder / TOKENIZER_FILE))
-    shutil.rmtree(staging)
 
 
 def parity(trained: TrainedClassifier | ProbeClassifier, folder: Path, texts: list[str],
@@ -104,9 +58,9 @@ def export_classifier(
     staging = folder.with_name(folder.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    _export_onnx(trained, staging / MODEL_FP32)
+    export_onnx(trained.model.to("cpu"), trained.tokenizer, staging / MODEL_FP32, ["intent_logits", "sentiment_logits"])
     quantize_dynamic(str(staging / MODEL_FP32), str(staging / MODEL_INT8), weight_type=QuantType.QInt8)
-    _save_tokenizer(trained, staging)
+    save_fast_tokenizer(trained.tokenizer, staging)
     (staging / LABELS_FILE).write_text(json.dumps({"intents": trained.intents, "sentiments": trained.sentiments}, indent=2))
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from nlu_models.calibration import in_scope_scores
-from nlu_models.encoder_export import ENCODER_FP32, ENCODER_INT8, TOKENIZER_FILE
+from nlu_models.encoder_export import ENCODER_FP32, ENCODER_INT8
+from nlu_models.onnx_export import TOKENIZER_FILE
 from nlu_models.encoder_pool import EncoderPool, SharedEncoder
 from nlu_models.probe import ProbeHead
 
