@@ -54,31 +54,11 @@ def export_classifier(
     extra_metrics: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the serving folder atomically (built aside, then renamed) and return its metadata."""
-    folder = Path(folder)
-    staging = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    folder, staging = _staging(folder)
     export_onnx(trained.model.to("cpu"), trained.tokenizer, staging / MODEL_FP32, ["intent_logits", "sentiment_logits"])
     quantize_dynamic(str(staging / MODEL_FP32), str(staging / MODEL_INT8), weight_type=QuantType.QInt8)
     save_fast_tokenizer(trained.tokenizer, staging)
-    (staging / LABELS_FILE).write_text(json.dumps({"intents": trained.intents, "sentiments": trained.sentiments}, indent=2))
-    meta: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "kind": "finetuned",
-        "encoder": trained.config.resolved_encoder(),
-        "max_length": trained.config.max_length,
-        "intent_temperature": trained.intent_temperature,
-        "sentiment_temperature": trained.sentiment_temperature,
-        "oos_threshold": trained.oos_threshold,
-        "oos_intents": trained.oos_intents,
-        "oos_score": trained.config.oos_score,
-        "oos_penalty": trained.oos_penalty,
-        "training_data_hash": training_data_hash,
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "training_config": {k: v for k, v in vars(trained.config).items() if k != "device"},
-        "metrics": {**trained.metrics, **(extra_metrics or {})},
-    }
-    (staging / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    meta = _describe(trained, "finetuned", staging, training_data_hash, extra_metrics)
     texts = parity_texts or ["hello"]
     meta["parity"] = {"fp32": parity(trained, staging, texts, False), "int8": parity(trained, staging, texts, True)}
     meta["served_precision"] = served_precision(meta["parity"])
@@ -90,6 +70,39 @@ def export_classifier(
 def served_precision(parity_report: dict[str, dict[str, float]]) -> str:
     """``int8`` when it agrees with fp32 on at least ``MIN_INT8_PARITY`` of top-1 intents, else ``fp32``."""
     return "int8" if parity_report["int8"]["top1_agreement_intent"] >= MIN_INT8_PARITY else "fp32"
+
+
+def _staging(folder: Path) -> tuple[Path, Path]:
+    """(the folder, an empty staging folder beside it that ``_replace`` renames into place)."""
+    folder = Path(folder)
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return folder, staging
+
+
+def _describe(model: TrainedClassifier | ProbeClassifier, kind: str, staging: Path, training_data_hash: str,
+              extra_metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """Write ``labels.json`` and the first ``meta.json`` (what every kind of export records) into staging."""
+    (staging / LABELS_FILE).write_text(json.dumps({"intents": model.intents, "sentiments": model.sentiments}, indent=2))
+    meta: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "encoder": model.config.resolved_encoder(),
+        "max_length": model.config.max_length,
+        "intent_temperature": model.intent_temperature,
+        "sentiment_temperature": model.sentiment_temperature,
+        "oos_threshold": model.oos_threshold,
+        "oos_intents": model.oos_intents,
+        "oos_score": model.config.oos_score,
+        "oos_penalty": model.oos_penalty,
+        "training_data_hash": training_data_hash,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "training_config": {k: v for k, v in vars(model.config).items() if k != "device"},
+        "metrics": {**model.metrics, **(extra_metrics or {})},
+    }
+    (staging / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    return meta
 
 
 def _replace(staging: Path, folder: Path) -> None:
@@ -111,42 +124,23 @@ def export_probe(
     ``MIN_INT8_PARITY`` on the parity texts, fp32 otherwise); the serving process shares one
     session per distinct encoder file among every model that carries it.
     """
-    folder = Path(folder)
-    staging = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    folder, staging = _staging(folder)
     shutil.copy2(probe.encoder_folder / TOKENIZER_FILE, staging / TOKENIZER_FILE)
     save_heads(staging / HEADS_FILE, {"intent": probe.intent_head, "sentiment": probe.sentiment_head})
-    (staging / LABELS_FILE).write_text(json.dumps({"intents": probe.intents, "sentiments": probe.sentiments}, indent=2))
-    meta: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "kind": "probe",
-        "encoder": probe.config.resolved_encoder(),
-        "max_length": probe.config.max_length,
-        "intent_temperature": probe.intent_temperature,
-        "sentiment_temperature": probe.sentiment_temperature,
-        "oos_threshold": probe.oos_threshold,
-        "oos_intents": probe.oos_intents,
-        "oos_score": probe.config.oos_score,
-        "oos_penalty": probe.oos_penalty,
-        "training_data_hash": training_data_hash,
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "training_config": {k: v for k, v in vars(probe.config).items() if k != "device"},
-        "metrics": {**probe.metrics, **(extra_metrics or {})},
-    }
+    meta = _describe(probe, "probe", staging, training_data_hash, extra_metrics)
     texts = parity_texts or ["hello"]
-    report = {}
+    report, hashes = {}, {}
     for name, file in (("fp32", ENCODER_FP32), ("int8", ENCODER_INT8)):
         shutil.copy2(probe.encoder_folder / file, staging / file)
-        meta.update(encoder_file=file, encoder_sha256=file_sha256(staging / file))
+        hashes[file] = file_sha256(staging / file)
+        meta.update(encoder_file=file, encoder_sha256=hashes[file])
         (staging / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
-        report[name] = parity(probe, staging, texts, quantized=False)  # the folder serves the file just copied
-        (staging / file).unlink()
+        report[name] = parity(probe, staging, texts, quantized=False)  # the folder serves the file meta names
     meta["parity"] = report
     meta["served_precision"] = served_precision(report)
     served = ENCODER_INT8 if meta["served_precision"] == "int8" else ENCODER_FP32
-    shutil.copy2(probe.encoder_folder / served, staging / served)
-    meta.update(encoder_file=served, encoder_sha256=file_sha256(staging / served))
+    (staging / (ENCODER_FP32 if served == ENCODER_INT8 else ENCODER_INT8)).unlink()  # ship the served file only
+    meta.update(encoder_file=served, encoder_sha256=hashes[served])
     (staging / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
     _replace(staging, folder)
     return meta
