@@ -86,6 +86,16 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(min(fine, key=nll))
 
 
+def threshold_without_oos(scores: np.ndarray, rate: float) -> float:
+    """Threshold that sends ``rate`` of held-out in-scope messages to fallback (0 with no finite score).
+
+    Used when there are no out-of-scope examples to choose it: scores of -inf (an out-of-scope
+    class on top) are left out.
+    """
+    finite = scores[np.isfinite(scores)]
+    return float(np.quantile(finite, rate)) if len(finite) else 0.0
+
+
 def choose_oos_threshold(
     in_scope_confidence: np.ndarray,
     in_scope_correct: np.ndarray,

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from nlu_models.calibration import choose_oos_threshold, fit_temperature
+from nlu_models.calibration import choose_oos_threshold, fit_temperature, threshold_without_oos
 from nlu_models.data import SENTIMENT_LABELS, Example
 from nlu_models.encoder_export import export_encoder
 from nlu_models.probe import ProbeFit, ProbeHead, ProbeTrainer, stratified_folds
@@ -38,9 +38,15 @@ FINETUNE_MODES = ("auto", "never", "always")
 SMALL_DATA = 30
 #: Folds of the fine-tuned-versus-probe comparison on small data (each costs one fine-tuning run).
 COMPARISON_FOLDS = 3
-#: Share of in-scope held-out messages allowed below the threshold when there are no out-of-scope
-#: examples to choose it (the target is 3 % on test data; 2 % on held-out data leaves a margin).
-FALLBACK_RATE = 0.02
+
+
+@dataclass
+class _ProbeInputs:
+    """A fitted probe's training embeddings, its intent-name rows and whether cross-validation kept them."""
+
+    vectors: np.ndarray
+    anchors: tuple[np.ndarray, list[str]] | None
+    anchors_used: bool
 
 
 @dataclass
@@ -84,12 +90,6 @@ def median_examples_per_label(labels: list[str]) -> int:
     return counts[len(counts) // 2] if counts else 0
 
 
-def threshold_without_oos(scores: np.ndarray, rate: float = FALLBACK_RATE) -> float:
-    """Threshold that sends ``rate`` of held-out in-scope messages to fallback (0 with no data)."""
-    finite = scores[np.isfinite(scores)]
-    return float(np.quantile(finite, rate)) if len(finite) else 0.0
-
-
 class ProbeFirstTrainer:
     """Trains the probe, optionally the fine-tuned model, and selects the one to serve.
 
@@ -101,9 +101,8 @@ class ProbeFirstTrainer:
         if config.finetune not in FINETUNE_MODES:
             raise ValueError(f"finetune must be one of {FINETUNE_MODES}, got {config.finetune!r}")
         self.config = config
-        # The intent-name rows of the last probe fitted, and whether cross-validation kept them.
-        self._anchors: tuple[np.ndarray, list[str]] | None = None
-        self._anchors_used = False
+        # What the last fitted probe was trained from (the k-fold comparison refits it on folds).
+        self._inputs: _ProbeInputs | None = None
 
     # ----------------------------------------------------------------- probe
     def fit_probe(self, intent_examples: list[Example], sentiment_examples: list[Example],
@@ -125,7 +124,7 @@ class ProbeFirstTrainer:
         probe.sentiment_head = _neutral_head(sentiments, vectors.shape[1])
         anchors = self._name_anchors(probe, [e.label for e in intent_examples])
         fit = trainer.fit(vectors, [e.label for e in intent_examples], intents, anchors=anchors)
-        self._anchors, self._anchors_used = anchors, fit.anchors_used
+        self._inputs = _ProbeInputs(vectors, anchors, fit.anchors_used)
         probe.intent_head = fit.head
         index = {label: i for i, label in enumerate(intents)}
         targets = np.array([index[e.label] for e in intent_examples])
@@ -290,7 +289,9 @@ class ProbeFirstTrainer:
         cfg = self.config
         labels = [e.label for e in intent_examples]
         parts = stratified_folds(labels, COMPARISON_FOLDS, cfg.seed)
-        vectors = probe.pooled([e.text for e in intent_examples])
+        inputs = self._inputs  # fit_probe on these very examples ran just before: no second encoder pass
+        assert inputs is not None and len(inputs.vectors) == len(intent_examples)
+        vectors = inputs.vectors
         trainer = ProbeTrainer(c_grid=(probe.metrics["probe_c"],), seed=cfg.seed)
         gold: list[str] = []
         probe_predicted: list[str] = []
@@ -304,7 +305,7 @@ class ProbeFirstTrainer:
             train = [intent_examples[i] for i in keep]
             scored = [intent_examples[i] for i in rows]
             head = trainer.fit(vectors[keep], [labels[i] for i in keep], probe.intents, cross_validate=False,
-                               anchors=self._anchors, use_anchors=self._anchors_used).head
+                               anchors=inputs.anchors, use_anchors=inputs.anchors_used).head
             probe_predicted += [probe.intents[int(p)] for p in head.logits(vectors[rows]).argmax(axis=1)]
             logger.info("comparison fold %d of %d: fine-tuning on %d examples", fold + 1, len(parts), len(train))
             finetuned_predicted += _predict(JointTrainer(cfg).fit(train, sentiment_examples), scored)

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from nlu_models.batching import collate, encode, length_bucketed_batches, seed_everything
-from nlu_models.calibration import choose_oos_penalty, choose_oos_threshold, fit_temperature
+from nlu_models.calibration import choose_oos_penalty, choose_oos_threshold, fit_temperature, threshold_without_oos
 from nlu_models.data import SENTIMENT_LABELS, Example
 from nlu_models.losses import ClassWeightedCrossEntropy, distillation_loss
 from nlu_models.model import IntentSentimentModel
@@ -198,9 +198,7 @@ class JointTrainer:
                 trained.in_scope_score(intent_logits), intent_logits.argmax(axis=1) == calib_labels, oos_score
             )
         else:  # no out-of-scope examples: keep all but fallback_rate of held-out in-scope messages
-            scores = trained.in_scope_score(intent_logits)
-            finite = scores[np.isfinite(scores)]
-            trained.oos_threshold = float(np.quantile(finite, cfg.fallback_rate)) if len(finite) else 0.0
+            trained.oos_threshold = threshold_without_oos(trained.in_scope_score(intent_logits), cfg.fallback_rate)
         sent_calib = sent_validation or sent_train
         if sent_calib:
             _, sentiment_logits = trained.logits([e.text for e in sent_calib])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nlu_models.probe import ProbeHead, ProbeTrainer, fold_count, save_heads, stratified_folds
-from nlu_models.probe_first import threshold_without_oos
+from nlu_models.calibration import threshold_without_oos
 
 
 def _blobs(per_class: int, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, list[str]]:
@@ -73,7 +73,7 @@ def test_threshold_without_oos_keeps_the_asked_share() -> None:
     scores = np.linspace(0, 1, 1001)
     threshold = threshold_without_oos(scores, 0.02)
     assert abs(np.mean(scores < threshold) - 0.02) < 0.002
-    assert threshold_without_oos(np.array([-np.inf, -np.inf])) == 0.0
+    assert threshold_without_oos(np.array([-np.inf, -np.inf]), 0.02) == 0.0
 
 
 def test_intent_names_become_sentences_only_when_they_say_something() -> None:
