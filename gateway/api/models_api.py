@@ -89,14 +89,9 @@ async def retrain(tenant: str, body: RetrainRequest | None = None,
     except RetrainingError as exc:
         raise _error(exc) from exc
     refine = services.settings.refine_after_retrain if body is None or body.refine is None else body.refine
-
-    def work() -> None:
-        result = pipeline.run(tenant, row.version, "admin", promote)
-        if refine:
-            pipeline.refine(tenant, result, "admin", promote)
-
     # Training takes minutes: it runs on its own thread; the registry rows are its progress report.
-    threading.Thread(target=work, name=f"retrain-{tenant}-v{row.version}", daemon=True).start()
+    threading.Thread(target=pipeline.run_then_refine, args=(tenant, row.version, "admin", promote, refine),
+                     name=f"retrain-{tenant}-v{row.version}", daemon=True).start()
     return {"version": row.version, "status": row.status, "stage": row.stage}
 
 

@@ -101,7 +101,15 @@ class RetrainingPipeline:
 
         Returns the probe-first version, or the refined one when a refinement ran.
         """
-        row = self.run(tenant_id, self.start(tenant_id, actor).version, actor, promote)
+        return self.run_then_refine(tenant_id, self.start(tenant_id, actor).version, actor, promote, refine)
+
+    def run_then_refine(self, tenant_id: str, version: int, actor: str, promote: bool = True,
+                        refine: bool = False) -> VersionView:
+        """``run`` a started version, then ``refine`` it when asked (and it passed).
+
+        Returns the probe-first version, or the refined one when a refinement ran.
+        """
+        row = self.run(tenant_id, version, actor, promote)
         refined = self.refine(tenant_id, row, actor, promote) if refine else None
         return refined or row
 
