@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import onnxruntime as ort
@@ -29,12 +29,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class SharedEncoder:
-    """An ONNX encoder that turns texts into mean-pooled vectors.
+class OnnxTextGraph:
+    """An ONNX graph over tokenised texts (inputs ``input_ids`` and ``attention_mask``) on the CPU.
 
     Args:
-        model_file: The encoder graph (inputs ``input_ids``, ``attention_mask``; output ``pooled``).
-        tokenizer_file: The encoder's ``tokenizer.json``.
+        model_file: The graph.
+        tokenizer_file: Its ``tokenizer.json``.
         max_length: Tokens per text.
         threads: Intra-op threads of the session.
     """
@@ -49,15 +49,21 @@ class SharedEncoder:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(self.model_file), options, providers=["CPUExecutionProvider"])
-        self._lock = threading.Lock()
 
-    def pooled(self, texts: List[str]) -> np.ndarray:
-        """Mean-pooled vectors of texts, one row each."""
+    def run(self, texts: List[str], outputs: Optional[List[str]] = None) -> List[np.ndarray]:
+        """The graph's outputs (all, or those named) for a batch of texts (empty texts read as a space)."""
         encodings = self.tokenizer.encode_batch([text if text else " " for text in texts])
         input_ids = np.array([e.ids for e in encodings], dtype=np.int64)
         attention_mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        (pooled,) = self.session.run([POOLED_OUTPUT], {"input_ids": input_ids, "attention_mask": attention_mask})
-        return pooled
+        return self.session.run(outputs, {"input_ids": input_ids, "attention_mask": attention_mask})
+
+
+class SharedEncoder(OnnxTextGraph):
+    """An exported encoder that turns texts into mean-pooled vectors (see ``OnnxTextGraph``)."""
+
+    def pooled(self, texts: List[str]) -> np.ndarray:
+        """Mean-pooled vectors of texts, one row each."""
+        return self.run(texts, [POOLED_OUTPUT])[0]
 
 
 class EncoderPool:

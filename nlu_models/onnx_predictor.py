@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
-import onnxruntime as ort
-from tokenizers import Tokenizer
 
 from nlu_models.calibration import in_scope_scores, softmax
-from nlu_models.encoder_pool import EncoderPool
+from nlu_models.encoder_pool import EncoderPool, OnnxTextGraph
 from nlu_models.probe import ProbeHead
 
 #: 2 adds probe models (``kind: probe``: a shared encoder file + ``heads.npz``); 1 is read as fine-tuned.
@@ -96,15 +94,8 @@ class OnnxIntentSentimentPredictor:
         if quantized is None:
             quantized = self.meta.get("served_precision", "int8") == "int8"
         self.precision = "int8" if quantized else "fp32"
-        self.tokenizer = Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
-        self.tokenizer.enable_truncation(self.max_length)
-        self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         model = MODEL_INT8 if quantized else MODEL_FP32
-        self.session = ort.InferenceSession(str(self.folder / model), options, providers=["CPUExecutionProvider"])
+        self.graph = OnnxTextGraph(self.folder / model, self.folder / TOKENIZER_FILE, self.max_length, threads)
 
     def close(self) -> None:
         """Let go of the shared encoder (a probe model's); the predictor is unusable afterwards."""
@@ -119,10 +110,7 @@ class OnnxIntentSentimentPredictor:
         if self.kind == "probe":
             pooled = self.encoder.pooled(texts)
             return self.intent_head.logits(pooled), self.sentiment_head.logits(pooled)
-        encodings = self.tokenizer.encode_batch([text if text else " " for text in texts])
-        input_ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        attention_mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        intent, sentiment = self.session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})
+        intent, sentiment = self.graph.run(texts)
         return intent, sentiment
 
     def predict(self, texts: List[str]) -> List[Prediction]:
