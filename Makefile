@@ -7,7 +7,10 @@ RASA := .venv-rasa/bin/rasa
 PY := .venv/bin/python
 MODEL := models/northwind.tar.gz
 # The classifier's code is part of the bot; its benchmark is not (editing it must not retrain the bot).
-BOT_FILES := bot/config.yml bot/domain.yml $(wildcard bot/data/*.yml) $(wildcard bot/sentiment/*.csv) \
+# The default bot is Northwind's assistant: the skills (bot/) + bot/tenants/northwind.yml, built by the same
+# project builder every tenant's retraining uses.
+BOT_FILES := bot/config.yml bot/domain.yml bot/skills.yml $(wildcard bot/data/*.yml) $(wildcard bot/sentiment/*.csv) \
+  $(wildcard bot/templates/*/template.yml) bot/tenants/northwind.yml $(wildcard gateway/assistants/*.py) \
   $(filter-out nlu_models/bench.py nlu_models/bench_data.py,$(wildcard nlu_models/*.py))
 
 .PHONY: run run-prod test setup env train validate compose-check clean bench-nlu bench-nlu-defaults bench-kb bench-load
@@ -22,8 +25,9 @@ train: setup $(MODEL)  ## (re)train the default bot when its data or config chan
 
 $(MODEL): $(BOT_FILES)
 	@echo "training the default bot (Rasa $(shell $(RASA) --version 2>/dev/null | head -1 | awk '{print $$NF}'))…"
-	$(RASA) train --config bot/config.yml --domain bot/domain.yml --data bot/data \
-	  --out models --fixed-model-name northwind
+	@$(PY) -m gateway assistant build --from-file bot/tenants/northwind.yml --tenant northwind var/build/northwind
+	$(RASA) train --config var/build/northwind/config.yml --domain var/build/northwind/domain.yml \
+	  --data var/build/northwind/data --out models --fixed-model-name northwind
 	@touch $(MODEL)
 
 run: setup $(MODEL)  ## start gateway, Rasa and the action server; Ctrl-C stops them

@@ -47,7 +47,10 @@ def _passage(text: str) -> str:
 
 
 class ActionAnswerQuestion(Action):
-    """Answer from the tenant's knowledge base, or say it does not know and offer a person.
+    """Answer from the tenant's knowledge base, else with the tenant's own text, else offer a person.
+
+    Informational intents (``bot/skills.yml``) come here too: the help centre's cited passage wins over
+    any canned text; ``utter_answer_<intent>`` in the tenant's domain is said only when it has none.
 
     The reply carries the citations (title, url, source, chunk id, scores) in its custom payload,
     so the gateway stores exactly what the customer was shown; the ``kb_answered`` slot tells the
@@ -59,15 +62,25 @@ class ActionAnswerQuestion(Action):
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         tenant = tenant_of(tracker)
-        question = (tracker.latest_message or {}).get("text") or ""
+        latest = tracker.latest_message or {}
+        intent = (latest.get("intent") or {}).get("name")
+        question = latest.get("text") or ""
+        if question.startswith("/") and intent:
+            question = intent.replace("_", " ")  # a button ("/return_item"): search for what it stands for
         answer = None
-        if tenant and question.strip() and not question.startswith("/"):
+        if tenant and question.strip():
             try:
                 answer = knowledge_base().search(tenant, question, k=3)
             except Exception:  # noqa: BLE001 - the customer gets the honest fallback, the log gets the cause
                 logger.exception("knowledge-base search failed for tenant %s", tenant)
         if answer is None or not answer.answerable or not answer.results:
             best = round(answer.best_dense_score, 4) if answer else None
+            kept = f"utter_answer_{intent}" if intent else None
+            if kept and kept in (domain.get("responses") or {}):
+                # The tenant's own text for this intent (or the skill's, e.g. a complaint's offer of a person).
+                dispatcher.utter_message(response=kept, json_message={
+                    "kb": {"answerable": False, "best_score": best, "citations": [], "response": kept}})
+                return [SlotSet("kb_answered", False)]
             dispatcher.utter_message(
                 text="I couldn't find an answer to that in our help centre. Would you like me to connect you with a person?",
                 buttons=HUMAN_BUTTONS,

@@ -11,15 +11,18 @@ library. Rasa's own ``rest`` channel accepts anyone and returns only the bot mes
   the tracker already holds is not run again; its stored replies are returned instead. The check runs
   under the conversation's lock (Redis across replicas), so a retry after a replica died mid-turn, or
   one racing a slow first attempt, never duplicates events,
-* swaps the model without stopping the conversation (``PUT /webhooks/gateway/model``): Rasa's own
-  ``PUT /model`` loads on the event loop, so every turn waits while TensorFlow loads; here the new agent
-  is built on a worker thread around the running agent's tracker store, lock store, event broker and
-  action endpoint, and replaces it in one assignment once it is ready. Turns in flight finish on the old one.
+* runs each turn on the agent of the turn's tenant (``metadata.tenant_id``): its production model,
+  loaded lazily and cached per tenant (``connectors/tenant_agents.py``); a tenant without one gets
+  ``404 {"error": "no_assistant"}``, never another tenant's bot,
+* swaps one tenant's model without stopping anything (``PUT /webhooks/gateway/model`` with
+  ``tenant_id``): the new agent is built on a worker thread and replaces that tenant's agent in one
+  assignment once it is ready; turns in flight finish on the old one, other tenants are not touched,
+* injects external intents on the tenant's agent (``POST /webhooks/gateway/trigger``), which Rasa's own
+  ``/conversations/<id>/trigger_intent`` cannot (it only knows the agent the server started with).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import os
@@ -27,6 +30,8 @@ from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
+
+from connectors.tenant_agents import NoAssistantError, TenantAgentCache
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -75,14 +80,6 @@ class GatewayInput(InputChannel):
         return scheme.lower() == "bearer" and hmac.compare_digest(supplied.encode(), self._token.encode())
 
     @staticmethod
-    async def _nlu_of_latest_message(request: Request, sender_id: Text) -> Dict[Text, Any]:
-        agent = request.app.ctx.agent
-        tracker = await agent.tracker_store.retrieve(sender_id)
-        if tracker is None or tracker.latest_message is None:
-            return {}
-        return _loggable_nlu(tracker.latest_message.parse_data)
-
-    @staticmethod
     def _stored_turn(tracker: Any, sender_id: Text, message_id: Text) -> Optional[Dict[Text, Any]]:
         """The replies and NLU of a turn already in the tracker (None when it never ran)."""
         if tracker is None:
@@ -106,17 +103,28 @@ class GatewayInput(InputChannel):
         return {"messages": messages, "nlu": _loggable_nlu(events[start].parse_data)}
 
     @staticmethod
-    def _build_agent(old: Any, path: Text) -> Any:
-        """A new agent for ``path`` sharing the running agent's stores, broker and endpoints (worker thread)."""
-        from rasa.core.agent import Agent
+    async def _run_turn(agent: Any, message: UserMessage) -> Dict[Text, Any]:
+        """``MessageProcessor.handle_message``'s steps (caller holds the lock); returns the message's NLU.
 
-        agent = Agent(generator=old.nlg, tracker_store=old.tracker_store, lock_store=old.lock_store,
-                      action_endpoint=old.action_endpoint, model_server=old.model_server,
-                      remote_storage=old.remote_storage, http_interpreter=old.http_interpreter)
-        agent.load_model(path)
-        if not agent.is_ready():
-            raise RuntimeError(f"no model could be loaded from {path}")
-        return agent
+        Rasa's own method returns only the replies; the parse data is taken from the tracker it already
+        has instead of retrieving the tracker once more.
+        """
+        processor = agent.processor
+        tracker = await processor.log_message(message, should_save_tracker=False)
+        nlu = _loggable_nlu(tracker.latest_message.parse_data if tracker.latest_message else None)
+        tracker = await processor.run_action_extract_slots(message.output_channel, tracker)
+        await processor._run_prediction_loop(message.output_channel, tracker)
+        await processor.run_anonymization_pipeline(tracker)
+        await processor.save_tracker(tracker)
+        return nlu
+
+    @staticmethod
+    def _agents(request: Request) -> TenantAgentCache:
+        """The process's per-tenant agents (made on first use, around the agent the server started with)."""
+        cache = getattr(request.app.ctx, "tenant_agents", None)
+        if cache is None:
+            cache = request.app.ctx.tenant_agents = TenantAgentCache.from_environment(request.app.ctx.agent)
+        return cache
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         """``GET /`` (health) and ``POST /webhook`` (one customer turn), both behind the token."""
@@ -132,24 +140,49 @@ class GatewayInput(InputChannel):
         async def health(_request: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
-        swap_lock = asyncio.Lock()
+        @webhook.route("/agents", methods=["GET"])
+        async def agents(request: Request) -> HTTPResponse:
+            return response.json(self._agents(request).describe())
 
         @webhook.route("/model", methods=["PUT"])
         async def swap_model(request: Request) -> HTTPResponse:
             body = _json_body(request)
             path = body.get("model_file") if isinstance(body, dict) else None
-            if not isinstance(path, str) or not os.path.isfile(path):
-                return response.json({"error": "expected {model_file: path of a model archive on this host}"}, status=400)
-            async with swap_lock:
-                old = request.app.ctx.agent
-                try:
-                    new = await asyncio.get_running_loop().run_in_executor(None, self._build_agent, old, path)
-                except Exception as exc:  # noqa: BLE001 - the old model keeps serving
-                    logger.exception("could not load %s", path)
-                    return response.json({"error": f"model not loaded: {exc.__class__.__name__}: {exc}"}, status=500)
-                request.app.ctx.agent = new
-            logger.info("now serving %s (model %s)", path, new.model_id)
-            return response.json({"model_id": new.model_id, "model_file": path})
+            tenant_id = body.get("tenant_id") if isinstance(body, dict) else None
+            if not isinstance(path, str) or not os.path.isfile(path) or not isinstance(tenant_id, str):
+                return response.json({"error": "expected {tenant_id, model_file: path of a model archive on this host}"},
+                                     status=400)
+            try:
+                entry = await self._agents(request).load(tenant_id, path)
+            except NoAssistantError as exc:
+                return response.json({"error": str(exc)}, status=400)
+            except Exception as exc:  # noqa: BLE001 - the tenant's previous agent keeps serving
+                logger.exception("could not load %s for %s", path, tenant_id)
+                return response.json({"error": f"model not loaded: {exc.__class__.__name__}: {exc}"}, status=500)
+            return response.json({"tenant_id": tenant_id, "model_id": entry.agent.model_id, "model_file": path})
+
+        @webhook.route("/trigger", methods=["POST"])
+        async def trigger(request: Request) -> HTTPResponse:
+            body = _json_body(request)
+            if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in ("sender", "intent", "tenant_id")):
+                return response.json({"error": "expected {sender, intent, tenant_id}"}, status=400)
+            sender_id, intent = body["sender"], body["intent"]
+            try:
+                agent = await self._agents(request).agent_for(body["tenant_id"])
+            except NoAssistantError as exc:
+                return response.json({"error": "no_assistant", "detail": str(exc)}, status=404)
+            if intent not in agent.domain.intents:
+                return response.json({"error": f"intent {intent} is not in the tenant's domain"}, status=404)
+            collector = CollectingOutputChannel()
+            try:
+                async with agent.lock_store.lock(sender_id):
+                    tracker = await agent.processor.fetch_tracker_and_update_session(sender_id)
+                    await agent.trigger_intent(intent_name=intent, entities=[], output_channel=collector,
+                                               tracker=tracker)
+            except Exception as exc:  # noqa: BLE001
+                logger.exception("trigger %s failed for %s", intent, sender_id)
+                return response.json({"error": f"trigger failed: {exc.__class__.__name__}"}, status=500)
+            return response.json({"messages": collector.messages, "model_id": agent.model_id})
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
@@ -158,28 +191,29 @@ class GatewayInput(InputChannel):
                 return response.json({"error": "expected {sender, message, metadata}"}, status=400)
             sender_id, text = body["sender"], body["message"]
             metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
+            tenant_id = (metadata or {}).get("tenant_id")
+            if not isinstance(tenant_id, str):
+                return response.json({"error": "expected metadata.tenant_id"}, status=400)
             message_id = body.get("message_id") if isinstance(body.get("message_id"), str) else None
             collector = CollectingOutputChannel()
             message = UserMessage(text, collector, sender_id, input_channel=self.name(), metadata=metadata,
                                   message_id=message_id)
-            agent = request.app.ctx.agent
             try:
-                if message_id is None or not agent.is_ready():
-                    await on_new_message(message)
-                else:
-                    # Agent.handle_message's own steps, with the "already ran?" check inside the lock.
-                    async with agent.lock_store.lock(sender_id):
+                agent = await self._agents(request).agent_for(tenant_id)
+            except NoAssistantError as exc:
+                return response.json({"error": "no_assistant", "detail": str(exc)}, status=404)
+            try:
+                # Agent.handle_message's own steps, with the "already ran?" check inside the lock.
+                async with agent.lock_store.lock(sender_id):
+                    if message_id is not None:
                         stored = self._stored_turn(await agent.tracker_store.retrieve(sender_id), sender_id, message_id)
                         if stored is not None:
                             logger.info("turn %s of %s already ran: returning its stored replies", message_id, sender_id)
                             return response.json({**stored, "model_id": agent.model_id, "replayed": True})
-                        await agent.processor.handle_message(message)
-                nlu = await self._nlu_of_latest_message(request, sender_id)
+                    nlu = await self._run_turn(agent, message)
             except Exception as exc:  # noqa: BLE001 - report instead of returning a half turn as success
                 logger.exception("turn failed for %s", sender_id)
                 return response.json({"error": f"turn failed: {exc.__class__.__name__}"}, status=500)
-            return response.json(
-                {"messages": collector.messages, "nlu": nlu, "model_id": request.app.ctx.agent.model_id}
-            )
+            return response.json({"messages": collector.messages, "nlu": nlu, "model_id": agent.model_id})
 
         return webhook

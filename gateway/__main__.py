@@ -1,5 +1,5 @@
 """Gateway command line: ``python -m gateway {migrate,seed-demo,add-agent,serve,tenants,plans,usage,close-period,
-    retrain,models,promote,rollback,log-consumer}``."""
+    retrain,models,promote,rollback,log-consumer,assistant}``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 import uvicorn
 
-from gateway import billing_cli, learning_cli
+from gateway import assistant_cli, billing_cli, learning_cli
 from gateway.db.session import create_db_engine, create_session_factory
 from gateway.demo_seed import demo_agent_password, seed_demo
 from gateway.migrate import upgrade_database
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("log-consumer", help="write Rasa's event stream from RabbitMQ into the conversation log")
     billing_cli.add_commands(sub)
     learning_cli.add_commands(sub)
+    assistant_cli.add_commands(sub)
     args = parser.parse_args(argv)
     settings = get_settings()
 
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(billing_cli.run(args, settings))
     if args.command in learning_cli.COMMANDS:
         sys.exit(learning_cli.run(args, settings))
+    if args.command in assistant_cli.COMMANDS:
+        sys.exit(assistant_cli.run(args, settings))
 
     if args.command == "migrate":
         upgrade_database(settings.database_url)

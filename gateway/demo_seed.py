@@ -46,6 +46,11 @@ def seed_demo(sessions: sessionmaker[Session], tenant_id: str, widget_key: str, 
     usage.plans.seed()
     if usage.subscriptions.plan_at(tenant_id, utcnow()) is None:
         usage.change_plan(tenant_id, DEMO_PLAN, actor="demo-seed")
+    # Its assistant: the retail template with Northwind's settings (what `make train` builds).
+    from gateway.assistants.assistant_service import AssistantService
+    from gateway.assistants.templates import BOT_DIR
+
+    AssistantService(sessions).ensure_from_file(tenant_id, BOT_DIR / "tenants" / "northwind.yml", "demo-seed")
     orders = OrderStore(sessions)
     for record in demo_orders(today or date.today()):
         orders.upsert(tenant_id, record)

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.db.models import Sender
 from gateway.handoff.states import HandoffState
 from gateway.handoff.triggers import HandoffRequest, requested_by_bot, streak_request, was_fallback
-from gateway.rasa_client import DialogueEngine, RasaUnavailableError
+from gateway.rasa_client import DialogueEngine, NoAssistantError, RasaUnavailableError
 from gateway.sentiment_trigger import NEGATIVE_SENTIMENT_INTENT, NegativeSentimentTrigger, is_negative
 from gateway.stores.conversation_store import (
     ConversationStore,
@@ -35,6 +35,8 @@ TROUBLE_TEXT = (
     "Sorry, I'm having trouble answering right now. Please try again in a moment, "
     "or ask for a person and our team will get back to you."
 )
+
+NOT_SET_UP_TEXT = ("Sorry, our assistant isn't set up yet. Please ask for a person and our team will get back to you.")
 
 NO_REPLY_TEXT = ("Sorry, I couldn't finish that just now. Please try again in a moment, "
                  "or talk to a person from our team.")
@@ -182,7 +184,8 @@ class MessageRouter:
                 replies = await self._handoff.customer_message(tenant_id, conversation_id, customer)
                 return TurnResult(customer=customer, replies=replies)
 
-            turn_metadata = {"tenant_id": tenant_id, "channel": channel, **(metadata or {})}
+            # The tenant comes last: it picks the tenant's agent in Rasa, and nothing a channel sends may change it.
+            turn_metadata = {**(metadata or {}), "tenant_id": tenant_id, "channel": channel}
             try:
                 turn = await self._engine.send(conversation_id, valid_text, turn_metadata, message_id=str(customer.id))
             except RasaUnavailableError as exc:
@@ -193,9 +196,11 @@ class MessageRouter:
                                                         HandoffRequest("dialogue_unavailable"), actor="gateway")
                     if said:
                         return TurnResult(customer=customer, replies=said)
+                missing = isinstance(exc, NoAssistantError)
                 stored = await run_in_threadpool(
-                    self._store.append, tenant_id, conversation_id, Sender.SYSTEM, TROUBLE_TEXT,
-                    {"error": "dialogue_unavailable", "buttons": [dict(PERSON_BUTTON)]},
+                    self._store.append, tenant_id, conversation_id, Sender.SYSTEM,
+                    NOT_SET_UP_TEXT if missing else TROUBLE_TEXT,
+                    {"error": "no_assistant" if missing else "dialogue_unavailable", "buttons": [dict(PERSON_BUTTON)]},
                     None, customer.id,
                 )
                 return TurnResult(customer=customer, replies=[stored])
@@ -305,7 +310,7 @@ class MessageRouter:
         if reason is None:
             return None
         try:
-            return reason, await self._engine.trigger_intent(conversation_id, NEGATIVE_SENTIMENT_INTENT)
+            return reason, await self._engine.trigger_intent(conversation_id, NEGATIVE_SENTIMENT_INTENT, tenant_id)
         except RasaUnavailableError as exc:
             logger.warning("could not offer a human in %s: %s", conversation_id, exc)
             return None

@@ -10,10 +10,23 @@ import httpx
 
 #: Path of the channel defined in ``connectors/rasa_channel.py`` (``GatewayInput``).
 WEBHOOK_PATH = "/webhooks/gateway/webhook"
+TRIGGER_PATH = "/webhooks/gateway/trigger"
+
+
+def _error_of(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("error") if isinstance(body, dict) else None
 
 
 class RasaUnavailableError(RuntimeError):
     """Rasa could not be reached or failed to answer a turn."""
+
+
+class NoAssistantError(RasaUnavailableError):
+    """The tenant has no assistant in production (Rasa serves no other tenant's bot instead)."""
 
 
 class RasaTransportError(RasaUnavailableError):
@@ -43,8 +56,8 @@ class DialogueEngine(Protocol):
         """Run one customer turn (``message_id`` makes it idempotent: a retry never runs it twice)."""
         ...
 
-    async def trigger_intent(self, conversation_id: str, intent: str) -> list[dict[str, Any]]:
-        """Inject an external intent (e.g. ``EXTERNAL_negative_sentiment``) and return the replies."""
+    async def trigger_intent(self, conversation_id: str, intent: str, tenant_id: str) -> list[dict[str, Any]]:
+        """Inject an external intent (e.g. ``EXTERNAL_negative_sentiment``) on the tenant's bot; return the replies."""
         ...
 
     async def healthy(self) -> bool:
@@ -75,6 +88,8 @@ class RasaClient:
         except httpx.HTTPError as exc:
             # A timeout: Rasa may still be working on the turn; waiting again would only double the wait.
             raise RasaUnavailableError(f"Rasa did not answer: {exc.__class__.__name__}") from exc
+        if response.status_code == 404 and _error_of(response) == "no_assistant":
+            raise NoAssistantError("the tenant has no assistant in production")
         if response.status_code != 200:
             raise RasaUnavailableError(f"Rasa answered HTTP {response.status_code}")
         try:
@@ -112,12 +127,11 @@ class RasaClient:
             model_id=body.get("model_id"),
         )
 
-    async def trigger_intent(self, conversation_id: str, intent: str) -> list[dict[str, Any]]:
-        """Run an external intent through Rasa's HTTP API and return the bot messages it produced."""
+    async def trigger_intent(self, conversation_id: str, intent: str, tenant_id: str) -> list[dict[str, Any]]:
+        """Run an external intent on the tenant's bot (the channel's ``/trigger``) and return its messages."""
         body = await self._post(
-            f"/conversations/{conversation_id}/trigger_intent",
-            params={"token": self._token, "include_events": "NONE"},
-            json={"name": intent, "entities": {}},
+            TRIGGER_PATH, json={"sender": conversation_id, "intent": intent, "tenant_id": tenant_id},
+            headers={"Authorization": f"Bearer {self._token}"},
         )
         messages = body.get("messages", []) if isinstance(body, dict) else []
         return [m for m in messages if isinstance(m, dict)]

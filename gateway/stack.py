@@ -149,6 +149,7 @@ def _env_for(settings: Settings) -> dict[str, str]:
             "SWITCHBOARD_MODEL_REGISTRY_DIR": str(settings.model_registry_dir),
             "SWITCHBOARD_TRAINING_DIR": str(settings.training_dir),
             "SWITCHBOARD_GATE_TOLERANCE": str(settings.gate_tolerance),
+            "SWITCHBOARD_RASA_AGENT_BUDGET_MB": str(settings.rasa_agent_budget_mb),
             "SWITCHBOARD_RATE_CONVERSATION_PER_MIN": str(settings.rate_conversation_per_min),
             "SWITCHBOARD_RATE_CONVERSATION_BURST": str(settings.rate_conversation_burst),
             "SWITCHBOARD_RATE_IP_PER_MIN": str(settings.rate_ip_per_min),
@@ -238,6 +239,8 @@ class Stack:
         base, new = registry.register_base(self.settings.demo_tenant, self.settings.model_path, "make train")
         if new:
             print(f"model registry: {self.settings.model_path.name} registered as v{base.version} and deployed")
+        for tenant_id in registry.tenants_in_production():
+            registry.publish(tenant_id)  # Rasa finds each tenant's model through these files
         production = registry.production(self.settings.demo_tenant)
         if production is None or not production.archive_path or not Path(production.archive_path).exists():
             return self.settings.model_path

@@ -598,3 +598,25 @@ class ConversationEvent(Base):
     model_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AssistantRevision(Base):
+    """One saved state of a tenant's assistant: its template, settings layer and language data.
+
+    The newest revision is the assistant; every training run records the revision it was built from,
+    and older revisions stay for audit and export.
+    """
+
+    __tablename__ = "assistant_revisions"
+    __table_args__ = (UniqueConstraint("tenant_id", "revision", name="uq_assistant_revisions_revision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    template: Mapped[str] = mapped_column(String(64))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    language_data: Mapped[str] = mapped_column(Text)  # Rasa NLU YAML: the tenant's intents and examples
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))  # "template" | "import" | "settings"
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -343,7 +343,7 @@ class HandoffService:
             payload["csat"] = {"handoff_id": handoff.id}
         said = [await self._say(handoff.tenant_id, handoff.conversation_id, Sender.SYSTEM, text, payload)]
         try:
-            replies = await self._engine.trigger_intent(handoff.conversation_id, RESOLVED_INTENT)
+            replies = await self._engine.trigger_intent(handoff.conversation_id, RESOLVED_INTENT, handoff.tenant_id)
         except RasaUnavailableError as exc:  # the bot is told on the next message anyway
             logger.warning("could not tell the bot that %s is back: %s", handoff.conversation_id, exc)
             replies = []

@@ -1,10 +1,11 @@
-"""Loads a model archive into running Rasa servers without stopping them.
+"""Loads one tenant's model archive into running Rasa servers without stopping them.
 
-It calls the gateway channel's ``PUT /webhooks/gateway/model`` (``connectors/rasa_channel.py``), which
-builds the new agent on a worker thread while the old one keeps answering, then swaps them; a model
-that fails to load leaves the old one serving. (Rasa's own ``PUT /model`` loads on the event loop:
-every conversation would wait for TensorFlow.) Afterwards the deployer reads ``/status`` and checks that
-each server reports the new archive's ``model_id``. Replicas are loaded one after the other.
+It calls the gateway channel's ``PUT /webhooks/gateway/model`` (``connectors/rasa_channel.py``) with the
+tenant, which builds the tenant's new agent on a worker thread while its old one keeps answering, then
+swaps them; other tenants' agents are not touched, and a model that fails to load leaves the old one
+serving. Each server answers with the ``model_id`` it now serves for the tenant, which must be the
+archive's. Replicas are loaded one after the other. (The registry's production file, written when the
+version is marked production, makes a replica that missed this call, or starts later, load it too.)
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class RasaModelDeployer:
         self.timeout_s = timeout_s
 
     def serving(self) -> dict[str, str | None]:
-        """The ``model_id`` each server reports (None when it is unreachable)."""
+        """The ``model_id`` of the agent each server started with (None when it is unreachable)."""
         result: dict[str, str | None] = {}
         for url in self.rasa_urls:
             try:
@@ -49,8 +50,8 @@ class RasaModelDeployer:
                 result[url] = None
         return result
 
-    def load(self, archive: Path) -> str | None:
-        """Load ``archive`` into every server and return its ``model_id``.
+    def load(self, tenant_id: str, archive: Path) -> str | None:
+        """Load ``archive`` as ``tenant_id``'s model into every server and return its ``model_id``.
 
         Raises:
             DeploymentError: A server could not load it (that server keeps its previous model).
@@ -59,12 +60,15 @@ class RasaModelDeployer:
         for url in self.rasa_urls:
             try:
                 response = httpx.put(f"{url}{SWAP_PATH}", headers={"Authorization": f"Bearer {self._token}"},
-                                     json={"model_file": str(Path(archive).resolve())}, timeout=self.timeout_s)
+                                     json={"tenant_id": tenant_id, "model_file": str(Path(archive).resolve())}, timeout=self.timeout_s)
             except httpx.HTTPError as exc:
                 raise DeploymentError(f"{url} unreachable: {exc.__class__.__name__}") from exc
             if response.status_code != 200:
                 raise DeploymentError(f"{url} refused the model: HTTP {response.status_code} {response.text[:300]}")
-            reported = self.serving().get(url)
+            try:
+                reported = response.json().get("model_id")
+            except ValueError:
+                reported = None
             if expected is not None and reported != expected:
                 raise DeploymentError(f"{url} reports model {reported}, expected {expected}")
         return expected

@@ -2,12 +2,17 @@
 
 Archives are kept under ``<models_dir>/<tenant>/v<N>.tar.gz`` so any earlier version can be loaded
 again (rollback). Exactly one version per tenant is ``production``; promotions and rollbacks move
-that mark in one transaction and leave a row in ``model_deployments``.
+that mark in one transaction and leave a row in ``model_deployments``. After each move the registry
+publishes ``<models_dir>/<tenant>/production.json``, which every Rasa replica reads to find the tenant's
+agent (``connectors/tenant_agents.py``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -98,6 +103,32 @@ class ModelRegistry:
         self._sessions = sessions
         self.store_dir = store_dir
 
+    def pointer_path(self, tenant_id: str) -> Path:
+        """The production file Rasa reads for the tenant (``connectors/tenant_agents.py``)."""
+        return self.store_dir / tenant_id / "production.json"
+
+    def publish(self, tenant_id: str) -> VersionView | None:
+        """Write the tenant's production file from the database (removed when it has no production model).
+
+        Runs under a file lock and reads the database inside it, so two racing promotions leave the file
+        saying what the database says. Write-then-rename: a reader sees the old or the new file, whole.
+        """
+        folder = self.store_dir / tenant_id
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / ".production.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            production = self.production(tenant_id)
+            target = self.pointer_path(tenant_id)
+            if production is None or not production.archive_path:
+                target.unlink(missing_ok=True)
+                return production
+            body = {"tenant_id": tenant_id, "version": production.version, "model_id": production.rasa_model_id,
+                    "model_file": str(Path(production.archive_path).resolve()), "sha256": production.archive_sha256}
+            staging = folder / f".production.{os.getpid()}.tmp"
+            staging.write_text(json.dumps(body, indent=1), encoding="utf-8")
+            os.replace(staging, target)
+            return production
+
     def archive_path(self, tenant_id: str, version: int) -> Path:
         """Where version ``version`` of a tenant's bot is kept."""
         return self.store_dir / tenant_id / f"v{version}.tar.gz"
@@ -129,6 +160,12 @@ class ModelRegistry:
             row = session.execute(select(ModelVersion).where(ModelVersion.tenant_id == tenant_id,
                                                              ModelVersion.status == "production")).scalar_one_or_none()
             return VersionView.of(row) if row else None
+
+    def tenants_in_production(self) -> list[str]:
+        """Every tenant with a version in production."""
+        with self._sessions() as session:
+            return list(session.execute(select(ModelVersion.tenant_id).where(ModelVersion.status == "production")
+                                        .distinct()).scalars())
 
     def deployments(self, tenant_id: str, limit: int = 100) -> list[dict[str, Any]]:
         """What went live when, newest first."""
@@ -257,7 +294,9 @@ class ModelRegistry:
         """
         for attempt in range(5):
             try:
-                return self._mark_production(tenant_id, version, actor, action)
+                view = self._mark_production(tenant_id, version, actor, action)
+                self.publish(tenant_id)
+                return view
             except (IntegrityError, OperationalError):
                 # Two promotions raced (the partial unique index refused the second): try again on fresh state.
                 if attempt == 4:

@@ -1,7 +1,8 @@
 """One retraining run: reviewed data → new classifier and Rasa model → evaluation gate → hot swap.
 
     freeze the accepted examples as a training-data version
-    build a Rasa project from bot/ plus those examples (new intents included)
+    build the tenant's Rasa project: the platform's skills + its settings + its language data + those
+    examples (new intents included); the tenant's held-out set and conversation tests are kept beside
     rasa train (the classifier's probe trains inside it, seconds) → <models>/<tenant>/v<N>.tar.gz
     score candidate and production on the held-out sets and the conversation tests
     gate: promote only if no metric drops more than the tolerance
@@ -26,12 +27,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.billing.plans import Unit
 from gateway.billing.usage_service import UsageService
 from gateway.db.models import utcnow
+from gateway.assistants.assistant_service import AssistantService
+from gateway.assistants.assistant_store import AssistantError
+from gateway.assistants.project_builder import AssistantProject, ReviewedExample
+from gateway.assistants.templates import BOT_DIR
 from gateway.learning.evaluation_gate import EvaluationGate
 from gateway.learning.model_deployer import DeploymentError, RasaModelDeployer
-from gateway.learning.model_evaluator import EvaluationError, ModelEvaluator, read_model_id
+from gateway.learning.model_evaluator import EvaluationError, EvaluationSets, ModelEvaluator, read_model_id
 from gateway.learning.model_registry import ModelRegistry, RegistryError, VersionView, file_sha256
 from gateway.learning.review_inbox import ReviewInbox
-from gateway.learning.training_workspace import BOT_DIR, ReviewedExample, TrainingWorkspaceBuilder
 from gateway.settings import PROJECT_ROOT, Settings
 from gateway.stack import RASA_BIN, rasa_cli_env
 
@@ -57,9 +61,10 @@ class RetrainingPipeline:
         settings: Paths, Rasa address and token, gate tolerance.
         sessions: Gateway database.
         deployer: Loads models into Rasa (the settings' Rasa server by default).
-        evaluator: Scores archives on the held-out sets.
+        evaluator: Scores archives on the held-out sets (by default each tenant's: the held-out examples of
+            its intents and the conversation tests of its skills, kept from its last build).
         gate: Compares candidate and production.
-        bot_dir: The Rasa project retraining starts from.
+        bot_dir: The skills' Rasa project tenants' projects are built from.
         progress: Called with a line per step (the CLI prints it).
     """
 
@@ -70,7 +75,8 @@ class RetrainingPipeline:
         self.sessions = sessions
         self.registry = ModelRegistry(sessions, settings.model_registry_dir)
         self.deployer = deployer or RasaModelDeployer(settings.rasa_urls, settings.rasa_token.get_secret_value())
-        self.evaluator = evaluator or ModelEvaluator()
+        self._evaluator = evaluator
+        self.assistants = AssistantService(sessions, bot_dir)
         self.gate = gate or EvaluationGate(settings.gate_tolerance)
         self.bot_dir = bot_dir
         self.usage = UsageService(sessions)
@@ -85,6 +91,10 @@ class RetrainingPipeline:
         Raises:
             RetrainingError: The plan's training runs are used up, or a run is already going.
         """
+        try:
+            self.assistants.require(tenant_id)
+        except AssistantError as exc:
+            raise RetrainingError(exc.code, exc.detail) from exc
         if not self.usage.may_use(tenant_id, Unit.TRAINING_RUNS):
             raise RetrainingError("quota_exceeded", "the plan's training runs for this period are used up")
         data = ReviewInbox(self.sessions).freeze(tenant_id, actor)
@@ -159,11 +169,14 @@ class RetrainingPipeline:
             tenant_id, row.data_version_id)
         workdir = self.settings.training_dir / tenant_id / f"v{version}"
         self._stage(tenant_id, version, "building")
-        workspace = TrainingWorkspaceBuilder(self.bot_dir).build(
-            workdir / "project", [ReviewedExample(text, intent) for text, intent in examples], classifier_settings)
-        self.progress(f"v{version}: project built ({workspace.reviewed} reviewed examples, "
-                      f"{workspace.replaced} bot examples relabelled, new intents: {', '.join(workspace.new_intents) or '-'})")
-        self.registry.update(tenant_id, version, bot_data_hash=workspace.bot_data_hash, intents=workspace.intents)
+        project = self.assistants.build(tenant_id, workdir / "project",
+                                        [ReviewedExample(text, intent) for text, intent in examples], classifier_settings)
+        self._keep_evaluation_sets(tenant_id, project)
+        self.progress(f"v{version}: project built (skills: {', '.join(project.skills) or '-'}; {project.reviewed} "
+                      f"reviewed examples, {project.replaced} examples relabelled, new intents: "
+                      f"{', '.join(project.new_intents) or '-'})")
+        self.registry.update(tenant_id, version, bot_data_hash=project.project_hash, intents=project.intents)
+        workspace = project
 
         self._stage(tenant_id, version, "training")
         archive = self.registry.archive_path(tenant_id, version)
@@ -183,7 +196,7 @@ class RetrainingPipeline:
                              source={"model_version": version, "actor": actor[:100]})
 
         self._stage(tenant_id, version, "evaluating")
-        metrics = self.evaluator.evaluate(archive)
+        metrics = self.evaluator(tenant_id).evaluate(archive)
         self.registry.update(tenant_id, version, metrics=metrics)
         self.progress(f"v{version}: {self._summary(metrics)}")
 
@@ -207,6 +220,31 @@ class RetrainingPipeline:
                 self.progress(f"v{version}: not promoted: {exc.detail}")
                 row = self.registry.get(tenant_id, version)
         return row
+
+    def evaluation_dir(self, tenant_id: str) -> Path:
+        """Where the tenant's held-out set and conversation tests from its last build are kept."""
+        return self.settings.training_dir / tenant_id / "evaluation"
+
+    def _keep_evaluation_sets(self, tenant_id: str, project: AssistantProject) -> None:
+        """Copy the build's held-out set and tests out of the project (which is deleted after training)."""
+        target = self.evaluation_dir(tenant_id)
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        shutil.copy2(project.holdout, target / "nlu_holdout.yml")
+        if project.tests is not None:
+            shutil.copytree(project.tests, target / "tests")
+
+    def evaluator(self, tenant_id: str) -> ModelEvaluator:
+        """The evaluator of the tenant's models (the one given to the pipeline, if any)."""
+        if self._evaluator is not None:
+            return self._evaluator
+        folder = self.evaluation_dir(tenant_id)
+        if not (folder / "nlu_holdout.yml").exists():
+            return ModelEvaluator()
+        tests = folder / "tests"
+        return ModelEvaluator(EvaluationSets(nlu_holdout=folder / "nlu_holdout.yml",
+                                             conversation_tests=tests if tests.is_dir() else None))
 
     def _stage(self, tenant_id: str, version: int, stage: str) -> None:
         self.registry.update(tenant_id, version, stage=stage)
@@ -235,12 +273,13 @@ class RetrainingPipeline:
         production = self.registry.production(tenant_id)
         if production is None or not production.archive_path:
             return production
-        fingerprint = self.evaluator.sets.fingerprint()
+        evaluator = self.evaluator(tenant_id)
+        fingerprint = evaluator.sets.fingerprint()
         if production.metrics and production.metrics.get("evaluation_sets") == fingerprint:
             return production
         self.progress(f"scoring production v{production.version} on the current held-out sets…")
         try:
-            metrics = self.evaluator.evaluate(Path(production.archive_path))
+            metrics = evaluator.evaluate(Path(production.archive_path))
         except EvaluationError as exc:
             raise RetrainingError("evaluation_failed", f"production v{production.version}: {exc}") from exc
         return self.registry.update(tenant_id, production.version, metrics=metrics)
@@ -280,7 +319,7 @@ class RetrainingPipeline:
             raise RetrainingError("no_archive", f"v{row.version} has no model archive")
         self.progress(f"v{row.version}: loading into Rasa ({action})…")
         try:
-            self.deployer.load(Path(row.archive_path))
+            self.deployer.load(row.tenant_id, Path(row.archive_path))
         except DeploymentError as exc:
             self.registry.update(row.tenant_id, row.version, stage=None, error=f"{action} failed: {exc}"[:4000])
             raise RetrainingError("deployment_failed", str(exc)) from exc

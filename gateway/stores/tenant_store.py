@@ -43,6 +43,14 @@ class TenantStore:
             ).first()
             return row[0] if row else None
 
+    def get(self, tenant_id: str) -> Tenant | None:
+        """The tenant (detached), None when unknown."""
+        with self._sessions() as session:
+            tenant = session.get(Tenant, tenant_id)
+            if tenant is not None:
+                session.expunge(tenant)
+            return tenant
+
     def exists(self, tenant_id: str) -> bool:
         """Whether the tenant exists."""
         with self._sessions() as session:

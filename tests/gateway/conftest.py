@@ -55,7 +55,7 @@ class ScriptedDialogueEngine:
             model_id="scripted-model",
         )
 
-    async def trigger_intent(self, conversation_id: str, intent: str) -> list[dict[str, Any]]:
+    async def trigger_intent(self, conversation_id: str, intent: str, tenant_id: str = "") -> list[dict[str, Any]]:
         self.triggered.append((conversation_id, intent))
         if intent == "EXTERNAL_handoff_resolved":
             return [{"recipient_id": conversation_id, "text": "bot again"}]

@@ -147,7 +147,7 @@ def test_external_sentiment_intent_makes_rasa_offer_a_person(running_stack: Stac
     async def trigger() -> list[dict[str, Any]]:
         client = RasaClient(settings.rasa_url, settings.rasa_token.get_secret_value())
         try:
-            return await client.trigger_intent(conversation.id or "", NEGATIVE_SENTIMENT_INTENT)
+            return await client.trigger_intent(conversation.id or "", NEGATIVE_SENTIMENT_INTENT, settings.demo_tenant)
         finally:
             await client.aclose()
 
