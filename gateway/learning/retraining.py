@@ -91,12 +91,12 @@ class RetrainingPipeline:
         Raises:
             RetrainingError: The plan's training runs are used up, or a run is already going.
         """
-        try:
-            self.assistants.require(tenant_id)
-        except AssistantError as exc:
-            raise RetrainingError(exc.code, exc.detail) from exc
         if not self.usage.may_use(tenant_id, Unit.TRAINING_RUNS):
             raise RetrainingError("quota_exceeded", "the plan's training runs for this period are used up")
+        try:
+            self.assistants.require(tenant_id)  # a tenant without an assistant has nothing to train
+        except AssistantError as exc:
+            raise RetrainingError(exc.code, exc.detail) from exc
         data = ReviewInbox(self.sessions).freeze(tenant_id, actor)
         try:
             version = self.registry.begin_retraining(tenant_id, actor, data["version"])

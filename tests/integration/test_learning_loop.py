@@ -10,7 +10,6 @@ One command rolls back, and the running bot is the old one again.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import threading
@@ -53,6 +52,15 @@ def classifier_meta(archive: Path) -> dict[str, Any]:
         return json.loads(handle.read())
 
 
+def serving_model_id(stack: Stack, tenant_id: str, say: Any) -> str:
+    """The model id of the agent Rasa serves ``tenant_id`` with (a turn first, so it is loaded)."""
+    s = stack.settings
+    say("hello")
+    agents = httpx.get(f"{s.rasa_url}/webhooks/gateway/agents",
+                       headers={"Authorization": f"Bearer {s.rasa_token.get_secret_value()}"}).json()["agents"]
+    return next(a["model_id"] for a in agents if a["tenant_id"] == tenant_id)
+
+
 class Api:
     """The gateway's customer and admin APIs."""
 
@@ -80,8 +88,8 @@ class Api:
         return ((message.nlu or {}).get("intent") or {}).get("name"), message.model_id
 
     def rasa_model_id(self) -> str:
-        s = self.stack.settings
-        return httpx.get(f"{s.rasa_url}/status", params={"token": s.rasa_token.get_secret_value()}).json()["model_id"]
+        """The model id of the agent Rasa serves the demo tenant with (after one turn, so it is loaded)."""
+        return serving_model_id(self.stack, self.stack.settings.demo_tenant, self.say)
 
     def wait_for_stage(self, version: int, stage: str, timeout_s: float = 1200) -> None:
         deadline = time.monotonic() + timeout_s
@@ -121,19 +129,15 @@ class ChattyCustomer(threading.Thread):
                 time.sleep(0.3)
 
 
-def sabotaged_bot(tmp_path: Path) -> Path:
-    """A copy of the bot whose NLU data has order_status↔refund_status and cancel_order↔return_item swapped."""
-    bot = tmp_path / "bot"
-    shutil.copytree(PROJECT_ROOT / "bot", bot)
-    nlu_file = bot / "data" / "nlu.yml"
-    document = yaml.safe_load(nlu_file.read_text())
+def sabotaged(language_data: str) -> str:
+    """The tenant's language data with order_status↔refund_status and cancel_order↔return_item swapped."""
+    document = yaml.safe_load(language_data)
     swap = {"order_status": "refund_status", "refund_status": "order_status",
             "cancel_order": "return_item", "return_item": "cancel_order"}
     for block in document["nlu"]:
         if block.get("intent") in swap:
             block["intent"] = swap[block["intent"]]
-    nlu_file.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
-    return bot
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
 
 
 @pytest.mark.slow
@@ -210,8 +214,15 @@ def test_corrected_messages_retrain_promote_refuse_and_roll_back(running_stack: 
     # 5. A deliberately worse model is refused by the gate and never reaches Rasa.
     engine = create_db_engine(settings.database_url)
     try:
-        pipeline = RetrainingPipeline(settings, create_session_factory(engine), bot_dir=sabotaged_bot(tmp_path))
-        worse = pipeline.retrain(settings.demo_tenant, "saboteur")
+        pipeline = RetrainingPipeline(settings, create_session_factory(engine))
+        store = pipeline.assistants.store
+        honest = store.current(settings.demo_tenant)
+        store.save(settings.demo_tenant, honest.template, honest.settings, sabotaged(honest.language_data), "import",
+                   "saboteur")
+        try:
+            worse = pipeline.retrain(settings.demo_tenant, "saboteur")
+        finally:  # the tenant's own data back as its newest revision
+            store.save(settings.demo_tenant, honest.template, honest.settings, honest.language_data, "import", "ops")
     finally:
         engine.dispose()
     assert worse.status == "refused", worse

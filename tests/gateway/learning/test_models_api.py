@@ -74,3 +74,9 @@ def test_the_plans_training_runs_are_enforced_before_anything_trains(settings: S
         refused = client.post("/api/v1/admin/tenants/acme/models/retrain", headers=ADMIN)
         assert (refused.status_code, refused.json()["error"]) == (402, "quota_exceeded")
         assert client.get("/api/v1/admin/tenants/acme/models", headers=ADMIN).json()["versions"] == []
+        # A tenant with runs left but no assistant: told how to make one, nothing started or metered.
+        usage.change_plan("acme", "pro")
+        empty = client.post("/api/v1/admin/tenants/acme/models/retrain", headers=ADMIN)
+        assert (empty.status_code, empty.json()["error"]) == (409, "no_assistant")
+        assert "python -m gateway assistant create acme" in empty.json()["detail"]
+        assert client.get("/api/v1/admin/tenants/acme/models", headers=ADMIN).json()["versions"] == []
