@@ -80,7 +80,7 @@ def test_customer_agent_handoff_and_back_to_the_bot(browser: Browser, running_st
     agent.locator("#resolve-label").select_option("shipping_info")
     agent.locator("#resolve-form button[type=submit]").click()
     expect(customer.locator(".sb-msg.system").last).to_contain_text("resolved", timeout=TIMEOUT_MS)
-    expect(customer.locator(".sb-msg.bot").last).to_contain_text("Northwind assistant again", timeout=TIMEOUT_MS)
+    expect(customer.locator(".sb-msg.bot").last).to_contain_text("Northwind Goods assistant again", timeout=TIMEOUT_MS)
     expect(customer.locator(".sb-status")).to_have_text("online")
     send(customer, "where is my order A1234?")
     expect(customer.locator(".sb-msg.bot").last).to_contain_text("has shipped", timeout=TIMEOUT_MS)

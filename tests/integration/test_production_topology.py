@@ -117,6 +117,16 @@ def test_a_turn_through_both_proxies_and_every_replica_is_healthy(prod: Producti
         assert health["checks"] == {"database": True, "rasa": True, "actions": True}
     # The conversation log is on PostgreSQL; the broker consumer logged Rasa's events of the turn.
     wait_until(lambda: logged(prod, turn["conversation_id"])[1] == ["where is my order A1234?"], what="broker log")
+    # Replicas agree on the tenant's model: each loads what the registry's production file names.
+    served = set()
+    for url in s.rasa_urls:
+        reply = httpx.post(f"{url}/webhooks/gateway/webhook", json={"sender": f"replica-check-{url[-4:]}",
+                           "message": "hello", "metadata": {"tenant_id": s.demo_tenant}},
+                           headers={"Authorization": f"Bearer {s.rasa_token.get_secret_value()}"}, timeout=120)
+        assert reply.status_code == 200, reply.text
+        served.add(reply.json()["model_id"])
+    assert len(served) == 1 and served == {json.loads((s.model_registry_dir / s.demo_tenant / "production.json")
+                                                      .read_text())["model_id"]}
 
 
 def test_two_rasa_replicas_process_fifty_interleaved_messages_of_one_conversation_in_order(
