@@ -118,13 +118,24 @@ def run(tenants: int, archive: Path) -> dict[str, object]:
             "warm_turn_ms": round(statistics.median(r["warm_ms"] for r in rows), 1)}
 
 
-def write(result: dict[str, object], label: str) -> None:
-    """``bench/results/tenant_capacity.{json,md}``."""
+def policies_of(archive: Path) -> str:
+    """The dialogue policies an archive's graph holds (named in its metadata)."""
+    import tarfile
+
+    with tarfile.open(archive) as tar:
+        member = next((m for m in tar.getmembers() if m.name.endswith("metadata.json")), None)
+        text = tar.extractfile(member).read().decode() if member else ""
+    found = [n for n in ("MemoizationPolicy", "RulePolicy", "TEDPolicy") if n in text]
+    return " + ".join(found) or "unknown policies"
+
+
+def write(result: dict[str, object], label: str, name: str = "tenant_capacity") -> None:
+    """``bench/results/<name>.{json,md}``."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "tenant_capacity.json").write_text(json.dumps(result, indent=1))
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
     rows = result["rows"]
     lines = [f"# Tenants per Rasa process ({label})", "",
-             f"Archive {result['archive_mb']} MB (rules + memoization policies, probe-first classifier). One Rasa "
+             f"Archive {result['archive_mb']} MB ({result['policies']}, probe-first classifier). One Rasa "
              f"process, one copy of the archive per tenant; each tenant's first turn loads its agent.", "",
              f"- Resident memory with the start-up model only: {result['start_rss_mb']} MB",
              f"- With one tenant loaded: {result['first_tenant_rss_mb']} MB; each further tenant: "
@@ -136,7 +147,7 @@ def write(result: dict[str, object], label: str) -> None:
     step = max(1, len(rows) // 20)
     lines += [f"| {r['tenants']} | {r['rss_mb']:.0f} | {r['cold_ms']:.0f} | {r['warm_ms']:.0f} |"
               for i, r in enumerate(rows) if i % step == 0 or i == len(rows) - 1]
-    (RESULTS / "tenant_capacity.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -145,10 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tenant_capacity")
     parser.add_argument("--tenants", type=int, default=40)
     parser.add_argument("--archive", type=Path, default=PROJECT_ROOT / "models" / "northwind.tar.gz")
+    parser.add_argument("--name", default="tenant_capacity", help="results file name (bench/results/<name>.*)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     result = run(args.tenants, args.archive)
-    write(result, f"{args.tenants} tenants, {time.strftime('%Y-%m-%d')}")
+    result["policies"] = policies_of(args.archive)
+    write(result, f"{args.tenants} tenants, {time.strftime('%Y-%m-%d')}", args.name)
     return 0
 
 
