@@ -176,6 +176,7 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
     app.include_router(widget_socket.router)
     app.include_router(widget_admin.router)
     app.include_router(billing_admin.router)
+    app.include_router(billing_admin.tenant_router)
     app.include_router(usage_page.router)
     app.include_router(analytics_api.router)
     app.include_router(analytics_api.page_router)

@@ -23,10 +23,14 @@ def add_commands(sub: Any) -> None:
     """Register the billing commands on the gateway CLI's sub-parsers."""
     tenants = sub.add_parser("tenants", help="create tenants, issue widget keys, change plans")
     actions = tenants.add_subparsers(dest="action", required=True)
-    create = actions.add_parser("create", help="create a tenant on a plan with a widget key")
+    create = actions.add_parser("create", help="onboard a business: tenant, plan, widget key, first admin, "
+                                                   "first assistant (trained and live when the command ends)")
     create.add_argument("tenant")
     create.add_argument("--name", required=True)
     create.add_argument("--plan", default="free")
+    create.add_argument("--template", default="blank", help="retail or blank (bot/templates/)")
+    create.add_argument("--admin-email", help="the first admin's login (default admin@<tenant>.example)")
+    create.add_argument("--no-train", action="store_true", help="create only; train later with `retrain`")
     key = actions.add_parser("issue-key", help="issue another widget key")
     key.add_argument("tenant")
     plan = actions.add_parser("set-plan", help="move a tenant to another plan from now (prorated)")
@@ -45,6 +49,35 @@ def add_commands(sub: Any) -> None:
 COMMANDS = {"tenants", "plans", "usage", "close-period"}
 
 
+def _onboard(args: argparse.Namespace, settings: Settings, sessions: Any) -> int:
+    """``tenants create``: everything a business needs, then its first assistant, with progress."""
+    import time
+
+    from gateway.assistants.onboarding import OnboardingError, TenantOnboarding
+
+    started = time.monotonic()
+    onboarding = TenantOnboarding(settings, sessions)
+    try:
+        created = onboarding.create(args.tenant, args.name, args.plan, args.template, args.admin_email, "cli")
+    except OnboardingError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 2
+    print(f"created {created.tenant_id} ({created.name}) on {created.plan} with the {created.template} assistant\n"
+          f"  widget key:     {created.widget_key}\n"
+          f"  first admin:    {created.admin_email}\n"
+          f"  password:       {created.admin_password}   (shown once; log in at /console, then /admin)", flush=True)
+    if args.no_train:
+        print(f"train its assistant with `python -m gateway retrain {created.tenant_id}`")
+        return 0
+    version = onboarding.train_first(created.tenant_id, "cli", progress=lambda line: print(f"  {line}", flush=True))
+    if version.status != "production":
+        print(f"error: the first assistant did not go live ({version.status}: {version.error or version.gate})",
+              file=sys.stderr)
+        return 1
+    print(f"{created.tenant_id}'s assistant v{version.version} is live ({time.monotonic() - started:.0f} s)")
+    return 0
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run one billing command; returns the exit status."""
     engine = create_db_engine(settings.database_url)
@@ -56,13 +89,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.command == "tenants":
             if args.action == "create":
-                if tenants.exists(args.tenant):
-                    print(f"error: tenant {args.tenant!r} exists", file=sys.stderr)
-                    return 1
-                usage.plans.get(args.plan)
-                tenants.ensure_tenant(args.tenant, args.name)
-                usage.change_plan(args.tenant, args.plan, actor="cli")
-                print(f"created {args.tenant} on {args.plan}; widget key {tenants.issue_widget_key(args.tenant)}")
+                return _onboard(args, settings, sessions)
             elif not tenants.exists(args.tenant):
                 print(f"error: no tenant {args.tenant!r}", file=sys.stderr)
                 return 1

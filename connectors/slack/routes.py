@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from connectors.slack.channel import SlackChannel
 from connectors.slack.oauth import STATE_COOKIE, STATE_TTL, InstallLinkSigner, OAuthStateStore
 from connectors.slack.workspace_store import WorkspaceConflictError
-from gateway.api.admin_auth import require_admin
+from gateway.api.tenant_admin_auth import require_tenant_admin
 from gateway.api.deps import get_services, require_tenant
 from gateway.api.errors import ApiError
 from gateway.services import GatewayServices
@@ -34,7 +34,7 @@ from gateway.services import GatewayServices
 logger = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
-admin_router = APIRouter(prefix="/api/v1/admin/tenants", tags=["admin: slack"], dependencies=[Depends(require_admin)])
+admin_router = APIRouter(prefix="/api/v1/admin/tenants", tags=["admin: slack"], dependencies=[Depends(require_tenant_admin)])
 
 
 def slack_channel(request: Request) -> SlackChannel:

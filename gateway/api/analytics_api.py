@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from gateway.analytics.report import AnalyticsReport
-from gateway.api.admin_auth import require_admin
+from gateway.api.tenant_admin_auth import require_tenant_admin
 from gateway.api.deps import get_services, require_tenant
 from gateway.api.errors import ApiError
 from gateway.api.kb_admin_page import SECURITY_HEADERS, STATIC
@@ -22,7 +22,7 @@ from gateway.billing.periods import bounds, period_of
 from gateway.db.models import utcnow
 from gateway.services import GatewayServices
 
-router = APIRouter(prefix="/api/v1/admin/tenants", tags=["admin: analytics"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/api/v1/admin/tenants", tags=["admin: analytics"], dependencies=[Depends(require_tenant_admin)])
 page_router = APIRouter(include_in_schema=False)
 MAX_DAYS = 366
 

@@ -1,16 +1,25 @@
 """Admin API of tenants, widget keys, plans, usage and invoices.
 
+The operator (platform-wide token):
+
     GET  /api/v1/admin/plans
-    POST /api/v1/admin/tenants                                {"id", "name", "plan"} → tenant + widget key
-    POST /api/v1/admin/tenants/{t}/widget-keys                → a new widget key
+    POST /api/v1/admin/tenants                                {"id", "name", "plan", "template", "admin_email"}
+                                                              → tenant, widget key, first admin (password once);
+                                                              its first assistant trains in the background
     PUT  /api/v1/admin/tenants/{t}/subscription               {"plan"} → plan change (prorated)
-    GET  /api/v1/admin/tenants/{t}/usage?period=YYYY-MM       usage per unit and day against the plan
     POST /api/v1/admin/tenants/{t}/invoices/{period}/close    meter the period's end, write the invoice
+
+The tenant's own admins (``tenant_admin_auth``):
+
+    POST /api/v1/admin/tenants/{t}/widget-keys                → a new widget key
+    GET  /api/v1/admin/tenants/{t}/usage?period=YYYY-MM       usage per unit and day against the plan
     GET  /api/v1/admin/tenants/{t}/invoices/{period}.csv      the invoice as CSV
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -19,8 +28,10 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from gateway.api.admin_auth import require_admin
+from gateway.api.tenant_admin_auth import require_tenant_admin
 from gateway.api.deps import get_services, require_tenant
 from gateway.api.errors import ApiError
+from gateway.assistants.onboarding import OnboardingError, TenantOnboarding
 from gateway.billing.invoices import PeriodCloser, invoice_csv
 from gateway.billing.periods import bounds
 from gateway.billing.plans import UnknownPlanError
@@ -28,15 +39,20 @@ from gateway.billing.subscriptions import SubscriptionError
 from gateway.db.models import Invoice
 from gateway.services import GatewayServices
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin: tenants and billing"], dependencies=[Depends(require_admin)])
+logger = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1/admin", tags=["operator: tenants and plans"], dependencies=[Depends(require_admin)])
+tenant_router = APIRouter(prefix="/api/v1/admin/tenants", tags=["admin: usage and invoices"],
+                          dependencies=[Depends(require_tenant_admin)])
 
 
 class NewTenant(BaseModel):
-    """A tenant to create."""
+    """A tenant to create (with its first admin and assistant)."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,63}$")
     name: str = Field(min_length=1, max_length=200)
     plan: str = "free"
+    template: str = Field(default="blank", max_length=64)
+    admin_email: str | None = Field(default=None, max_length=254)
 
 
 class PlanChange(BaseModel):
@@ -67,20 +83,46 @@ async def list_plans(services: GatewayServices = Depends(get_services)) -> dict[
 
 @router.post("/tenants", status_code=201)
 async def create_tenant(body: NewTenant, services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
-    """Create a tenant on a plan and issue its first widget key."""
-    if await run_in_threadpool(services.tenants.exists, body.id):
-        raise ApiError(409, "tenant_exists", f"tenant {body.id!r} already exists")
+    """Create a tenant: plan, widget key, first admin (its password is in this answer only) and assistant.
+
+    The first assistant trains in the background (probe first: about a minute); until it is live the
+    widget says the assistant is not set up yet. ``GET /api/v1/admin/tenants/{t}/onboarding`` follows it.
+    """
+    onboarding = TenantOnboarding(services.settings, services.sessions)
     try:
-        await run_in_threadpool(services.usage.plans.get, body.plan)
-    except UnknownPlanError as exc:
-        raise ApiError(422, "unknown_plan", str(exc)) from exc
-    await run_in_threadpool(services.tenants.ensure_tenant, body.id, body.name)
-    await run_in_threadpool(lambda: services.usage.change_plan(body.id, body.plan, actor="admin"))
-    key = await run_in_threadpool(services.tenants.issue_widget_key, body.id)
-    return {"id": body.id, "name": body.name, "plan": body.plan, "widget_key": key}
+        created = await run_in_threadpool(onboarding.create, body.id, body.name, body.plan, body.template,
+                                          body.admin_email, "operator")
+    except OnboardingError as exc:
+        status = {"tenant_exists": 409, "invalid_tenant_id": 422, "invalid_name": 422}.get(exc.code, 422)
+        raise ApiError(status, exc.code, exc.detail) from exc
+    threading.Thread(target=_train_first, args=(onboarding, created.tenant_id), name=f"onboard-{created.tenant_id}",
+                     daemon=True).start()
+    return {**created.to_public(), "assistant": {"status": "training"}}
 
 
-@router.post("/tenants/{tenant}/widget-keys", status_code=201)
+def _train_first(onboarding: TenantOnboarding, tenant_id: str) -> None:
+    try:
+        onboarding.train_first(tenant_id, "onboarding")
+    except Exception:  # noqa: BLE001 - the version row (failed) and the log say why; the tenant stays
+        logger.exception("the first assistant of %s did not train", tenant_id)
+
+
+@router.get("/tenants/{tenant}/onboarding")
+async def onboarding_status(tenant: str, services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
+    """Whether the tenant's first assistant is live yet (and the versions so far)."""
+    await require_tenant(services, tenant)
+    from gateway.learning.model_registry import ModelRegistry
+
+    registry = ModelRegistry(services.sessions, services.settings.model_registry_dir)
+    versions = await run_in_threadpool(registry.list, tenant)
+    production = next((v for v in versions if v.status == "production"), None)
+    latest = versions[0] if versions else None
+    status = "live" if production else ("failed" if latest and latest.status in ("failed", "refused") else "training")
+    return {"tenant": tenant, "assistant": status, "production_version": production.version if production else None,
+            "stage": latest.stage if latest else None, "error": latest.error if latest else None}
+
+
+@tenant_router.post("/{tenant}/widget-keys", status_code=201)
 async def issue_widget_key(tenant: str, services: GatewayServices = Depends(get_services)) -> dict[str, str]:
     """A new widget key for the tenant (the old ones keep working until revoked)."""
     await require_tenant(services, tenant)
@@ -99,7 +141,7 @@ async def change_subscription(tenant: str, body: PlanChange,
     return {"tenant": tenant, "plan": plan.model_dump(mode="json")}
 
 
-@router.get("/tenants/{tenant}/usage")
+@tenant_router.get("/{tenant}/usage")
 async def tenant_usage(tenant: str, period: str | None = None,
                        services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Usage of a period (the current one by default) against the plan."""
@@ -114,7 +156,7 @@ async def close_period(tenant: str, period: str, services: GatewayServices = Dep
     return await run_in_threadpool(closer(services).close, tenant, _period(period))
 
 
-@router.get("/tenants/{tenant}/invoices/{period}.csv")
+@tenant_router.get("/{tenant}/invoices/{period}.csv")
 async def invoice_as_csv(tenant: str, period: str, services: GatewayServices = Depends(get_services)) -> PlainTextResponse:
     """A closed period's invoice as CSV."""
     def load() -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from gateway.api.admin_auth import require_admin
+from gateway.api.tenant_admin_auth import require_tenant_admin
 from gateway.api.deps import get_services, require_tenant
 from gateway.api.errors import ApiError
 from gateway.api.kb_admin_page import SECURITY_HEADERS, STATIC
@@ -26,7 +26,7 @@ from gateway.learning.review_inbox import RESERVED_INTENTS, ReviewError, ReviewI
 from gateway.services import GatewayServices
 from gateway.settings import PROJECT_ROOT
 
-router = APIRouter(prefix="/api/v1/admin/tenants", tags=["admin: review inbox"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/api/v1/admin/tenants", tags=["admin: review inbox"], dependencies=[Depends(require_tenant_admin)])
 page_router = APIRouter(include_in_schema=False)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway.api.admin_auth import require_admin
+from gateway.api.tenant_admin_auth import require_tenant_admin
 from gateway.api.deps import get_services
 from gateway.api.errors import ApiError
 from gateway.billing.plans import Unit
@@ -25,7 +25,7 @@ from knowledge_base.parsers import DocumentError, kind_of
 from knowledge_base.service import KnowledgeBase
 
 PREFIX = "/api/v1/admin/tenants"
-router = APIRouter(prefix=PREFIX, tags=["admin: knowledge base"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix=PREFIX, tags=["admin: knowledge base"], dependencies=[Depends(require_tenant_admin)])
 
 
 def _document(record: DocumentRecord) -> dict[str, Any]:

@@ -18,14 +18,14 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from gateway.api.admin_auth import require_admin
+from gateway.api.tenant_admin_auth import require_tenant_admin
 from gateway.api.deps import get_services, require_tenant
 from gateway.db.models import Conversation, Message, Sender
 from gateway.privacy.erasure import ErasureService
 from gateway.privacy.redaction import Redactor
 from gateway.services import GatewayServices
 
-router = APIRouter(prefix="/api/v1/admin/tenants", tags=["admin: privacy"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/api/v1/admin/tenants", tags=["admin: privacy"], dependencies=[Depends(require_tenant_admin)])
 
 
 class ErasureRequest(BaseModel):

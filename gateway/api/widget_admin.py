@@ -13,12 +13,12 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from connectors.web.config import WidgetConfig
-from gateway.api.admin_auth import require_admin
+from gateway.api.tenant_admin_auth import require_tenant_admin
 from gateway.api.deps import get_services, require_tenant
 from gateway.api.errors import ApiError
 from gateway.services import GatewayServices
 
-router = APIRouter(prefix="/api/v1/admin/tenants", tags=["admin: widget"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/api/v1/admin/tenants", tags=["admin: widget"], dependencies=[Depends(require_tenant_admin)])
 
 
 @router.get("/{tenant}/widget")

@@ -25,6 +25,10 @@ class DeploymentError(RuntimeError):
     """A Rasa server refused or failed to load the model."""
 
 
+class RasaUnreachableError(DeploymentError):
+    """No Rasa server answered (none is running): nothing refused the model."""
+
+
 class RasaModelDeployer:
     """Hot-swaps the model of one or more Rasa servers (replicas share the file system or a volume).
 
@@ -61,8 +65,10 @@ class RasaModelDeployer:
             try:
                 response = httpx.put(f"{url}{SWAP_PATH}", headers={"Authorization": f"Bearer {self._token}"},
                                      json={"tenant_id": tenant_id, "model_file": str(Path(archive).resolve())}, timeout=self.timeout_s)
+            except httpx.ConnectError as exc:
+                raise RasaUnreachableError(f"{url} unreachable: {exc.__class__.__name__}") from exc
             except httpx.HTTPError as exc:
-                raise DeploymentError(f"{url} unreachable: {exc.__class__.__name__}") from exc
+                raise DeploymentError(f"{url} did not answer: {exc.__class__.__name__}") from exc
             if response.status_code != 200:
                 raise DeploymentError(f"{url} refused the model: HTTP {response.status_code} {response.text[:300]}")
             try:

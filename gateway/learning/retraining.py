@@ -32,7 +32,7 @@ from gateway.assistants.assistant_store import AssistantError
 from gateway.assistants.project_builder import AssistantProject, ReviewedExample
 from gateway.assistants.templates import BOT_DIR
 from gateway.learning.evaluation_gate import EvaluationGate
-from gateway.learning.model_deployer import DeploymentError, RasaModelDeployer
+from gateway.learning.model_deployer import DeploymentError, RasaModelDeployer, RasaUnreachableError
 from gateway.learning.model_evaluator import EvaluationError, EvaluationSets, ModelEvaluator, read_model_id
 from gateway.learning.model_registry import ModelRegistry, RegistryError, VersionView, file_sha256
 from gateway.learning.review_inbox import ReviewInbox
@@ -105,6 +105,21 @@ class RetrainingPipeline:
         self.progress(f"v{version.version}: training data version {data['version']} "
                       f"({data['examples']} reviewed examples, intents {', '.join(data['intents']) or '-'})")
         return version
+
+    def first_model(self, tenant_id: str, actor: str) -> VersionView:
+        """Train a new tenant's first assistant and put it live: the same build, gate and registry as every
+        run, not metered (it is part of signing up) and without reviewed examples (there are none yet).
+
+        Raises:
+            RetrainingError: The tenant has no assistant, or a run is already going.
+        """
+        try:
+            self.assistants.require(tenant_id)
+            version = self.registry.begin_retraining(tenant_id, actor, None, source="onboard")
+        except (AssistantError, RegistryError) as exc:
+            raise RetrainingError(exc.code, exc.detail) from exc
+        self.progress(f"v{version.version}: {tenant_id}'s first assistant")
+        return self.run(tenant_id, version.version, actor, promote=True, metered=False)
 
     def retrain(self, tenant_id: str, actor: str, promote: bool = True, refine: bool = False) -> VersionView:
         """``start`` then ``run`` (then ``refine`` when asked): the one command.
@@ -309,7 +324,7 @@ class RetrainingPipeline:
                 raise RetrainingError("nothing_to_roll_back", "no earlier production version")
         else:
             target = self._registry_get(tenant_id, to_version)
-        if target.status not in ROLLBACK_TARGETS or (target.source in ("retrain", "refine") and not (target.gate or {}).get("passed")):
+        if target.status not in ROLLBACK_TARGETS or (target.source in ("retrain", "refine", "onboard") and not (target.gate or {}).get("passed")):
             raise RetrainingError("not_promotable", f"v{target.version} is {target.status}; a model the gate refused "
                                   "or that failed never goes live")
         return self._go_live(target, actor, "rollback")
@@ -320,6 +335,10 @@ class RetrainingPipeline:
         self.progress(f"v{row.version}: loading into Rasa ({action})…")
         try:
             self.deployer.load(row.tenant_id, Path(row.archive_path))
+        except RasaUnreachableError:
+            # No Rasa is running (a CLI on a stopped stack): nothing refused the model, which the gate's
+            # conversation tests already loaded; every replica loads it from the production file later.
+            self.progress(f"v{row.version}: no Rasa server is running; it loads this version on the next turn")
         except DeploymentError as exc:
             self.registry.update(row.tenant_id, row.version, stage=None, error=f"{action} failed: {exc}"[:4000])
             raise RetrainingError("deployment_failed", str(exc)) from exc

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import Tenant, WidgetKey
+
+
+class TenantExistsError(ValueError):
+    """A tenant with that id exists already."""
 
 
 class TenantStore:
@@ -24,6 +29,25 @@ class TenantStore:
                 tenant = Tenant(id=tenant_id, name=name)
                 session.add(tenant)
             return tenant
+
+    def create(self, tenant_id: str, name: str) -> None:
+        """Create a new tenant; two racing creations of one id: exactly one succeeds.
+
+        Raises:
+            TenantExistsError: The id is taken.
+        """
+        try:
+            with self._sessions.begin() as session:
+                session.add(Tenant(id=tenant_id, name=name))
+                session.flush()
+        except IntegrityError as exc:
+            raise TenantExistsError(f"tenant {tenant_id!r} already exists") from exc
+
+    def delete(self, tenant_id: str) -> None:
+        """Remove a tenant that onboarding could not finish (with its keys; nothing else exists yet)."""
+        with self._sessions.begin() as session:
+            session.execute(delete(WidgetKey).where(WidgetKey.tenant_id == tenant_id))
+            session.execute(delete(Tenant).where(Tenant.id == tenant_id))
 
     def issue_widget_key(self, tenant_id: str, key: str | None = None) -> str:
         """Register a widget key for a tenant (random unless given) and return it."""
