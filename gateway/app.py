@@ -15,6 +15,7 @@ from gateway.api import (
     agent_api,
     agent_socket,
     analytics_api,
+    assistant_api,
     billing_admin,
     usage_page,
     console_page,
@@ -177,6 +178,8 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
     app.include_router(widget_admin.router)
     app.include_router(billing_admin.router)
     app.include_router(billing_admin.tenant_router)
+    app.include_router(assistant_api.router)
+    app.include_router(assistant_api.page_router)
     app.include_router(usage_page.router)
     app.include_router(analytics_api.router)
     app.include_router(analytics_api.page_router)

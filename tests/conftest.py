@@ -62,6 +62,39 @@ def postgres_database(prefix: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def tenant_admin_headers(database_url: str, tenant_id: str, email: str | None = None) -> dict[str, str]:
+    """Headers of a new admin of ``tenant_id`` (its session token as a bearer token, as API clients send it).
+
+    Tenant routes (``/api/v1/admin/tenants/{t}/…``) are the tenant's own admins'; the operator token
+    opens only tenants and plans.
+    """
+    from gateway.stores.agent_store import AgentStore
+    from gateway.stores.tenant_store import TenantStore
+
+    engine = create_db_engine(database_url)
+    try:
+        sessions = create_session_factory(engine)
+        if not TenantStore(sessions).exists(tenant_id):
+            TenantStore(sessions).ensure_tenant(tenant_id, tenant_id.title())
+        store = AgentStore(sessions)
+        agent = store.create(tenant_id, email or f"admin-{secrets.token_hex(4)}@{tenant_id}.example", "Admin",
+                             "Correct-Horse-9-Battery", role="admin")
+        return {"Authorization": f"Bearer {store.start_session(agent).token}"}
+    finally:
+        engine.dispose()
+
+
+_ADMIN_HEADERS: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def tenant_admin_of(client, tenant_id: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Headers of an admin of ``tenant_id`` on the database of a ``TestClient``'s app (one per tenant and database)."""
+    url = client.app.state.services.settings.database_url
+    if (url, tenant_id) not in _ADMIN_HEADERS:
+        _ADMIN_HEADERS[(url, tenant_id)] = tenant_admin_headers(url, tenant_id)
+    return _ADMIN_HEADERS[(url, tenant_id)]
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings for one test, on its own SQLite file."""

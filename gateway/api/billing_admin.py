@@ -51,7 +51,7 @@ class NewTenant(BaseModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,63}$")
     name: str = Field(min_length=1, max_length=200)
     plan: str = "free"
-    template: str = Field(default="blank", max_length=64)
+    template: str | None = Field(default=None, max_length=64)
     admin_email: str | None = Field(default=None, max_length=254)
 
 
@@ -83,18 +83,21 @@ async def list_plans(services: GatewayServices = Depends(get_services)) -> dict[
 
 @router.post("/tenants", status_code=201)
 async def create_tenant(body: NewTenant, services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
-    """Create a tenant: plan, widget key, first admin (its password is in this answer only) and assistant.
+    """Create a tenant: plan, widget key, first admin (its password is in this answer only) and, with a
+    ``template``, its assistant.
 
     The first assistant trains in the background (probe first: about a minute); until it is live the
     widget says the assistant is not set up yet. ``GET /api/v1/admin/tenants/{t}/onboarding`` follows it.
     """
-    onboarding = TenantOnboarding(services.settings, services.sessions)
+    onboarding = TenantOnboarding(services.settings, services.sessions, services.usage)
     try:
         created = await run_in_threadpool(onboarding.create, body.id, body.name, body.plan, body.template,
                                           body.admin_email, "operator")
     except OnboardingError as exc:
-        status = {"tenant_exists": 409, "invalid_tenant_id": 422, "invalid_name": 422}.get(exc.code, 422)
+        status = {"tenant_exists": 409}.get(exc.code, 422)
         raise ApiError(status, exc.code, exc.detail) from exc
+    if created.template is None:
+        return {**created.to_public(), "assistant": {"status": "none"}}
     threading.Thread(target=_train_first, args=(onboarding, created.tenant_id), name=f"onboard-{created.tenant_id}",
                      daemon=True).start()
     return {**created.to_public(), "assistant": {"status": "training"}}

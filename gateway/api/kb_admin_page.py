@@ -28,7 +28,7 @@ async def admin_static(name: str) -> FileResponse:
     """The page's script and style sheet."""
     files = {"kb_admin.js": "application/javascript", "usage.js": "application/javascript",
              "analytics.js": "application/javascript", "inbox.js": "application/javascript",
-             "models.js": "application/javascript",
+             "models.js": "application/javascript", "admin_home.js": "application/javascript",
              "admin_access.js": "application/javascript",
              "admin.css": "text/css"}
     if name not in files:

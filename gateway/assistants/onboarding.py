@@ -44,7 +44,7 @@ class NewTenant:
     tenant_id: str
     name: str
     plan: str
-    template: str
+    template: str | None
     widget_key: str
     admin_email: str
     admin_password: str
@@ -63,21 +63,23 @@ class TenantOnboarding:
     Args:
         settings: Paths and Rasa address (for the first training run).
         sessions: Gateway database.
+        usage: The plans and subscriptions service (the gateway's own, with its clock, when called from it).
     """
 
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], usage: UsageService | None = None) -> None:
         self.settings = settings
         self.sessions = sessions
+        self.usage = usage or UsageService(sessions)
         self.assistants = AssistantService(sessions)
 
-    def create(self, tenant_id: str, name: str, plan: str, template: str, admin_email: str | None,
+    def create(self, tenant_id: str, name: str, plan: str, template: str | None, admin_email: str | None,
                actor: str) -> NewTenant:
-        """Create the tenant, its plan, widget key, first admin and assistant (not yet trained).
+        """Create the tenant, its plan, widget key, first admin and (with a template) assistant, not yet trained.
 
         Raises:
             OnboardingError: A bad id, name, plan, template or e-mail (nothing stored), or the id is taken.
         """
-        usage = UsageService(self.sessions)
+        usage = self.usage
         usage.plans.seed()
         if not TENANT_ID.match(tenant_id):
             raise OnboardingError("invalid_tenant_id", "tenant ids are 2-64 lowercase letters, digits, - and _")
@@ -88,7 +90,7 @@ class TenantOnboarding:
         except UnknownPlanError as exc:
             raise OnboardingError("unknown_plan", str(exc)) from exc
         try:
-            template_view = self.assistants.template(template)
+            template_view = self.assistants.template(template) if template is not None else None
         except AssistantError as exc:
             raise OnboardingError(exc.code, exc.detail) from exc
         email = (admin_email or f"admin@{tenant_id}.example").strip().lower()
@@ -105,11 +107,13 @@ class TenantOnboarding:
             key = tenants.issue_widget_key(tenant_id)
             AgentStore(self.sessions).create(tenant_id, email, f"{name.strip()} admin", password, role="admin",
                                              teams=["general"])
-            self.assistants.create(tenant_id, template_view.name, actor, business_name=name.strip())
+            if template_view is not None:
+                self.assistants.create(tenant_id, template_view.name, actor, business_name=name.strip())
         except Exception:
             self._undo(tenant_id)
             raise
-        return NewTenant(tenant_id, name.strip(), plan, template_view.name, key, email, password)
+        return NewTenant(tenant_id, name.strip(), plan, template_view.name if template_view else None, key, email,
+                         password)
 
     def _undo(self, tenant_id: str) -> None:
         with self.sessions.begin() as session:

@@ -77,7 +77,7 @@
     if ($("to").value) params.push("to=" + encodeURIComponent($("to").value));
     var url = "/api/v1/admin/tenants/" + encodeURIComponent(state.tenant) + "/analytics" + (params.length ? "?" + params.join("&") : "");
     try {
-      var response = await fetch(url, { headers: { "Authorization": "Bearer " + state.token } });
+      var response = await fetch(url, { headers: admin.headers(state.token) });
       var data = await response.json().catch(function () { return {}; });
       if (!response.ok) throw new Error(data.detail || ("HTTP " + response.status));
       render(data);
@@ -85,6 +85,7 @@
     } catch (e) { status(e.message, false); }
   }
 
+  $("filters").addEventListener("submit", function (event) { event.preventDefault(); if (state.token) load(); });
   var state = admin.access(load);
   if (state.token) load();
 })();

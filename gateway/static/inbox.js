@@ -57,7 +57,7 @@
   });
   $("yaml").addEventListener("click", async function (event) {
     event.preventDefault();
-    var response = await fetch(base() + "/training-data.yml", { headers: { "Authorization": "Bearer " + state.token } });
+    var response = await fetch(base() + "/training-data.yml", { headers: admin.headers(state.token) });
     var blob = new Blob([await response.text()], { type: "application/x-yaml" });
     var link = el("a"); link.href = URL.createObjectURL(blob); link.download = state.tenant + "-accepted.yml"; link.click();
   });

@@ -2,14 +2,14 @@
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
-  var state = { tenant: sessionStorage.getItem("sb-tenant") || "northwind", token: sessionStorage.getItem("sb-admin-token") || "" };
+  var admin = window.SwitchboardAdmin;
 
   function base() { return "/api/v1/admin/tenants/" + encodeURIComponent(state.tenant) + "/kb"; }
   function el(tag, text, cls) { var e = document.createElement(tag); if (text != null) e.textContent = String(text); if (cls) e.className = cls; return e; }
   function status(text, ok) { var s = $("status"); s.textContent = text; s.className = ok ? "ok" : "error"; }
 
   async function api(method, path, body) {
-    var response = await fetch(base() + path, { method: method, body: body, headers: { "Authorization": "Bearer " + state.token } });
+    var response = await fetch(base() + path, { method: method, body: body, headers: admin.headers(state.token) });
     if (response.status === 204) return null;
     var data = await response.json().catch(function () { return {}; });
     if (!response.ok) throw new Error((data && data.detail) || ("HTTP " + response.status));
@@ -46,16 +46,7 @@
     } catch (e) { status(e.message, false); }
   }
 
-  $("tenant").value = state.tenant;
-  $("token").value = state.token;
-  $("access").addEventListener("submit", function (ev) {
-    ev.preventDefault();
-    state.tenant = $("tenant").value.trim();
-    state.token = $("token").value.trim();
-    sessionStorage.setItem("sb-tenant", state.tenant);
-    sessionStorage.setItem("sb-admin-token", state.token);
-    refresh();
-  });
+  var state = admin.access(refresh);
 
   $("upload").addEventListener("submit", async function (ev) {
     ev.preventDefault();
@@ -100,5 +91,5 @@
     } catch (e) { $("verdict").textContent = e.message; }
   });
 
-  if (state.token) refresh();
+
 })();

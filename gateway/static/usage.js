@@ -57,7 +57,7 @@
     var period = $("period").value.trim();
     var url = "/api/v1/admin/tenants/" + encodeURIComponent(state.tenant) + "/usage" + (period ? "?period=" + encodeURIComponent(period) : "");
     try {
-      var response = await fetch(url, { headers: { "Authorization": "Bearer " + state.token } });
+      var response = await fetch(url, { headers: admin.headers(state.token) });
       var data = await response.json().catch(function () { return {}; });
       if (!response.ok) throw new Error(data.detail || ("HTTP " + response.status));
       render(data);
@@ -83,6 +83,7 @@
     banner.textContent = warnings.length ? "Usage warning: " + warnings.join(", ") + "." : "";
   }
 
+  $("filters").addEventListener("submit", function (event) { event.preventDefault(); if (state.token) load(); });
   var state = admin.access(load);
   if (state.token) load();
 })();

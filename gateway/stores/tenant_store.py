@@ -57,6 +57,13 @@ class TenantStore:
                 session.add(WidgetKey(key=key, tenant_id=tenant_id))
         return key
 
+    def widget_keys(self, tenant_id: str) -> list[str]:
+        """The tenant's active widget keys, oldest first."""
+        with self._sessions() as session:
+            return list(session.execute(select(WidgetKey.key).where(WidgetKey.tenant_id == tenant_id,
+                                                                    WidgetKey.revoked.is_(False))
+                                        .order_by(WidgetKey.created_at)).scalars())
+
     def tenant_for_key(self, key: str) -> str | None:
         """Return the tenant id of an active widget key, or None for unknown / revoked keys."""
         if not key or len(key) > 128:

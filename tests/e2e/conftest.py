@@ -100,3 +100,29 @@ def threaded_gateway(tmp_path: Path) -> Iterator[ThreadedGateway]:
     gateway.start()
     yield gateway
     gateway.stop()
+
+
+ADMIN_PASSWORD = "Correct-Horse-9-Battery"
+
+
+def make_admin(database_url: str, tenant: str, email: str = "admin@example.test") -> str:
+    """An admin account of ``tenant`` (password ``ADMIN_PASSWORD``); returns its e-mail."""
+    from gateway.db.session import create_db_engine, create_session_factory
+    from gateway.stores.agent_store import AgentStore
+
+    engine = create_db_engine(database_url)
+    try:
+        AgentStore(create_session_factory(engine)).create(tenant, email, "Admin", ADMIN_PASSWORD, role="admin")
+    finally:
+        engine.dispose()
+    return email
+
+
+def log_in_on_admin_page(page, url: str, tenant: str, email: str, password: str = ADMIN_PASSWORD) -> None:  # type: ignore[no-untyped-def]
+    """Open an admin page, sign in through its login form (the console's account) and wait for the reload."""
+    page.goto(url)
+    page.locator("#login-tenant").fill(tenant)
+    page.locator("#login-email").fill(email)
+    page.locator("#login-password").fill(password)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in").click()

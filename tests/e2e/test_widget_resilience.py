@@ -11,6 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import free_port
 from tests.e2e.conftest import ThreadedGateway
+from tests.e2e.conftest import log_in_on_admin_page, make_admin
 
 TIMEOUT_MS = 30_000
 
@@ -248,9 +249,8 @@ def test_the_usage_page_charts_usage_against_the_limit_and_warns(browser: Browse
     gateway.start()
     try:
         page = browser.new_context().new_page()
-        page.goto(f"{gateway.url}/admin/usage")
-        page.locator("#token").fill(token)
-        page.get_by_role("button", name="Show").click()
+        log_in_on_admin_page(page, f"{gateway.url}/admin/usage", "northwind",
+                             make_admin(settings.database_url, "northwind"))
         chart = page.locator("figure.chart[data-unit='customer_messages']")
         expect(chart).to_be_visible(timeout=TIMEOUT_MS)
         expect(chart.locator("figcaption")).to_have_text("customer messages \u00b7 9 / 10")
@@ -287,11 +287,9 @@ def test_the_analytics_dashboard_shows_figures_and_charts(browser: Browser, tmp_
     gateway.start()
     try:
         page = browser.new_context().new_page()
-        page.goto(f"{gateway.url}/admin/analytics")
-        page.locator("#tenant").fill("acme")
+        log_in_on_admin_page(page, f"{gateway.url}/admin/analytics", "acme", make_admin(settings.database_url, "acme"))
         page.locator("#from").fill("2026-11-01")
         page.locator("#to").fill("2026-11-30")
-        page.locator("#token").fill(token)
         page.get_by_role("button", name="Show").click()
         expect(page.locator("#kpis")).to_contain_text("Containment66.7 %", timeout=TIMEOUT_MS)
         expect(page.locator("#kpis")).to_contain_text("CSAT4 / 5 (1)")

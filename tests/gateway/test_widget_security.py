@@ -19,6 +19,7 @@ from gateway.stores.tenant_store import TenantStore
 from gateway.stores.widget_config_store import WidgetConfigStore
 from tests.conftest import make_settings
 from tests.gateway.conftest import WIDGET_KEY, ScriptedDialogueEngine
+from tests.conftest import tenant_admin_of
 
 ADMIN_TOKEN = "admin-" + "y" * 40
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -131,14 +132,14 @@ def test_answer_votes_are_stored_once_and_checked(strict_client: TestClient) -> 
 
 def test_admins_change_the_widget_settings_and_bad_values_change_nothing(strict_client: TestClient) -> None:
     url = "/api/v1/admin/tenants/acme/widget"
-    changed = strict_client.put(url, json={"title": "Acme support", "position": "left"}, headers=ADMIN)
+    changed = strict_client.put(url, json={"title": "Acme support", "position": "left"}, headers=tenant_admin_of(strict_client, "acme"))
     assert changed.status_code == 200 and changed.json()["position"] == "left"
     assert changed.json()["allowed_origins"] == [SHOP]  # untouched fields stay
-    bad = strict_client.put(url, json={"accent": "javascript:alert(1)"}, headers=ADMIN)
+    bad = strict_client.put(url, json={"accent": "javascript:alert(1)"}, headers=tenant_admin_of(strict_client, "acme"))
     assert bad.status_code == 422 and bad.json()["error"] == "invalid_widget_config"
-    assert strict_client.get(url, headers=ADMIN).json()["title"] == "Acme support"
+    assert strict_client.get(url, headers=tenant_admin_of(strict_client, "acme")).json()["title"] == "Acme support"
     assert strict_client.put(url, json={"title": "x"}).status_code == 401
-    assert strict_client.get("/api/v1/admin/tenants/nobody/widget", headers=ADMIN).status_code == 404
+    assert strict_client.get("/api/v1/admin/tenants/nobody/widget", headers=tenant_admin_of(strict_client, "acme")).status_code == 404
 
 
 def test_that_helped_on_a_knowledge_base_answer_is_recorded_as_a_vote(tmp_path: Path) -> None:

@@ -73,8 +73,15 @@ def tenants(running_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> d
                             headers={"Authorization": f"Bearer {s.admin_token.get_secret_value()}"})
     created = operator.post("/tenants", json={"id": "globex", "name": "Globex", "plan": "pro"})
     assert created.status_code == 201, created.text
-    uploaded = operator.put("/tenants/globex/kb/documents/returns.md", content=GLOBEX_ARTICLE.encode(),
-                            params={"url": "https://help.globex.example/returns"})
+    # The operator's token opens tenants and plans, nothing of a tenant's: Globex's own admin uploads.
+    assert operator.get("/tenants/globex/kb/documents").status_code == 401
+    login = httpx.post(f"{s.gateway_url}/api/v1/agent/login", json={
+        "tenant": "globex", "email": created.json()["admin"]["email"], "password": created.json()["admin"]["password"]})
+    assert login.status_code == 200, login.text
+    admin = httpx.Client(base_url=f"{s.gateway_url}/api/v1/admin", timeout=120,
+                         headers={"Authorization": f"Bearer {login.json()['token']}"})
+    uploaded = admin.put("/tenants/globex/kb/documents/returns.md", content=GLOBEX_ARTICLE.encode(),
+                         params={"url": "https://help.globex.example/returns"})
     assert uploaded.status_code == 200, uploaded.text
     globex = Tenant(running_stack, "globex", created.json()["widget_key"])
     northwind = Tenant(running_stack, "northwind", s.demo_widget_key)

@@ -12,6 +12,7 @@ from connectors.slack.workspace_store import SlackWorkspaceStore
 from gateway.db.models import SlackWorkspace
 from tests.connectors.slack.conftest import ADMIN_TOKEN
 from tests.fakes.slack_api import FakeSlackApi
+from tests.conftest import tenant_admin_of
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 NEW_TOKEN = "xoxb-installed-9999-secret"
@@ -24,7 +25,7 @@ def _grant(team: str = "T0NEW001") -> dict[str, object]:
 
 
 def _start_install(client: TestClient, tenant: str = "acme") -> str:
-    link = client.post(f"/api/v1/admin/tenants/{tenant}/slack/install-link", headers=ADMIN)
+    link = client.post(f"/api/v1/admin/tenants/{tenant}/slack/install-link", headers=tenant_admin_of(client, tenant))
     assert link.status_code == 200, link.text
     url = urlsplit(link.json()["url"])
     response = client.get(f"{url.path}?{url.query}", follow_redirects=False)
@@ -53,7 +54,7 @@ def test_install_stores_the_workspace_for_the_tenant_with_an_encrypted_token(
         stored = session.execute(select(SlackWorkspace.bot_token_encrypted)
                                  .where(SlackWorkspace.team_id == "T0NEW001")).scalar_one()
     assert NEW_TOKEN not in stored
-    listed = slack_client.get("/api/v1/admin/tenants/acme/slack/workspaces", headers=ADMIN).json()["workspaces"]
+    listed = slack_client.get("/api/v1/admin/tenants/acme/slack/workspaces", headers=tenant_admin_of(slack_client, "acme")).json()["workspaces"]
     assert {w["team_id"] for w in listed} == {"T0001", "T0NEW001"}
     assert NEW_TOKEN not in str(listed)
 
@@ -88,10 +89,10 @@ def test_a_workspace_cannot_be_taken_over_by_another_tenant(
 
 
 def test_admins_choose_the_escalation_channel(slack_client: TestClient, workspaces: SlackWorkspaceStore) -> None:
-    changed = slack_client.put("/api/v1/admin/tenants/acme/slack/workspaces/T0001", headers=ADMIN,
+    changed = slack_client.put("/api/v1/admin/tenants/acme/slack/workspaces/T0001", headers=tenant_admin_of(slack_client, "acme"),
                                json={"escalation_channel": "CNEW0001"})
     assert changed.status_code == 200 and changed.json()["escalation_channel"] == "CNEW0001"
     assert slack_client.put("/api/v1/admin/tenants/acme/slack/workspaces/T0001",
                             json={"escalation_channel": "C1"}).status_code == 401
-    assert slack_client.put("/api/v1/admin/tenants/acme/slack/workspaces/TNOPE001", headers=ADMIN,
+    assert slack_client.put("/api/v1/admin/tenants/acme/slack/workspaces/TNOPE001", headers=tenant_admin_of(slack_client, "acme"),
                             json={"escalation_channel": "C1"}).status_code == 404

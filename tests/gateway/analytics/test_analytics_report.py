@@ -14,6 +14,7 @@ from gateway.db.models import Conversation, Feedback, Handoff, Message, Sender
 from gateway.settings import Settings
 from gateway.stores.tenant_store import TenantStore
 from tests.gateway.conftest import ScriptedDialogueEngine
+from tests.conftest import tenant_admin_of
 
 ADMIN_TOKEN = "admin-" + "a" * 40
 
@@ -118,7 +119,7 @@ def test_every_figure_matches_the_hand_computation(month: Month, sessions: sessi
 def test_the_api_serves_the_same_numbers_to_admins_only(month: Month, settings: Settings) -> None:
     admin_settings = settings.model_copy(update={"admin_token": __import__("pydantic").SecretStr(ADMIN_TOKEN)})
     with TestClient(create_app(admin_settings, dialogue=ScriptedDialogueEngine())) as client:
-        auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        auth = tenant_admin_of(client, "acme")
         data = client.get("/api/v1/admin/tenants/acme/analytics?from=2026-11-01&to=2026-11-30", headers=auth).json()
         assert data["conversations"] == 4 and data["containment"]["rate"] == 0.5
         one_day = client.get("/api/v1/admin/tenants/acme/analytics?from=2026-11-02&to=2026-11-02", headers=auth).json()

@@ -23,6 +23,7 @@ from gateway.stores.tenant_store import TenantStore
 from tests.conftest import make_settings
 from tests.gateway.billing.conftest import Clock, utc
 from tests.gateway.conftest import WIDGET_KEY, ScriptedDialogueEngine
+from tests.conftest import tenant_admin_of
 
 ADMIN_TOKEN = "admin-" + "z" * 40
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -82,7 +83,7 @@ def _plan(client: TestClient, plan: str) -> None:
 
 def _usage(client: TestClient, period: str | None = None) -> dict[str, dict]:
     url = "/api/v1/admin/tenants/acme/usage" + (f"?period={period}" if period else "")
-    data = client.get(url, headers=ADMIN).json()
+    data = client.get(url, headers=tenant_admin_of(client, "acme")).json()
     assert data["reconciled"] is True
     return {u["unit"]: u for u in data["units"]}
 
@@ -128,7 +129,7 @@ def test_at_a_hard_limit_the_next_message_gets_a_polite_stop_and_never_reaches_t
     assert [call[1] for call in engine.calls] == ["one", "two", "three"]
     usage = _usage(gateway)
     assert usage["customer_messages"]["used"] == 3 and usage["customer_messages"]["percent"] == 100.0
-    alerts = gateway.get("/api/v1/admin/tenants/acme/usage", headers=ADMIN).json()["alerts"]
+    alerts = gateway.get("/api/v1/admin/tenants/acme/usage", headers=tenant_admin_of(gateway, "acme")).json()["alerts"]
     assert [a["level"] for a in alerts] == [80, 100]
     with sessions() as session:
         events = [d.event for d in session.execute(select(WebhookDelivery).order_by(WebhookDelivery.created_at)).scalars()]
@@ -234,7 +235,7 @@ def test_the_invoice_of_a_seeded_month_matches_the_hand_computed_one(
     assert json.loads((folder / "2026-10.json").read_text()) == invoice
     rows = list(csv.DictReader(io.StringIO((folder / "2026-10.csv").read_text())))
     assert rows[-1]["kind"] == "total" and rows[-1]["amount"] == "63.50"
-    assert gateway.get("/api/v1/admin/tenants/acme/invoices/2026-10.csv", headers=ADMIN).text == (
+    assert gateway.get("/api/v1/admin/tenants/acme/invoices/2026-10.csv", headers=tenant_admin_of(gateway, "acme")).text == (
         folder / "2026-10.csv").read_bytes().decode()
     events = [json.loads(line) for line in (folder / "2026-10.stripe_meter_events.jsonl").read_text().splitlines()]
     messages = next(e for e in events if e["event_name"] == "switchboard_customer_messages")
@@ -250,13 +251,13 @@ def test_admins_create_tenants_issue_keys_and_read_usage(gateway: TestClient) ->
     assert created.status_code == 201 and created.json()["widget_key"].startswith("wk_")
     assert gateway.post("/api/v1/admin/tenants", json={"id": "initech", "name": "Again"}, headers=ADMIN).status_code == 409
     assert gateway.post("/api/v1/admin/tenants", json={"id": "x2", "name": "X", "plan": "gold"}, headers=ADMIN).status_code == 422
-    key = gateway.post("/api/v1/admin/tenants/initech/widget-keys", headers=ADMIN).json()["widget_key"]
+    key = gateway.post("/api/v1/admin/tenants/initech/widget-keys", headers=tenant_admin_of(gateway, "initech")).json()["widget_key"]
     reply = gateway.post("/api/v1/messages", json={"text": "hi"}, headers={"X-Widget-Key": key})
     assert reply.status_code == 200
-    usage = gateway.get("/api/v1/admin/tenants/initech/usage", headers=ADMIN).json()
+    usage = gateway.get("/api/v1/admin/tenants/initech/usage", headers=tenant_admin_of(gateway, "initech")).json()
     assert usage["plan"]["id"] == "pro"
     assert {u["unit"]: u["used"] for u in usage["units"]}["customer_messages"] == 1
-    assert gateway.get("/api/v1/admin/tenants/initech/usage?period=2026-13", headers=ADMIN).status_code == 422
+    assert gateway.get("/api/v1/admin/tenants/initech/usage?period=2026-13", headers=tenant_admin_of(gateway, "initech")).status_code == 422
     assert gateway.get("/api/v1/admin/tenants/initech/usage").status_code == 401
     assert [p["id"] for p in gateway.get("/api/v1/admin/plans", headers=ADMIN).json()["plans"]][:3] == [
         "free", "tiny", "tiny-human"]

@@ -11,6 +11,7 @@ from gateway.app import create_app
 from gateway.settings import Settings
 from gateway.stores.tenant_store import TenantStore
 from tests.gateway.conftest import WIDGET_KEY, ScriptedDialogueEngine
+from tests.conftest import tenant_admin_of
 
 ADMIN = {"Authorization": "Bearer " + "admin-" + "r" * 40}
 
@@ -35,7 +36,7 @@ def test_unsure_messages_are_ranked_decided_once_and_exported_redacted(settings:
         for text in ("where's my stuff", "Where's my stuff?", "refund to jane@example.com", "hello"):
             r = client.post("/api/v1/messages", json={"text": text}, headers={"X-Widget-Key": WIDGET_KEY})
             assert r.status_code == 200
-        inbox = client.get("/api/v1/admin/tenants/acme/inbox", headers=ADMIN).json()
+        inbox = client.get("/api/v1/admin/tenants/acme/inbox", headers=tenant_admin_of(client, "acme")).json()
         items = inbox["items"]
         assert [i["frequency"] for i in items] == [2, 1]  # identical texts grouped; "hello" was sure
         assert items[0]["reasons"] == ["low_confidence"] and items[0]["score"] > items[1]["score"]
@@ -43,22 +44,22 @@ def test_unsure_messages_are_ranked_decided_once_and_exported_redacted(settings:
         assert "order_status" in inbox["intents"]
 
         corrected = client.post(f"/api/v1/admin/tenants/acme/inbox/{items[0]['message_id']}",
-                                json={"action": "correct", "intent": "order_status"}, headers=ADMIN)
+                                json={"action": "correct", "intent": "order_status"}, headers=tenant_admin_of(client, "acme"))
         assert corrected.status_code == 200 and corrected.json()["covers"] == 2
         again = client.post(f"/api/v1/admin/tenants/acme/inbox/{items[0]['message_id']}",
-                            json={"action": "discard"}, headers=ADMIN)
+                            json={"action": "discard"}, headers=tenant_admin_of(client, "acme"))
         assert again.status_code == 409
         bad = client.post(f"/api/v1/admin/tenants/acme/inbox/{items[1]['message_id']}",
-                          json={"action": "correct", "intent": "Not An Intent"}, headers=ADMIN)
+                          json={"action": "correct", "intent": "Not An Intent"}, headers=tenant_admin_of(client, "acme"))
         assert bad.status_code == 422
         new = client.post(f"/api/v1/admin/tenants/acme/inbox/{items[1]['message_id']}",
-                          json={"action": "correct", "intent": "refund_request"}, headers=ADMIN)
+                          json={"action": "correct", "intent": "refund_request"}, headers=tenant_admin_of(client, "acme"))
         assert new.json()["new_intent"] is True
-        assert client.get("/api/v1/admin/tenants/acme/inbox", headers=ADMIN).json()["items"] == []
+        assert client.get("/api/v1/admin/tenants/acme/inbox", headers=tenant_admin_of(client, "acme")).json()["items"] == []
 
-        data = yaml.safe_load(client.get("/api/v1/admin/tenants/acme/training-data.yml", headers=ADMIN).text)
+        data = yaml.safe_load(client.get("/api/v1/admin/tenants/acme/training-data.yml", headers=tenant_admin_of(client, "acme")).text)
         examples = {e["intent"]: e["examples"] for e in data["nlu"]}
         assert examples == {"order_status": "- Where's my stuff?\n", "refund_request": "- refund to [EMAIL]\n"}
-        first = client.post("/api/v1/admin/tenants/acme/training-data/versions", headers=ADMIN).json()
-        second = client.post("/api/v1/admin/tenants/acme/training-data/versions", headers=ADMIN).json()
+        first = client.post("/api/v1/admin/tenants/acme/training-data/versions", headers=tenant_admin_of(client, "acme")).json()
+        second = client.post("/api/v1/admin/tenants/acme/training-data/versions", headers=tenant_admin_of(client, "acme")).json()
         assert first == second and first["examples"] == 2

@@ -16,6 +16,7 @@ from gateway.db.models import Conversation, ConversationEvent, Erasure, Feedback
 from gateway.settings import Settings
 from gateway.stores.tenant_store import TenantStore
 from tests.gateway.conftest import WIDGET_KEY, ScriptedDialogueEngine
+from tests.conftest import tenant_admin_of
 
 ADMIN_TOKEN = "admin-" + "p" * 40
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -77,9 +78,9 @@ def test_erasing_a_customer_removes_their_text_everywhere_and_is_recorded(
                                                       Message.sender == "customer")).scalars().first()
         session.add(TrainingExample(tenant_id="acme", message_id=visit.id, conversation_id=second["conversation_id"],
                                     text=visit.text, intent="greet", status="accepted", reviewer="r"))
-    assert "jane" in gateway.get("/api/v1/admin/tenants/acme/training-data.yml", headers=ADMIN).text
+    assert "jane" in gateway.get("/api/v1/admin/tenants/acme/training-data.yml", headers=tenant_admin_of(gateway, "acme")).text
 
-    erased = gateway.post("/api/v1/admin/tenants/acme/erasures", json={"customer_id": "cust-1"}, headers=ADMIN)
+    erased = gateway.post("/api/v1/admin/tenants/acme/erasures", json={"customer_id": "cust-1"}, headers=tenant_admin_of(gateway, "acme"))
     assert erased.status_code == 200
     assert erased.json() == {"conversations": 2, "messages": erased.json()["messages"], "tracker_events": 2}
     assert erased.json()["messages"] >= 4
@@ -106,23 +107,23 @@ def test_erasing_a_customer_removes_their_text_everywhere_and_is_recorded(
         senders = connection.execute(text("SELECT sender_id FROM events")).scalars().all()
     engine.dispose()
     assert senders == [other["conversation_id"]]
-    assert "jane" not in gateway.get("/api/v1/admin/tenants/acme/training-data.yml", headers=ADMIN).text
+    assert "jane" not in gateway.get("/api/v1/admin/tenants/acme/training-data.yml", headers=tenant_admin_of(gateway, "acme")).text
     # The other customer is untouched.
     kept = gateway.get(f"/api/v1/conversations/{other['conversation_id']}/messages",
                        headers={"X-Widget-Key": WIDGET_KEY, "X-Conversation-Token": other["conversation_token"]})
     assert [m["text"] for m in kept.json()["messages"]][0] == "someone else entirely"
-    assert gateway.get("/api/v1/admin/tenants/acme/erasures", headers=ADMIN).json()["erasures"][0]["conversations"] == 2
+    assert gateway.get("/api/v1/admin/tenants/acme/erasures", headers=tenant_admin_of(gateway, "acme")).json()["erasures"][0]["conversations"] == 2
 
 
 def test_an_erasure_request_needs_exactly_one_subject_and_another_tenants_id_erases_nothing(
         gateway: TestClient, settings: Settings, sessions: sessionmaker[Session]) -> None:
     session = _conversation(gateway, "cust-1", "hello", settings)
-    assert gateway.post("/api/v1/admin/tenants/acme/erasures", json={}, headers=ADMIN).status_code == 422
+    assert gateway.post("/api/v1/admin/tenants/acme/erasures", json={}, headers=tenant_admin_of(gateway, "acme")).status_code == 422
     assert gateway.post("/api/v1/admin/tenants/acme/erasures", json={"customer_id": "a", "conversation_id": "b"},
-                        headers=ADMIN).status_code == 422
+                        headers=tenant_admin_of(gateway, "acme")).status_code == 422
     TenantStore(sessions).ensure_tenant("globex", "Globex")
     wrong = gateway.post("/api/v1/admin/tenants/globex/erasures", json={"conversation_id": session["conversation_id"]},
-                         headers=ADMIN)
+                         headers=tenant_admin_of(gateway, "globex"))
     assert wrong.json()["conversations"] == 0
     with sessions() as db:
         assert db.get(Conversation, session["conversation_id"]) is not None
@@ -135,8 +136,8 @@ def test_retention_erases_conversations_past_the_tenants_limit(gateway: TestClie
     with sessions.begin() as session:
         session.execute(update(Conversation).where(Conversation.id == old["conversation_id"])
                         .values(updated_at=utcnow() - timedelta(days=40)))
-    assert gateway.put("/api/v1/admin/tenants/acme/privacy", json={"retention_days": 30}, headers=ADMIN).status_code == 200
-    assert gateway.put("/api/v1/admin/tenants/acme/privacy", json={"retention_days": 0}, headers=ADMIN).status_code == 422
+    assert gateway.put("/api/v1/admin/tenants/acme/privacy", json={"retention_days": 30}, headers=tenant_admin_of(gateway, "acme")).status_code == 200
+    assert gateway.put("/api/v1/admin/tenants/acme/privacy", json={"retention_days": 0}, headers=tenant_admin_of(gateway, "acme")).status_code == 422
     erased = gateway.app.state.services.privacy.apply_retention()  # type: ignore[attr-defined]
     assert erased == {"acme": 1}
     with sessions() as session:
@@ -147,7 +148,7 @@ def test_retention_erases_conversations_past_the_tenants_limit(gateway: TestClie
 
 def test_exports_leave_the_log_redacted(gateway: TestClient, settings: Settings) -> None:
     _conversation(gateway, "cust-1", "I'm jane.doe@example.com, card 4111 1111 1111 1111, order A1234", settings)
-    export = gateway.get("/api/v1/admin/tenants/acme/conversations/export", headers=ADMIN)
+    export = gateway.get("/api/v1/admin/tenants/acme/conversations/export", headers=tenant_admin_of(gateway, "acme"))
     assert export.status_code == 200
     assert "jane.doe@example.com" not in export.text and "4111" not in export.text
     assert "I'm [EMAIL], card [CARD], order A1234" in export.text

@@ -1,0 +1,64 @@
+// The admin overview: the tenant's assistant, its model, the embed snippet and the settings form.
+(function () {
+  "use strict";
+  var $ = function (id) { return document.getElementById(id); };
+  var admin = window.SwitchboardAdmin, el = admin.el, status = admin.status;
+  var current = null;
+
+  function base() { return "/api/v1/admin/tenants/" + encodeURIComponent(state.tenant); }
+
+  async function load() {
+    try {
+      var data = await admin.request(state.token, base() + "/assistant", "GET");
+      current = data.assistant;
+      $("business").textContent = data.tenant.name;
+      $("production").textContent = data.production ? "v" + data.production.version : "training… (not live yet)";
+      $("snippet").textContent = data.embed_snippet || "no widget key: issue one first";
+      ["overview", "embed", "settings-section"].forEach(function (id) { $(id).hidden = false; });
+      if (!current) { status("No assistant yet: ask your operator to create one.", false); return; }
+      var s = current.settings;
+      $("assistant-name").textContent = s.assistant_name || ("the " + s.business_name + " assistant");
+      $("revision").textContent = current.template + " · r" + current.revision;
+      $("business_name").value = s.business_name;
+      $("assistant_name").value = s.assistant_name || "";
+      $("greeting").value = s.greeting || "";
+      var skills = $("skills");
+      skills.replaceChildren();
+      Object.keys(data.skills).forEach(function (name) {
+        var label = el("label");
+        var box = el("input");
+        box.type = "checkbox"; box.value = name; box.name = "skill";
+        box.checked = s.skills ? s.skills.indexOf(name) >= 0 : current.template === "retail";
+        label.appendChild(box);
+        label.appendChild(document.createTextNode(" " + name + " "));
+        label.appendChild(el("span", data.skills[name], "hint"));
+        skills.appendChild(label);
+        skills.appendChild(el("br"));
+      });
+      status("Signed in to " + data.tenant.name + ".", true);
+    } catch (e) { status(e.message, false); }
+  }
+
+  $("settings").addEventListener("submit", async function (event) {
+    event.preventDefault();
+    var s = Object.assign({}, current.settings);
+    s.business_name = $("business_name").value.trim();
+    s.assistant_name = $("assistant_name").value.trim() || null;
+    s.greeting = $("greeting").value.trim() || null;
+    s.skills = Array.prototype.map.call(document.querySelectorAll("input[name=skill]:checked"), function (b) { return b.value; });
+    try {
+      var saved = await admin.request(state.token, base() + "/assistant/settings", "PUT", s);
+      status("Saved as revision " + saved.revision + ". Train to put it live.", true);
+      load();
+    } catch (e) { status(e.message, false); }
+  });
+
+  $("train").addEventListener("click", async function () {
+    try {
+      var run = await admin.request(state.token, base() + "/models/retrain", "POST", { promote: true });
+      status("Training v" + run.version + "… see Models for its progress.", true);
+    } catch (e) { status(e.message, false); }
+  });
+
+  var state = admin.access(load);
+})();
