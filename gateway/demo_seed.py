@@ -57,7 +57,7 @@ def seed_demo(sessions: sessionmaker[Session], tenant_id: str, widget_key: str, 
     if agent_password:
         agents = AgentStore(sessions)
         if not any(a.email == DEMO_AGENT_EMAIL for a in agents.list(tenant_id)):
-            agents.create(tenant_id, DEMO_AGENT_EMAIL, "Sam (Northwind support)", agent_password, role="supervisor",
+            agents.create(tenant_id, DEMO_AGENT_EMAIL, "Sam (Northwind support)", agent_password, role="admin",
                           teams=["general", "billing"], capacity=5)
 
 
