@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import PlanRow, utcnow
@@ -96,11 +97,17 @@ class PlanStore:
         self._sessions = sessions
 
     def seed(self) -> None:
-        """Create the seed plans that do not exist yet (existing ones are left as edited)."""
-        with self._sessions.begin() as session:
-            for plan in SEED_PLANS:
-                if session.get(PlanRow, plan.id) is None:
-                    session.add(PlanRow(id=plan.id, config=plan.model_dump(mode="json")))
+        """Create the seed plans that do not exist yet (existing ones are left as edited).
+
+        Safe to run from several processes at once: a plan another one inserted first is left alone.
+        """
+        for plan in SEED_PLANS:
+            try:
+                with self._sessions.begin() as session:
+                    if session.get(PlanRow, plan.id) is None:
+                        session.add(PlanRow(id=plan.id, config=plan.model_dump(mode="json")))
+            except IntegrityError:
+                continue
 
     def put(self, plan: Plan) -> Plan:
         """Create or replace a plan."""
