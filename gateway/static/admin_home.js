@@ -36,8 +36,55 @@
         skills.appendChild(el("br"));
       });
       status("Signed in to " + data.tenant.name + ".", true);
+      loadWidget();
+      loadAgents();
     } catch (e) { status(e.message, false); }
   }
+
+  async function loadWidget() {
+    var w = await admin.request(state.token, base() + "/widget", "GET");
+    $("w-title").value = w.title || "";
+    $("w-accent").value = w.accent || "#2f5bea";
+    $("w-position").value = w.position || "right";
+    $("w-greeting").value = w.greeting || "";
+    $("widget-section").hidden = false;
+  }
+
+  async function loadAgents() {
+    var data = await admin.request(state.token, "/api/v1/agent/agents", "GET");
+    var body = $("agents");
+    body.replaceChildren();
+    data.agents.forEach(function (a) {
+      var row = el("tr");
+      [a.display_name, a.email, a.role, (a.teams || []).join(", "), a.active ? a.status : "deactivated"].forEach(function (v) {
+        row.appendChild(el("td", v));
+      });
+      body.appendChild(row);
+    });
+    $("agents-section").hidden = false;
+  }
+
+  $("widget").addEventListener("submit", async function (event) {
+    event.preventDefault();
+    try {
+      await admin.request(state.token, base() + "/widget", "PUT", { title: $("w-title").value.trim(),
+        accent: $("w-accent").value, position: $("w-position").value, greeting: $("w-greeting").value.trim() });
+      status("Widget look saved: the next page load shows it.", true);
+    } catch (e) { status(e.message, false); }
+  });
+
+  $("new-agent").addEventListener("submit", async function (event) {
+    event.preventDefault();
+    try {
+      var agent = await admin.request(state.token, "/api/v1/agent/agents", "POST", {
+        display_name: $("a-name").value.trim(), email: $("a-email").value.trim(), role: $("a-role").value,
+        teams: $("a-teams").value.split(",").map(function (t) { return t.trim(); }).filter(Boolean),
+        password: $("a-password").value });
+      status(agent.email + " can now sign in.", true);
+      $("new-agent").reset();
+      loadAgents();
+    } catch (e) { status(e.message, false); }
+  });
 
   $("settings").addEventListener("submit", async function (event) {
     event.preventDefault();

@@ -35,6 +35,7 @@
     state.me = me.agent; state.csrf = me.csrf_token; state.teams = me.teams;
     $("login-view").hidden = true; $("console-view").hidden = false; $("who").hidden = false;
     $("agent-name").textContent = me.agent.display_name + " (" + me.agent.role + ")";
+    $("admin-link").hidden = me.agent.role !== "admin";
     $("status-select").value = me.agent.status === "away" ? "away" : "online";
     var labels = $("resolve-label"); labels.replaceChildren();
     me.resolution_labels.forEach(function (l) { var o = el("option", l); o.value = l; labels.appendChild(o); });
