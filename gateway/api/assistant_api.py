@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.api.deps import get_services
 from gateway.api.errors import ApiError
 from gateway.api.kb_admin_page import SECURITY_HEADERS, STATIC
+from gateway.api.agent_auth import AgentPrincipal
 from gateway.api.tenant_admin_auth import require_tenant_admin
 from gateway.assistants.assistant_service import AssistantService
 from gateway.assistants.assistant_settings import AssistantSettings
@@ -58,7 +59,7 @@ async def assistant_overview(tenant: str, request: Request,
 
 
 @router.put("/{tenant}/assistant/settings")
-async def change_settings(tenant: str, body: dict[str, Any],
+async def change_settings(tenant: str, body: dict[str, Any], admin: AgentPrincipal = Depends(require_tenant_admin),
                           services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Store new settings (names, greeting, skills, own texts, policies) as a new revision."""
     try:
@@ -67,7 +68,8 @@ async def change_settings(tenant: str, body: dict[str, Any],
         first = exc.errors()[0]
         raise ApiError(422, "invalid_settings", f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
     try:
-        view = await run_in_threadpool(AssistantService(services.sessions).update_settings, tenant, settings, "admin")
+        view = await run_in_threadpool(AssistantService(services.sessions).update_settings, tenant, settings,
+                                      admin.agent.email)
     except AssistantError as exc:
         raise ApiError(409 if exc.code == "no_assistant" else 422, exc.code, exc.detail) from exc
     return view.to_public()

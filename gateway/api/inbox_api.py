@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from gateway.api.agent_auth import AgentPrincipal
 from gateway.api.tenant_admin_auth import require_tenant_admin
 from gateway.api.deps import get_services, require_tenant
 from gateway.api.errors import ApiError
@@ -44,8 +45,18 @@ class Decision(BaseModel):
     intent: str | None = Field(default=None, max_length=64)
 
 
-def _inbox(services: GatewayServices) -> ReviewInbox:
-    return ReviewInbox(services.sessions, set(bot_intents()))
+def tenant_intents(services: GatewayServices, tenant: str) -> frozenset[str]:
+    """The intents of the tenant's assistant in production (the skills' domain before it has one)."""
+    from gateway.learning.model_registry import ModelRegistry
+
+    production = ModelRegistry(services.sessions, services.settings.model_registry_dir).production(tenant)
+    if production is not None and production.intents:
+        return frozenset(production.intents) - RESERVED_INTENTS
+    return bot_intents()
+
+
+def _inbox(services: GatewayServices, tenant: str) -> ReviewInbox:
+    return ReviewInbox(services.sessions, set(tenant_intents(services, tenant)))
 
 
 @router.get("/{tenant}/inbox")
@@ -53,17 +64,17 @@ async def inbox(tenant: str, limit: int = Query(default=50, ge=1, le=500),
                 services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Messages worth labelling, best first."""
     await require_tenant(services, tenant)
-    items = await run_in_threadpool(_inbox(services).items, tenant, limit)
-    return {"items": [item.to_public() for item in items], "intents": sorted(bot_intents())}
+    items = await run_in_threadpool(_inbox(services, tenant).items, tenant, limit)
+    return {"items": [item.to_public() for item in items], "intents": sorted(tenant_intents(services, tenant))}
 
 
 @router.post("/{tenant}/inbox/{message_id}")
-async def decide(tenant: str, message_id: int, body: Decision,
+async def decide(tenant: str, message_id: int, body: Decision, admin: AgentPrincipal = Depends(require_tenant_admin),
                  services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Accept the suggestion, correct it, or discard the message (covers its identical texts)."""
     await require_tenant(services, tenant)
     try:
-        return await run_in_threadpool(lambda: _inbox(services).decide(tenant, message_id, body.action, "admin",
+        return await run_in_threadpool(lambda: _inbox(services, tenant).decide(tenant, message_id, body.action, admin.agent.email,
                                                                        body.intent))
     except ReviewError as exc:
         status = 409 if exc.code == "already_decided" else 404 if exc.code == "unknown_message" else 422
@@ -74,14 +85,15 @@ async def decide(tenant: str, message_id: int, body: Decision,
 async def training_data(tenant: str, services: GatewayServices = Depends(get_services)) -> PlainTextResponse:
     """Accepted examples as Rasa NLU YAML."""
     await require_tenant(services, tenant)
-    return PlainTextResponse(await run_in_threadpool(_inbox(services).nlu_yaml, tenant), media_type="application/x-yaml")
+    return PlainTextResponse(await run_in_threadpool(_inbox(services, tenant).nlu_yaml, tenant), media_type="application/x-yaml")
 
 
 @router.post("/{tenant}/training-data/versions", status_code=201)
-async def freeze(tenant: str, services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
+async def freeze(tenant: str, admin: AgentPrincipal = Depends(require_tenant_admin),
+                 services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Freeze the accepted examples as a training-data version (the same version when nothing changed)."""
     await require_tenant(services, tenant)
-    return await run_in_threadpool(_inbox(services).freeze, tenant, "admin")
+    return await run_in_threadpool(_inbox(services, tenant).freeze, tenant, admin.agent.email)
 
 
 @page_router.get("/admin/inbox")

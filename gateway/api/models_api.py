@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from gateway.api.agent_auth import AgentPrincipal
 from gateway.api.tenant_admin_auth import require_tenant_admin
 from gateway.api.deps import get_services, require_tenant
 from gateway.api.errors import ApiError
@@ -78,41 +79,42 @@ async def get_model(tenant: str, version: int, services: GatewayServices = Depen
 
 
 @router.post("/{tenant}/models/retrain", status_code=202)
-async def retrain(tenant: str, body: RetrainRequest | None = None,
+async def retrain(tenant: str, body: RetrainRequest | None = None, admin: AgentPrincipal = Depends(require_tenant_admin),
                   services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Start a retraining; poll ``GET …/models/{version}`` for its stage and result."""
     await require_tenant(services, tenant)
     pipeline = _pipeline(services)
     promote = True if body is None else body.promote
     try:
-        row = await run_in_threadpool(pipeline.start, tenant, "admin")
+        row = await run_in_threadpool(pipeline.start, tenant, admin.agent.email)
     except RetrainingError as exc:
         raise _error(exc) from exc
     refine = services.settings.refine_after_retrain if body is None or body.refine is None else body.refine
     # Training takes minutes: it runs on its own thread; the registry rows are its progress report.
-    threading.Thread(target=pipeline.run_then_refine, args=(tenant, row.version, "admin", promote, refine),
+    threading.Thread(target=pipeline.run_then_refine, args=(tenant, row.version, admin.agent.email, promote, refine),
                      name=f"retrain-{tenant}-v{row.version}", daemon=True).start()
     return {"version": row.version, "status": row.status, "stage": row.stage}
 
 
 @router.post("/{tenant}/models/{version}/promote")
-async def promote(tenant: str, version: int, services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
+async def promote(tenant: str, version: int, admin: AgentPrincipal = Depends(require_tenant_admin),
+                  services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Put a candidate that passed the gate into production (hot swap)."""
     await require_tenant(services, tenant)
     try:
-        return (await run_in_threadpool(_pipeline(services).promote, tenant, version, "admin")).to_public()
+        return (await run_in_threadpool(_pipeline(services).promote, tenant, version, admin.agent.email)).to_public()
     except RetrainingError as exc:
         raise _error(exc) from exc
 
 
 @router.post("/{tenant}/models/rollback")
-async def rollback(tenant: str, body: RollbackRequest | None = None,
+async def rollback(tenant: str, body: RollbackRequest | None = None, admin: AgentPrincipal = Depends(require_tenant_admin),
                    services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
     """Put the previous (or the given) version back into production (hot swap)."""
     await require_tenant(services, tenant)
     to_version = None if body is None else body.to_version
     try:
-        return (await run_in_threadpool(_pipeline(services).rollback, tenant, "admin", to_version)).to_public()
+        return (await run_in_threadpool(_pipeline(services).rollback, tenant, admin.agent.email, to_version)).to_public()
     except RetrainingError as exc:
         raise _error(exc) from exc
 
