@@ -13,7 +13,7 @@ BOT_FILES := bot/config.yml bot/domain.yml bot/skills.yml $(wildcard bot/data/*.
   $(wildcard bot/templates/*/template.yml) bot/tenants/northwind.yml $(wildcard gateway/assistants/*.py) \
   $(filter-out nlu_models/bench.py nlu_models/bench_data.py,$(wildcard nlu_models/*.py))
 
-.PHONY: run run-prod test setup env train validate compose-check clean bench-nlu bench-nlu-defaults bench-kb bench-load bench-tenants
+.PHONY: run run-prod test setup env train validate compose-check clean bench-nlu bench-nlu-defaults bench-kb bench-load bench-tenants bench-turns
 
 setup:  ## create / update both virtual environments, Chromium and .env (idempotent)
 	@bash scripts/setup.sh
@@ -64,3 +64,6 @@ bench-load: setup $(MODEL)  ## load benchmark (not in CI): embedded, production 
 
 bench-tenants: setup $(MODEL)  ## tenants per Rasa process and a cold tenant's first turn: bench/results/tenant_capacity.*
 	HF_HUB_OFFLINE=1 $(PY) -m bench.tenant_capacity $(ARGS)
+
+bench-turns: setup $(MODEL)  ## a turn's cost by conversation length, CPU per process, cold start: bench/results/turn_cost.*
+	HF_HUB_OFFLINE=1 $(PY) -m bench.turn_cost $(ARGS)

@@ -1,0 +1,171 @@
+"""What one turn costs: by position in a long conversation, in CPU per process, and from a cold start.
+
+    python -m bench.turn_cost [--turns 200] [--conversations 8] [--rounds 5]     (make bench-turns)
+
+On the embedded stack (started here on free ports, rate limits raised):
+
+* cold start: from starting the processes (trained model present) to the first answered turn;
+* latency by turn index: one conversation of ``--turns`` turns, one at a time, through the HTTP API;
+* CPU per turn: ``--conversations`` conversations of ``--rounds`` turns in a closed loop; the CPU seconds
+  each process (Rasa, gateway, action server) spent, divided by the turns.
+
+Writes ``bench/results/turn_cost.{json,md}`` and ``turn_cost_by_index.svg``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gateway.settings import PROJECT_ROOT
+from gateway.stack import Stack, scratch_settings
+
+RESULTS = PROJECT_ROOT / "bench" / "results"
+#: A realistic mix of a customer's messages (greeting, questions, order status, thanks).
+SCRIPT = ["hello", "where is my order A1234?", "how long do refunds take?", "do you sell gift cards?",
+          "thanks", "can I change my delivery address?", "what payment methods do you take?", "ok bye"]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children that were waited for."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(v) for v in fields[11:15]) / ticks
+
+
+def process_cpu(stack: Stack) -> dict[str, float]:
+    return {m.name: cpu_seconds(m.process.pid) for m in stack.processes if m.process is not None}
+
+
+class Customer:
+    """One conversation through the gateway's HTTP API."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+        self.conversation: dict[str, str] | None = None
+
+    def say(self, text: str) -> float:
+        body: dict[str, Any] = {"text": text}
+        headers = {}
+        if self.conversation:
+            body["conversation_id"] = self.conversation["conversation_id"]
+            headers["X-Conversation-Token"] = self.conversation["conversation_token"]
+        started = time.perf_counter()
+        response = self.client.post("/api/v1/messages", json=body, headers=headers)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200 or not response.json().get("replies"):
+            raise RuntimeError(f"turn failed: {response.status_code} {response.text[:200]}")
+        data = response.json()
+        self.conversation = {"conversation_id": data["conversation_id"], "conversation_token": data["conversation_token"]}
+        return elapsed
+
+
+def run(turns: int, conversations: int, rounds: int) -> dict[str, Any]:
+    """Start the stack, measure, stop it."""
+    with tempfile.TemporaryDirectory(prefix="switchboard-turns-") as tmp:
+        settings = scratch_settings(Path(tmp), rate_ip_per_min=100000, rate_ip_burst=10000,
+                                    rate_conversation_per_min=100000, rate_conversation_burst=10000,
+                                    rate_new_conversations_per_min=100000)
+        stack = Stack(settings, log_dir=Path(tmp) / "logs")
+        started = time.monotonic()
+        stack.start(timeout_s=300, progress=lambda line: None)
+        try:
+            headers = {"X-Widget-Key": settings.demo_widget_key}
+            with httpx.Client(base_url=settings.gateway_url, timeout=120, headers=headers) as client:
+                Customer(client).say("hello")
+                cold_start_s = time.monotonic() - started
+                warm = Customer(client)  # first use of each path (help centre, order lookup) out of the way
+                for text in SCRIPT:
+                    warm.say(text)
+                print(f"cold start to the first answer: {cold_start_s:.1f} s", flush=True)
+                long = Customer(client)
+                by_index = []
+                for n in range(turns):
+                    by_index.append(round(long.say(SCRIPT[n % len(SCRIPT)]), 1))
+                    if (n + 1) % 25 == 0:
+                        print(f"turn {n + 1}: {statistics.median(by_index[-10:]):.0f} ms (median of the last 10)",
+                              flush=True)
+            before = process_cpu(stack)
+            done = 0
+
+            def conversation(_: int) -> int:
+                with httpx.Client(base_url=settings.gateway_url, timeout=120, headers=headers) as own:
+                    customer = Customer(own)
+                    for n in range(rounds):
+                        customer.say(SCRIPT[n % len(SCRIPT)])
+                return rounds
+
+            wall = time.monotonic()
+            with ThreadPoolExecutor(max_workers=conversations) as pool:
+                done = sum(pool.map(conversation, range(conversations)))
+            wall = time.monotonic() - wall
+            after = process_cpu(stack)
+        finally:
+            stack.stop()
+    cpu = {name: round((after[name] - before[name]) * 1000 / done, 1) for name in before}
+    window = lambda a, b: round(statistics.median(by_index[a:b]), 1)  # noqa: E731
+    return {"turns": turns, "cold_start_s": round(cold_start_s, 1), "latency_by_index_ms": by_index,
+            "median_ms": {"1-11": window(0, 11), "50-60": window(49, 60), "100-110": window(99, 110),
+                          "190-200": window(turns - 11, turns)},
+            "growth_190_200_over_1_11": round(window(turns - 11, turns) / window(0, 11), 2),
+            "cpu_ms_per_turn": cpu, "closed_loop": {"conversations": conversations, "turns": done,
+                                                    "turns_per_s": round(done / wall, 1)}}
+
+
+def svg(by_index: list[float]) -> str:
+    """Latency by turn index as a small line chart."""
+    w, h, pad = 640, 240, 40
+    top = max(by_index) * 1.1
+    points = " ".join(f"{pad + i * (w - 2 * pad) / max(1, len(by_index) - 1):.1f},"
+                      f"{h - pad - v * (h - 2 * pad) / top:.1f}" for i, v in enumerate(by_index))
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="11">'
+            f'<rect width="{w}" height="{h}" fill="#fff"/>'
+            f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#999"/>'
+            f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="#999"/>'
+            f'<text x="{pad}" y="{pad - 8}">latency ms (max {top / 1.1:.0f})</text>'
+            f'<text x="{w - pad}" y="{h - 12}" text-anchor="end">turn {len(by_index)}</text>'
+            f'<polyline fill="none" stroke="#2f5bea" stroke-width="1.5" points="{points}"/></svg>\n')
+
+
+def write(result: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "turn_cost.json").write_text(json.dumps(result, indent=1))
+    (RESULTS / "turn_cost_by_index.svg").write_text(svg(result["latency_by_index_ms"]))
+    m = result["median_ms"]
+    cpu = result["cpu_ms_per_turn"]
+    lines = ["# Turn cost (embedded stack, one run)", "",
+             f"- Cold start (processes started, trained model present) to the first answer: **{result['cold_start_s']} s**",
+             f"- One conversation of {result['turns']} turns, one at a time, median latency: turns 1-11 **{m['1-11']} ms**, "
+             f"50-60 {m['50-60']} ms, 100-110 {m['100-110']} ms, 190-200 **{m['190-200']} ms** "
+             f"({result['growth_190_200_over_1_11']}× turns 1-11)",
+             f"- Closed loop, {result['closed_loop']['conversations']} conversations: "
+             f"{result['closed_loop']['turns_per_s']} turns/s", "",
+             "| process | CPU ms per turn |", "|---|---:|"]
+    lines += [f"| {name} | {value} |" for name, value in cpu.items()]
+    lines += [f"| Rasa + gateway | {round(cpu.get('rasa', 0) + cpu.get('gateway', 0), 1)} |", "",
+              "![latency by turn index](turn_cost_by_index.svg)"]
+    (RESULTS / "turn_cost.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.turn_cost")
+    parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--conversations", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    write(run(args.turns, args.conversations, args.rounds))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

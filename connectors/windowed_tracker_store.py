@@ -1,0 +1,113 @@
+"""Rasa's SQL tracker store with a bounded event window: a turn costs the same at message 200 as at 2.
+
+Imported by the Rasa process (``.venv-rasa``): Rasa, SQLAlchemy and the standard library only.
+
+Rasa's ``SQLTrackerStore`` loads every event of the conversation session on each retrieval, replays
+them into a tracker, and the policies then compute states over all of them; saving counts them all
+again to find the new ones, and with an event broker it retrieves the whole tracker once more. A turn
+therefore cost more the longer the conversation was (82 ms at turn 5, 1 s at turn 195).
+
+This store retrieves what the dialogue needs, whatever the conversation's length:
+
+* the session's opening events (up to its first ``action_listen``),
+* the latest value of every slot and the latest active loop set before the window (one indexed
+  query; a form or a slot set 100 turns ago is still there),
+* the last ``window`` events, starting at a turn boundary (``action_listen``).
+
+Rules and memoization look a few turns back at most; the gateway logs the whole conversation. The
+tracker remembers how many events came from the database, so saving writes (and streams to the event
+broker) exactly the events the turn added, without counting or retrieving anything. A full tracker
+(``retrieve_full_tracker``, Rasa's HTTP API) is still the whole story.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Dict, List, Optional, Text
+
+import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.trackers import DialogueStateTracker
+
+logger = logging.getLogger(__name__)
+
+WINDOW_ENV = "SWITCHBOARD_TRACKER_WINDOW"
+DEFAULT_WINDOW = 60
+#: Attribute on a retrieved tracker: how many of its events are already stored.
+_STORED = "_switchboard_stored_events"
+_HEADER_LIMIT = 12
+
+
+class WindowedSQLTrackerStore(SQLTrackerStore):
+    """``SQLTrackerStore`` that retrieves a bounded window of each conversation (see the module doc).
+
+    Args:
+        window: Events kept after the session's opening and its slots (``SWITCHBOARD_TRACKER_WINDOW``).
+        **kwargs: ``SQLTrackerStore``'s (dialect, host, db, …), from ``endpoints.yml``.
+    """
+
+    def __init__(self, *args: Any, window: Optional[int] = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.window = int(window or os.environ.get(WINDOW_ENV) or DEFAULT_WINDOW)
+
+    async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+        """The tracker of the latest session, bounded (see the module doc); None for an unknown sender."""
+        with self.session_scope() as session:
+            rows = self._windowed_rows(session, sender_id)
+            if not rows or not self.domain:
+                return None
+            events = [json.loads(row.data) for row in rows]
+        tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        setattr(tracker, _STORED, len(tracker.events))
+        return tracker
+
+    def _windowed_rows(self, session: Any, sender_id: Text) -> List[Any]:
+        event = self.SQLEvent
+        in_session = self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
+        latest = in_session.order_by(None).order_by(event.id.desc()).limit(self.window).all()
+        if not latest:
+            return []
+        latest.reverse()
+        if len(latest) < self.window:  # the whole session fits
+            return latest
+        # Start the window at a turn boundary, so the policies see whole turns.
+        start = next((i for i, row in enumerate(latest)
+                      if row.type_name == "action" and row.action_name == "action_listen"), 0)
+        window = latest[start:]
+        header: List[Any] = []
+        for row in in_session.limit(_HEADER_LIMIT).all():
+            if row.id >= window[0].id:
+                break
+            header.append(row)
+            if row.type_name == "action" and row.action_name == "action_listen":
+                break
+        # The latest value of each slot and the latest active loop from before the window.
+        lower = header[-1].id if header else 0
+        newest = [row[0] for row in session.query(sa.func.max(event.id))
+                  .filter(event.sender_id == sender_id, event.id > lower, event.id < window[0].id,
+                          event.type_name.in_(("slot", "active_loop")))
+                  .group_by(event.type_name, event.action_name).all()]
+        carried = session.query(event).filter(event.id.in_(newest)).all() if newest else []
+        rows: Dict[int, Any] = {r.id: r for r in header + carried + window}
+        return [rows[key] for key in sorted(rows)]
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Store (and stream) the events added since the tracker was retrieved."""
+        stored = getattr(tracker, _STORED, None)
+        if stored is None:  # a tracker this store did not hand out: Rasa's own way
+            await super().save(tracker)
+            return
+        new_events = list(tracker.events)[stored:]
+        if self.event_broker is not None:
+            await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
+        with self.session_scope() as session:
+            for event in new_events:
+                data = event.as_dict()
+                intent = data.get("parse_data", {}).get("intent", {}).get("name")
+                session.add(self.SQLEvent(sender_id=tracker.sender_id, type_name=event.type_name,
+                                          timestamp=data.get("timestamp"), intent_name=intent,
+                                          action_name=data.get("name"), data=json.dumps(data)))
+            session.commit()
+        setattr(tracker, _STORED, stored + len(new_events))
