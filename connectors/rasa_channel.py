@@ -31,11 +31,13 @@ from typing import Any, Awaitable, Callable, Dict, Optional, Text
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
 
+from connectors import rasa_speedups
 from connectors.tenant_agents import NoAssistantError, TenantAgentCache
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 logger = logging.getLogger(__name__)
+rasa_speedups.install()
 
 TOKEN_ENV = "SWITCHBOARD_RASA_TOKEN"
 # Parse-data keys worth logging; the rest (text, message_id) the gateway already has.

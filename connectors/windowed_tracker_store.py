@@ -40,6 +40,14 @@ _STORED = "_switchboard_stored_events"
 _HEADER_LIMIT = 12
 
 
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA secure_delete=ON")  # erased conversations do not linger in free pages
+    cursor.close()
+
+
 class WindowedSQLTrackerStore(SQLTrackerStore):
     """``SQLTrackerStore`` that retrieves a bounded window of each conversation (see the module doc).
 
@@ -51,6 +59,11 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, window: Optional[int] = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.window = int(window or os.environ.get(WINDOW_ENV) or DEFAULT_WINDOW)
+        if self.engine.dialect.name == "sqlite":
+            # WAL with synchronous=NORMAL: a commit no longer waits for the disk (11 % of Rasa's busy
+            # time); a crashed process loses nothing committed, a power cut at most the last turns.
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            self.engine.dispose()  # connections opened while creating the tables get the pragmas too
 
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         """The tracker of the latest session, bounded (see the module doc); None for an unknown sender."""
