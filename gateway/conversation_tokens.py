@@ -20,6 +20,6 @@ class ConversationTokenSigner:
 
     def verify(self, tenant_id: str, conversation_id: str, token: str | None) -> bool:
         """Constant-time check of a token."""
-        if not token:
+        if not token or not token.isascii():  # compare_digest refuses non-ASCII str: a forged token, not a 500
             return False
         return hmac.compare_digest(self.sign(tenant_id, conversation_id), token)

@@ -130,6 +130,9 @@ class MessageRouter:
             raise MessageRejectedError("invalid_text", "text must be a string")
         if not text.strip():
             raise MessageRejectedError("empty_message", "text must not be empty")
+        if any(0xD800 <= ord(char) <= 0xDFFF for char in text):
+            # A lone surrogate (JSON "\ud800") is no character: it cannot be stored or sent on as UTF-8.
+            raise MessageRejectedError("invalid_text", "text contains an unpaired surrogate (not valid Unicode)")
         if len(text) > self._max_chars:
             raise MessageRejectedError(
                 "message_too_long", f"text is {len(text)} characters; the limit is {self._max_chars}"

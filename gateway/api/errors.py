@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,12 +19,14 @@ logger = logging.getLogger(__name__)
 class ApiError(Exception):
     """An error answered to the client with a status, a stable code and a readable detail."""
 
-    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
         self.headers = headers
+        self.extra = extra
 
 
 def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -36,7 +39,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.detail), status_code=exc.status, headers=exc.headers)
+        return JSONResponse(error_body(exc.code, exc.detail, **exc.extra), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Unknown routes, wrong methods and the like: the same shape as every other error.
+        codes = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+        detail = exc.detail if isinstance(exc.detail, str) else "the request cannot be served"
+        code = codes.get(exc.status_code, f"http_{exc.status_code}")
+        if exc.status_code == 400 and "parsing the body" in detail:  # FastAPI's word for bytes that are not JSON
+            code, detail = "malformed_json", "the request body is not valid UTF-8 JSON"
+        return JSONResponse(error_body(code, detail),
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_request: Request, _exc: RecursionError) -> JSONResponse:
+        return JSONResponse(error_body("malformed_json", "the request body is nested too deeply"), status_code=400)
 
     @app.exception_handler(DBAPIError)
     async def _database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
@@ -51,7 +69,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        if any(error.get("type") == "json_invalid" for error in errors):
+        if any(error.get("type") in ("json_invalid", "unicode_decode_error") for error in errors):
             return JSONResponse(
                 error_body("malformed_json", "the request body is not valid JSON"), status_code=400
             )

@@ -68,7 +68,8 @@ class FeedbackRequest(BaseModel):
 
 
 def _limited(wait: float, detail: str) -> ApiError:
-    return ApiError(429, "rate_limited", detail, headers={"Retry-After": str(max(1, round(wait)))})
+    return ApiError(429, "rate_limited", detail, headers={"Retry-After": str(max(1, round(wait)))},
+                    retry_after_s=round(max(wait, 0.0), 1))
 
 
 @router.post("/conversations", status_code=201, response_model=ConversationCreated)

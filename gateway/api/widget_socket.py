@@ -34,6 +34,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from gateway.handoff.event_hub import conversation_topic
+from gateway.stores.conversation_store import ConversationNotFoundError
 from gateway.message_router import MessageRejectedError
 from gateway.services import GatewayServices
 from gateway.stores.feedback_store import FeedbackError
@@ -158,9 +159,16 @@ class WidgetSession:
         bot_turn = owner.value == "bot"  # while people own the conversation the bot is not "typing"
         if bot_turn:
             await self.send({"type": "typing", "on": True})
-        turn = await self.services.router.handle_customer_message(
-            self.tenant_id, self.conversation_id, text, WIDGET_CHANNEL, client_id=client_id, payload=payload
-        )
+        try:
+            turn = await self.services.router.handle_customer_message(
+                self.tenant_id, self.conversation_id, text, WIDGET_CHANNEL, client_id=client_id, payload=payload
+            )
+        except ConversationNotFoundError:
+            # Erased (by the customer's request or retention) while the socket was open: start afresh.
+            self.conversation_id = None
+            await self.send(_error("conversation_not_found", "this conversation no longer exists; start a new one",
+                                   client_id=client_id))
+            return
         await self.send(
             {"type": "ack", "client_id": client_id, "duplicate": turn.duplicate, "message": turn.customer.to_public()}
         )
