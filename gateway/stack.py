@@ -23,6 +23,7 @@ from gateway.db.session import create_db_engine, create_session_factory
 from gateway.demo_seed import demo_agent_password, seed_demo
 from gateway.migrate import upgrade_database
 from gateway.settings import PROJECT_ROOT, Settings, get_settings
+from gateway.supervisor import Supervisor, group_alive, kill_group
 
 APP_PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
 RASA_BIN = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
@@ -58,8 +59,11 @@ class ManagedProcess:
         return self.process is not None and self.process.poll() is not None
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        """SIGTERM the process group, SIGKILL it if it lingers."""
-        if self.process is None or self.process.poll() is not None:
+        """SIGTERM the process group, SIGKILL it if it lingers (workers that outlived their parent too)."""
+        if self.process is None:
+            return
+        if self.process.poll() is not None:
+            kill_group(self.process.pid)  # the leader died; its workers may still hold the port
             return
         try:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -69,6 +73,7 @@ class ManagedProcess:
             self.process.wait()
         except ProcessLookupError:
             pass
+        kill_group(self.process.pid)
 
     def log_tail(self, lines: int = 40) -> str:
         """The end of the log, for error messages."""
@@ -262,6 +267,32 @@ class Stack:
         if changed:
             print(f"help centre: {len(changed)} of {len(reports)} articles indexed for {self.settings.demo_tenant}")
 
+    @property
+    def pid_file(self) -> Path:
+        """Process groups of the running stack, so a later start can clean up after a killed runner."""
+        return self.settings.training_dir.parent / "run" / "stack.pgids"
+
+    def _clean_leftovers(self, progress: Callable[[str], None]) -> None:
+        """Stop process groups a previous runner left behind (it was killed before it could stop them)."""
+        if not self.pid_file.exists():
+            return
+        for line in self.pid_file.read_text().split():
+            name, _, pgid = line.partition("=")
+            if pgid.isdigit() and group_alive(int(pgid)):
+                progress(f"stopping {name} left over from an earlier run (process group {pgid})")
+                kill_group(int(pgid))
+        self.pid_file.unlink(missing_ok=True)
+
+    def _record_groups(self) -> None:
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.write_text(" ".join(f"{m.name}={m.process.pid}" for m in self.processes if m.process))
+
+    def restart(self, managed: ManagedProcess) -> None:
+        """Start a child again after it died (what is left of its process group is killed first)."""
+        managed.stop()
+        managed.start(self.environment())
+        self._record_groups()
+
     def start(self, timeout_s: float = 240.0, progress: Callable[[str], None] = print) -> None:
         """Start every service and wait until all report healthy.
 
@@ -271,12 +302,14 @@ class Stack:
         if not self.settings.model_path.exists():
             raise StackStartError(f"no trained model at {self.settings.model_path}; run `make train`")
         self.settings.rasa_tracker_db.parent.mkdir(parents=True, exist_ok=True)
+        self._clean_leftovers(progress)
         self.prepare_database()
         env = self.environment()
         self.processes = self._define()
         for managed in self.processes:
             managed.start(env)
             progress(f"started {managed.name} (pid {managed.process.pid if managed.process else '?'}, log {managed.log_path})")
+        self._record_groups()
         deadline = time.monotonic() + timeout_s
         pending = list(self.processes)
         while pending:
@@ -298,6 +331,7 @@ class Stack:
         """Stop the services in reverse start order."""
         for managed in reversed(self.processes):
             managed.stop()
+        self.pid_file.unlink(missing_ok=True)
 
     def process(self, name: str) -> ManagedProcess:
         """The managed process called ``name``."""
@@ -328,13 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     except StackStartError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(
-        f"\nSwitchboard is up.\n  Demo page:  {settings.gateway_url}/demo\n"
-        f"  API:        {settings.gateway_url}/docs\n  Health:     {settings.gateway_url}/healthz\n"
-        f"  Agents:     {settings.gateway_url}/console\n"
-        "Press Ctrl-C to stop.",
-        flush=True,
-    )
+    except KeyboardInterrupt:  # Ctrl-C while starting: what started is stopped too
+        stack.stop()
+        return 130
     stopping = False
 
     def _stop(_signum: int, _frame: object) -> None:
@@ -343,12 +373,19 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    # The handlers are in place before the banner: a Ctrl-C right after it stops cleanly too.
+    print(
+        f"\nSwitchboard is up.\n  Demo page:  {settings.gateway_url}/demo\n"
+        f"  API:        {settings.gateway_url}/docs\n  Health:     {settings.gateway_url}/healthz\n"
+        f"  Agents:     {settings.gateway_url}/console\n"
+        f"  Admin:      {settings.gateway_url}/admin\n"
+        "Press Ctrl-C to stop.",
+        flush=True,
+    )
+    supervisor = Supervisor(stack)
     try:
         while not stopping:
-            crashed = [m for m in stack.processes if m.exited()]
-            if crashed:
-                print(f"error: {crashed[0].name} stopped unexpectedly:\n{crashed[0].log_tail()}", file=sys.stderr)
-                return 1
+            supervisor.tick()
             time.sleep(0.5)
         return 0
     finally:

@@ -53,3 +53,58 @@ def test_runner_prints_demo_address_and_ctrl_c_stops_everything(tmp_path: Path) 
     finally:
         if runner.poll() is None:
             runner.kill()
+
+
+def _read_until(runner: subprocess.Popen[str], marker: str, lines: list[str], timeout_s: float = 300) -> str:
+    assert runner.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = runner.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if marker in line:
+            return line
+    raise AssertionError(f"never saw {marker!r}:\n" + "".join(lines[-40:]))
+
+
+def test_a_dead_child_is_restarted_and_a_killed_runner_leaves_nothing_behind(tmp_path: Path) -> None:
+    import os
+
+    settings = make_settings(tmp_path)
+    command = [str(APP_PYTHON), "-m", "gateway.stack"]
+    runner = subprocess.Popen(command, cwd=PROJECT_ROOT, env=_env_for(settings), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    second = None
+    lines: list[str] = []
+    try:
+        _read_until(runner, "Demo page:", lines)
+        groups = dict(item.split("=") for item in (tmp_path / "run" / "stack.pgids").read_text().split())
+        os.killpg(int(groups["actions"]), signal.SIGKILL)  # the action server and all its workers
+        _read_until(runner, "actions stopped", lines, 60)
+        restarted = _read_until(runner, "actions restarted", lines, 60)
+        assert "pid" in restarted
+        deadline = time.monotonic() + 120
+        while not port_open(settings.actions_port):
+            assert time.monotonic() < deadline, "the action server did not come back"
+            time.sleep(1)
+        assert runner.poll() is None  # nothing else was stopped
+
+        # The runner itself is killed: its children keep running, and the next start cleans them up.
+        runner.kill()
+        runner.wait(30)
+        assert port_open(settings.gateway_port)
+        second = subprocess.Popen(command, cwd=PROJECT_ROOT, env=_env_for(settings), stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        more: list[str] = []
+        _read_until(second, "Demo page:", more)
+        assert any("left over from an earlier run" in line for line in more), "".join(more)
+        second.send_signal(signal.SIGINT)
+        assert second.wait(timeout=60) == 0
+        time.sleep(1)
+        ports = [settings.gateway_port, settings.rasa_port, settings.actions_port]
+        assert not any(port_open(port) for port in ports), "a service outlived Ctrl-C"
+    finally:
+        for process in (runner, second):
+            if process is not None and process.poll() is None:
+                process.kill()
