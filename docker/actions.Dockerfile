@@ -10,4 +10,4 @@ COPY knowledge_base/ knowledge_base/
 RUN useradd --system --uid 10001 switchboard && mkdir -p /app/var/kb && chown -R switchboard /app/var
 USER switchboard
 EXPOSE 5055
-CMD ["python", "-m", "rasa_sdk", "--actions", "actions", "--port", "5055"]
+CMD ["python", "-m", "actions.server", "--port", "5055"]

@@ -188,7 +188,7 @@ class Stack:
 
     def _actions_process(self) -> ManagedProcess:
         s = self.settings
-        return ManagedProcess("actions", [str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions",
+        return ManagedProcess("actions", [str(APP_PYTHON), "-m", "actions.server",
                                           "--port", str(s.actions_port)],
                               self.log_dir / "actions.log", lambda: _get_ok(f"{s.actions_url}/health"))
 

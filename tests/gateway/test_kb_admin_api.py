@@ -13,7 +13,7 @@ from gateway.app import create_app
 from gateway.db.session import create_db_engine, create_session_factory
 from gateway.migrate import upgrade_database
 from gateway.stores.tenant_store import TenantStore
-from tests.conftest import make_settings
+from tests.conftest import make_settings, tenant_admin_of
 from tests.gateway.conftest import ScriptedDialogueEngine
 
 pytestmark = pytest.mark.slow
@@ -35,41 +35,46 @@ def admin(tmp_path: Path) -> Iterator[TestClient]:
     engine.dispose()
 
 
-def test_admin_api_needs_the_token(admin: TestClient) -> None:
+def test_admin_api_needs_a_tenant_admin(admin: TestClient) -> None:
     assert admin.get(f"{BASE}/acme/kb/documents").status_code == 401
     wrong = admin.get(f"{BASE}/acme/kb/documents", headers={"Authorization": "Bearer " + "x" * 40})
-    assert wrong.status_code == 401 and wrong.json()["error"] == "bad_admin_token"
+    assert wrong.status_code == 401 and wrong.json()["error"] == "session_expired"
+    operator = admin.get(f"{BASE}/acme/kb/documents", headers=AUTH)  # the operator's token opens no tenant data
+    assert operator.status_code == 401
+    assert admin.get(f"{BASE}/acme/kb/documents", headers=tenant_admin_of(admin, "acme")).status_code == 200
 
 
-def test_admin_api_is_off_without_a_configured_token(client: TestClient) -> None:
-    response = client.get(f"{BASE}/acme/kb/documents", headers=AUTH)
+def test_without_an_operator_token_only_the_operator_api_is_off(client: TestClient) -> None:
+    response = client.post(f"{BASE}", headers=AUTH, json={"id": "initech", "name": "Initech"})
     assert response.status_code == 503 and response.json()["error"] == "admin_disabled"
+    assert client.get(f"{BASE}/acme/kb/documents", headers=tenant_admin_of(client, "acme")).status_code == 200
 
 
 def test_upload_list_search_delete(admin: TestClient) -> None:
     body = b"---\nurl: https://acme.example/help/returns\n---\n# Returns\n\nYou can return anything within 60 days for free.\n"
-    uploaded = admin.put(f"{BASE}/acme/kb/documents/returns.md", content=body, headers=AUTH)
+    uploaded = admin.put(f"{BASE}/acme/kb/documents/returns.md", content=body, headers=tenant_admin_of(admin, "acme"))
     assert uploaded.status_code == 200, uploaded.text
     assert uploaded.json()["status"] == "added" and uploaded.json()["chunks"] == 1
-    assert admin.put(f"{BASE}/acme/kb/documents/returns.md", content=body, headers=AUTH).json()["status"] == "unchanged"
+    assert admin.put(f"{BASE}/acme/kb/documents/returns.md", content=body, headers=tenant_admin_of(admin, "acme")).json()["status"] == "unchanged"
 
-    listed = admin.get(f"{BASE}/acme/kb/documents", headers=AUTH).json()["documents"]
+    listed = admin.get(f"{BASE}/acme/kb/documents", headers=tenant_admin_of(admin, "acme")).json()["documents"]
     assert [d["source"] for d in listed] == ["returns.md"] and listed[0]["title"] == "Returns"
 
-    found = admin.get(f"{BASE}/acme/kb/search", params={"q": "how many days do I have to send something back?"}, headers=AUTH).json()
+    found = admin.get(f"{BASE}/acme/kb/search", params={"q": "how many days do I have to send something back?"}, headers=tenant_admin_of(admin, "acme")).json()
     assert found["answerable"] and found["results"][0]["url"] == "https://acme.example/help/returns"
     # The other tenant sees none of it.
-    assert admin.get(f"{BASE}/globex/kb/search", params={"q": "return within 60 days"}, headers=AUTH).json()["results"] == []
+    assert admin.get(f"{BASE}/globex/kb/search", params={"q": "return within 60 days"}, headers=tenant_admin_of(admin, "globex")).json()["results"] == []
+    assert admin.get(f"{BASE}/globex/kb/search", params={"q": "x"}, headers=tenant_admin_of(admin, "acme")).status_code == 404
 
-    assert admin.post(f"{BASE}/acme/kb/reindex", headers=AUTH).json() == {"chunks": 1}
-    assert admin.delete(f"{BASE}/acme/kb/documents/{listed[0]['id']}", headers=AUTH).status_code == 204
-    assert admin.get(f"{BASE}/acme/kb/search", params={"q": "return within 60 days"}, headers=AUTH).json()["results"] == []
-    assert admin.delete(f"{BASE}/acme/kb/documents/returns.md", headers=AUTH).status_code == 404
+    assert admin.post(f"{BASE}/acme/kb/reindex", headers=tenant_admin_of(admin, "acme")).json() == {"chunks": 1}
+    assert admin.delete(f"{BASE}/acme/kb/documents/{listed[0]['id']}", headers=tenant_admin_of(admin, "acme")).status_code == 204
+    assert admin.get(f"{BASE}/acme/kb/search", params={"q": "return within 60 days"}, headers=tenant_admin_of(admin, "acme")).json()["results"] == []
+    assert admin.delete(f"{BASE}/acme/kb/documents/returns.md", headers=tenant_admin_of(admin, "acme")).status_code == 404
 
 
 def test_bad_uploads_get_clear_errors_and_lose_nothing(admin: TestClient) -> None:
     good = b"# Shipping\n\nWe ship to every EU country in three days.\n"
-    assert admin.put(f"{BASE}/acme/kb/documents/shipping.md", content=good, headers=AUTH).status_code == 200
+    assert admin.put(f"{BASE}/acme/kb/documents/shipping.md", content=good, headers=tenant_admin_of(admin, "acme")).status_code == 200
     cases = [
         ("shipping.md", b"", 422, "empty"),
         ("broken.pdf", b"%PDF-1.4 nonsense", 422, "not a readable PDF"),
@@ -79,20 +84,20 @@ def test_bad_uploads_get_clear_errors_and_lose_nothing(admin: TestClient) -> Non
         ("big.txt", b"a " * 100_001, 413, "limit"),
     ]
     for name, data, status, reason in cases:
-        response = admin.put(f"{BASE}/acme/kb/documents/{name}", content=data, headers=AUTH)
+        response = admin.put(f"{BASE}/acme/kb/documents/{name}", content=data, headers=tenant_admin_of(admin, "acme"))
         assert response.status_code == status, (name, response.text)
         assert reason in response.json()["detail"]
-    listed = admin.get(f"{BASE}/acme/kb/documents", headers=AUTH).json()["documents"]
+    listed = admin.get(f"{BASE}/acme/kb/documents", headers=tenant_admin_of(admin, "acme")).json()["documents"]
     assert [d["source"] for d in listed] == ["shipping.md"]
-    found = admin.get(f"{BASE}/acme/kb/search", params={"q": "do you ship to the EU"}, headers=AUTH).json()
+    found = admin.get(f"{BASE}/acme/kb/search", params={"q": "do you ship to the EU"}, headers=tenant_admin_of(admin, "acme")).json()
     assert found["results"][0]["source"] == "shipping.md"
 
 
 def test_unknown_tenant_and_bad_queries(admin: TestClient) -> None:
-    assert admin.get(f"{BASE}/nobody/kb/documents", headers=AUTH).status_code == 404
-    assert admin.put(f"{BASE}/nobody/kb/documents/a.md", content=b"# A\n\nb\n", headers=AUTH).status_code == 404
-    assert admin.get(f"{BASE}/acme/kb/search", params={"q": ""}, headers=AUTH).status_code in (400, 422)
-    assert admin.get(f"{BASE}/acme/kb/search", params={"q": "x", "mode": "magic"}, headers=AUTH).status_code in (400, 422)
+    assert admin.get(f"{BASE}/nobody/kb/documents", headers=tenant_admin_of(admin, "acme")).status_code == 404
+    assert admin.put(f"{BASE}/nobody/kb/documents/a.md", content=b"# A\n\nb\n", headers=tenant_admin_of(admin, "acme")).status_code == 404
+    assert admin.get(f"{BASE}/acme/kb/search", params={"q": ""}, headers=tenant_admin_of(admin, "acme")).status_code in (400, 422)
+    assert admin.get(f"{BASE}/acme/kb/search", params={"q": "x", "mode": "magic"}, headers=tenant_admin_of(admin, "acme")).status_code in (400, 422)
 
 
 def test_admin_page_is_served_with_a_strict_policy(admin: TestClient) -> None:
