@@ -31,6 +31,7 @@ from gateway.db.models import (
     SlackEscalation,
     SlackPost,
     TrainingExample,
+    WebhookDelivery,
     utcnow,
 )
 
@@ -77,6 +78,12 @@ class RasaTrackerEraser:
             return connection.execute(select(func.count()).select_from(events)
                                       .where(events.c.sender_id.in_(sender_ids))).scalar_one()
 
+    def checkpoint(self) -> None:
+        """Fold SQLite's write-ahead log into the database and empty it (the old pages held the text)."""
+        if self._engine is not None and self._engine.dialect.name == "sqlite":
+            with self._engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
         """Release the tracker store's connections."""
         if self._engine is not None:
@@ -114,6 +121,13 @@ class ErasureService:
         """Erase one conversation of the tenant (nothing happens for another tenant's id)."""
         return self._erase(tenant_id, [conversation_id], "conversation", conversation_id, actor)
 
+    def _checkpoint(self) -> None:
+        """Empty the gateway database's write-ahead log after an erasure (SQLite; PostgreSQL: see README)."""
+        engine = self._sessions.kw.get("bind")
+        if engine is not None and engine.dialect.name == "sqlite":
+            with engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def erase_customer(self, tenant_id: str, customer_id: str, actor: str) -> ErasureReport:
         """Erase every conversation of one customer id."""
         return self._erase(tenant_id, self.conversations_of(tenant_id, customer_id), "customer", customer_id, actor)
@@ -137,11 +151,19 @@ class ErasureService:
                 session.execute(delete(SlackEscalation).where(SlackEscalation.conversation_id.in_(owned)))
                 session.execute(delete(Handoff).where(Handoff.conversation_id.in_(owned)))
                 session.execute(delete(ConversationEvent).where(ConversationEvent.conversation_id.in_(owned)))
+                # Webhook events about these conversations (a resolution note with the customer's e-mail …):
+                # gone from the outbox, so they are never sent, whatever their status.
+                for conversation_id in owned:
+                    session.execute(delete(WebhookDelivery).where(WebhookDelivery.tenant_id == tenant_id,
+                                                                  WebhookDelivery.body.contains(conversation_id)))
                 messages = session.execute(delete(Message).where(Message.conversation_id.in_(owned))).rowcount or 0
                 session.execute(delete(Conversation).where(Conversation.id.in_(owned)))
             events = self._tracker.erase(owned)
             session.add(Erasure(tenant_id=tenant_id, subject=subject, subject_hash=_hash(subject_id),
                                 conversations=len(owned), messages=messages, tracker_events=events, actor=actor[:100]))
+        if owned:
+            self._checkpoint()
+            self._tracker.checkpoint()
         logger.info("erased %d conversations (%d messages, %d tracker events) of tenant %s for %s", len(owned),
                     messages, events, tenant_id, actor)
         return ErasureReport(len(owned), messages, events)

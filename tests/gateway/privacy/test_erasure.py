@@ -8,11 +8,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+import json
+from pathlib import Path
+
 from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.app import create_app
-from gateway.db.models import Conversation, ConversationEvent, Erasure, Feedback, Message, TrainingExample, utcnow
+from gateway.db.models import (Conversation, ConversationEvent, Erasure, Feedback, Message, TrainingExample, WebhookDelivery,
+                               WebhookEndpoint, utcnow)
 from gateway.settings import Settings
 from gateway.stores.tenant_store import TenantStore
 from tests.gateway.conftest import WIDGET_KEY, ScriptedDialogueEngine
@@ -78,6 +82,13 @@ def test_erasing_a_customer_removes_their_text_everywhere_and_is_recorded(
                                                       Message.sender == "customer")).scalars().first()
         session.add(TrainingExample(tenant_id="acme", message_id=visit.id, conversation_id=second["conversation_id"],
                                     text=visit.text, intent="greet", status="accepted", reviewer="r"))
+        # A webhook event about jane's conversation waits in the outbox (its endpoint is down).
+        endpoint = WebhookEndpoint(tenant_id="acme", url="https://crm.example/hook", secret="s" * 32)
+        session.add(endpoint)
+        session.flush()
+        session.add(WebhookDelivery(endpoint_id=endpoint.id, tenant_id="acme", event="handoff.resolved",
+                                    body=json.dumps({"conversation_id": first["conversation_id"],
+                                                     "note": "jane.baker@example.com wants a refund"})))
     assert "jane" in gateway.get("/api/v1/admin/tenants/acme/training-data.yml", headers=tenant_admin_of(gateway, "acme")).text
 
     erased = gateway.post("/api/v1/admin/tenants/acme/erasures", json={"customer_id": "cust-1"}, headers=tenant_admin_of(gateway, "acme"))
@@ -107,6 +118,12 @@ def test_erasing_a_customer_removes_their_text_everywhere_and_is_recorded(
         senders = connection.execute(text("SELECT sender_id FROM events")).scalars().all()
     engine.dispose()
     assert senders == [other["conversation_id"]]
+    with sessions() as session:
+        assert session.execute(select(WebhookDelivery)).first() is None  # never sent after the erasure
+    # No file of the deployment holds the text any more: databases and their write-ahead logs.
+    leftovers = [p.name for p in Path(settings.database_url.split("///")[1]).parent.rglob("*")
+                 if p.is_file() and b"jane" in p.read_bytes().lower()]
+    assert leftovers == []
     assert "jane" not in gateway.get("/api/v1/admin/tenants/acme/training-data.yml", headers=tenant_admin_of(gateway, "acme")).text
     # The other customer is untouched.
     kept = gateway.get(f"/api/v1/conversations/{other['conversation_id']}/messages",
