@@ -51,6 +51,16 @@ _ANSWER_VOTES = {"kb_helpful": 1, "kb_not_helpful": 0}
 _PAYLOAD_KEYS = ("buttons", "custom", "image", "attachment", "quick_replies")
 
 
+#: System replies that mean the turn did not get its answer.
+_FAILED_TURN_ERRORS = ("dialogue_unavailable", "no_reply")
+
+
+def _unfinished(replayed: "TurnResult") -> bool:
+    """Whether a replayed turn has no reply at all, or only a failed turn's apology."""
+    replies = replayed.replies
+    return not replies or all((r.payload or {}).get("error") in _FAILED_TURN_ERRORS for r in replies)
+
+
 class MessageRejectedError(ValueError):
     """The message breaks an input rule (empty, too long); nothing was stored."""
 
@@ -172,87 +182,102 @@ class MessageRouter:
                     client_id,
                 )
             except DuplicateClientIdError:
-                return await self._replay(tenant_id, conversation_id, client_id or "")
+                replayed = await self._replay(tenant_id, conversation_id, client_id or "")
+                if not _unfinished(replayed) or (self._handoff is not None and await self._owner(
+                        tenant_id, conversation_id) != HandoffState.BOT):
+                    return replayed
+                # The first attempt never completed (the gateway died mid-turn) or only got the "trouble"
+                # reply: run it now. Rasa runs a message id once, so a turn it did finish is not repeated.
+                logger.info("running the unfinished turn of message %s in %s again", replayed.customer.id,
+                            conversation_id)
+                again = await self._turn(tenant_id, conversation_id, replayed.customer, replayed.customer.text or "",
+                                         channel, metadata, metered=True)
+                return replace(again, duplicate=True)
 
-            human_owned = self._handoff is not None and await self._owner(tenant_id, conversation_id) != HandoffState.BOT
-            if self._usage is not None:
-                usage = self._usage
-                decision = await run_in_threadpool(usage.customer_message, tenant_id, conversation_id, customer.id,
-                                                   channel, human_owned)
-                if not decision.allowed:
-                    return await self._refuse(tenant_id, conversation_id, customer, decision)
+            return await self._turn(tenant_id, conversation_id, customer, valid_text, channel, metadata)
 
-            if human_owned:
-                # People own the conversation: the agent sees the message, Rasa never does.
-                replies = await self._handoff.customer_message(tenant_id, conversation_id, customer)
-                return TurnResult(customer=customer, replies=replies)
+    async def _turn(self, tenant_id: str, conversation_id: str, customer: StoredMessage, valid_text: str,
+                    channel: str, metadata: dict[str, Any] | None, metered: bool = False) -> TurnResult:
+        """Meter a stored customer message and run its bot (or agent) turn; the caller holds the lock."""
+        human_owned = self._handoff is not None and await self._owner(tenant_id, conversation_id) != HandoffState.BOT
+        if self._usage is not None and not metered:
+            usage = self._usage
+            decision = await run_in_threadpool(usage.customer_message, tenant_id, conversation_id, customer.id,
+                                               channel, human_owned)
+            if not decision.allowed:
+                return await self._refuse(tenant_id, conversation_id, customer, decision)
 
-            # The tenant comes last: it picks the tenant's agent in Rasa, and nothing a channel sends may change it.
-            turn_metadata = {**(metadata or {}), "tenant_id": tenant_id, "channel": channel}
-            try:
-                turn = await self._engine.send(conversation_id, valid_text, turn_metadata, message_id=str(customer.id))
-            except RasaUnavailableError as exc:
-                logger.warning("bot turn failed for %s: %s", conversation_id, exc)
-                if valid_text.strip() == HANDOFF_PAYLOAD and self._handoff is not None:
-                    # The customer took the offer below while the bot is still down: the gateway hands over.
-                    _, said = await self._handoff.start(tenant_id, conversation_id,
-                                                        HandoffRequest("dialogue_unavailable"), actor="gateway")
-                    if said:
-                        return TurnResult(customer=customer, replies=said)
-                missing = isinstance(exc, NoAssistantError)
-                stored = await run_in_threadpool(
-                    self._store.append, tenant_id, conversation_id, Sender.SYSTEM,
-                    NOT_SET_UP_TEXT if missing else TROUBLE_TEXT,
-                    {"error": "no_assistant" if missing else "dialogue_unavailable", "buttons": [dict(PERSON_BUTTON)]},
-                    None, customer.id,
-                )
-                return TurnResult(customer=customer, replies=[stored])
+        if human_owned:
+            # People own the conversation: the agent sees the message, Rasa never does.
+            replies = await self._handoff.customer_message(tenant_id, conversation_id, customer)
+            return TurnResult(customer=customer, replies=replies)
 
-            nlu = dict(turn.nlu)
-            messages = list(turn.messages)
-            nlu["fallback"] = was_fallback(nlu, messages)
-            request = requested_by_bot(messages)
-            gateway_request = None if request is not None else await self._streak_request(tenant_id, conversation_id, nlu)
-            if request is None and gateway_request is None:
-                offer = await self._sentiment_offer(tenant_id, conversation_id, nlu, messages)
-                if offer is not None:
-                    reason, offer_messages = offer
-                    nlu["handoff_offer"] = reason
-                    messages += [{**m, "custom": {**(m.get("custom") or {}), "trigger": reason}} for m in offer_messages]
-            await run_in_threadpool(self._store.annotate_nlu, tenant_id, customer.id, nlu, turn.model_id)
-            await self._record_answer_vote(tenant_id, conversation_id, customer, nlu, channel)
-            customer = replace(customer, nlu=nlu, model_id=turn.model_id)
+        # The tenant comes last: it picks the tenant's agent in Rasa, and nothing a channel sends may change it.
+        turn_metadata = {**(metadata or {}), "tenant_id": tenant_id, "channel": channel}
+        try:
+            turn = await self._engine.send(conversation_id, valid_text, turn_metadata, message_id=str(customer.id))
+        except RasaUnavailableError as exc:
+            logger.warning("bot turn failed for %s: %s", conversation_id, exc)
+            if valid_text.strip() == HANDOFF_PAYLOAD and self._handoff is not None:
+                # The customer took the offer below while the bot is still down: the gateway hands over.
+                _, said = await self._handoff.start(tenant_id, conversation_id,
+                                                    HandoffRequest("dialogue_unavailable"), actor="gateway")
+                if said:
+                    return TurnResult(customer=customer, replies=said)
+            missing = isinstance(exc, NoAssistantError)
+            stored = await run_in_threadpool(
+                self._store.append, tenant_id, conversation_id, Sender.SYSTEM,
+                NOT_SET_UP_TEXT if missing else TROUBLE_TEXT,
+                {"error": "no_assistant" if missing else "dialogue_unavailable", "buttons": [dict(PERSON_BUTTON)]},
+                None, customer.id,
+            )
+            return TurnResult(customer=customer, replies=[stored])
 
-            # The bot stays silent when people took the conversation during the turn, and when the
-            # gateway itself hands over now (its own message replaces the bot's attempt).
-            silenced = gateway_request is not None or (
-                self._handoff is not None and await self._owner(tenant_id, conversation_id) != HandoffState.BOT)
-            stored_replies = []
-            for reply in merge_custom_payloads(messages):
-                payload = {key: reply[key] for key in _PAYLOAD_KEYS if key in reply} or None
-                if silenced:
-                    payload = {**(payload or {}), "suppressed": "handoff"}
-                stored = await run_in_threadpool(
-                    self._store.append, tenant_id, conversation_id, Sender.BOT,
-                    reply.get("text"), payload, None, customer.id, turn.model_id,
-                )
-                if not silenced:
-                    stored_replies.append(stored)
-            handoff_request = request or gateway_request
-            if handoff_request is not None and self._handoff is not None:
-                _, said = await self._handoff.start(tenant_id, conversation_id, handoff_request,
-                                                    actor="bot" if request else "gateway", negative=is_negative(nlu))
-                stored_replies += said
-            if not messages and not silenced and handoff_request is None:
-                # Every turn of the bot answers something; silence means a step failed inside Rasa (an
-                # action server that is down, say). The customer is not left waiting: they get an honest
-                # reply with a person on offer, logged like any system message.
-                logger.warning("the bot gave no reply in %s (model %s)", conversation_id, turn.model_id)
-                stored_replies.append(await run_in_threadpool(
-                    self._store.append, tenant_id, conversation_id, Sender.SYSTEM, NO_REPLY_TEXT,
-                    {"error": "no_reply", "buttons": [dict(PERSON_BUTTON)]},
-                    None, customer.id, turn.model_id))
-            return TurnResult(customer=customer, replies=stored_replies)
+        nlu = dict(turn.nlu)
+        messages = list(turn.messages)
+        nlu["fallback"] = was_fallback(nlu, messages)
+        request = requested_by_bot(messages)
+        gateway_request = None if request is not None else await self._streak_request(tenant_id, conversation_id, nlu)
+        if request is None and gateway_request is None:
+            offer = await self._sentiment_offer(tenant_id, conversation_id, nlu, messages)
+            if offer is not None:
+                reason, offer_messages = offer
+                nlu["handoff_offer"] = reason
+                messages += [{**m, "custom": {**(m.get("custom") or {}), "trigger": reason}} for m in offer_messages]
+        await run_in_threadpool(self._store.annotate_nlu, tenant_id, customer.id, nlu, turn.model_id)
+        await self._record_answer_vote(tenant_id, conversation_id, customer, nlu, channel)
+        customer = replace(customer, nlu=nlu, model_id=turn.model_id)
+
+        # The bot stays silent when people took the conversation during the turn, and when the
+        # gateway itself hands over now (its own message replaces the bot's attempt).
+        silenced = gateway_request is not None or (
+            self._handoff is not None and await self._owner(tenant_id, conversation_id) != HandoffState.BOT)
+        stored_replies = []
+        for reply in merge_custom_payloads(messages):
+            payload = {key: reply[key] for key in _PAYLOAD_KEYS if key in reply} or None
+            if silenced:
+                payload = {**(payload or {}), "suppressed": "handoff"}
+            stored = await run_in_threadpool(
+                self._store.append, tenant_id, conversation_id, Sender.BOT,
+                reply.get("text"), payload, None, customer.id, turn.model_id,
+            )
+            if not silenced:
+                stored_replies.append(stored)
+        handoff_request = request or gateway_request
+        if handoff_request is not None and self._handoff is not None:
+            _, said = await self._handoff.start(tenant_id, conversation_id, handoff_request,
+                                                actor="bot" if request else "gateway", negative=is_negative(nlu))
+            stored_replies += said
+        if not messages and not silenced and handoff_request is None:
+            # Every turn of the bot answers something; silence means a step failed inside Rasa (an
+            # action server that is down, say). The customer is not left waiting: they get an honest
+            # reply with a person on offer, logged like any system message.
+            logger.warning("the bot gave no reply in %s (model %s)", conversation_id, turn.model_id)
+            stored_replies.append(await run_in_threadpool(
+                self._store.append, tenant_id, conversation_id, Sender.SYSTEM, NO_REPLY_TEXT,
+                {"error": "no_reply", "buttons": [dict(PERSON_BUTTON)]},
+                None, customer.id, turn.model_id))
+        return TurnResult(customer=customer, replies=stored_replies)
 
     async def _refuse(self, tenant_id: str, conversation_id: str, customer: StoredMessage,
                       decision: "QuotaDecision") -> TurnResult:
@@ -325,4 +350,6 @@ class MessageRouter:
         assert customer is not None  # the store just reported it as a duplicate
         replies = await run_in_threadpool(self._store.replies_to, tenant_id, customer.id)
         visible = [reply for reply in replies if not (reply.payload or {}).get("suppressed")]
-        return TurnResult(customer=customer, replies=visible, duplicate=True)
+        answered = [r for r in visible if (r.payload or {}).get("error") not in _FAILED_TURN_ERRORS]
+        # Once a resend got the real answer, the apology of the failed attempt is history, not the reply.
+        return TurnResult(customer=customer, replies=answered or visible, duplicate=True)
