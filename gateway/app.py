@@ -114,6 +114,37 @@ async def _retention_job(services: GatewayServices) -> None:
             logger.exception("retention job failed")
 
 
+async def _resume_pending_turns(services: GatewayServices, window_s: float = 600.0) -> int:
+    """After a restart: run the turns of customer messages a gateway stored but never answered (it died
+    mid-turn), from the last ``window_s``; the replies reach open widgets live and every history."""
+    from datetime import timedelta
+
+    from gateway.db.models import utcnow
+    from gateway.handoff.event_hub import conversation_topic
+
+    resumed = 0
+    try:
+        pending = await asyncio.to_thread(services.conversations.pending_turns, utcnow() - timedelta(seconds=window_s))
+    except Exception:  # noqa: BLE001 - a database that is not there yet: nothing to resume
+        logger.exception("could not look for unfinished turns")
+        return 0
+    for tenant_id, channel, customer in pending:
+        try:
+            turn = await services.router.resume(tenant_id, channel, customer)
+        except Exception:  # noqa: BLE001 - one conversation must not stop the others
+            logger.exception("could not resume the turn of message %s", customer.id)
+            continue
+        if turn is None:
+            continue
+        resumed += 1
+        for reply in turn.replies:
+            services.hub.publish(conversation_topic(customer.conversation_id), {"type": "message",
+                                                                                "message": reply.to_public()})
+    if resumed:
+        logger.info("answered %d turns left unfinished by the previous gateway", resumed)
+    return resumed
+
+
 async def _handoff_monitor(services: GatewayServices) -> None:
     """Assign waiting customers, apply the no-agent timeout and refresh queue positions."""
     while True:
@@ -142,7 +173,8 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
         tasks = [asyncio.create_task(services.hub.run(), name="event-hub"),
                  asyncio.create_task(dispatcher.run(), name="webhooks"),
                  asyncio.create_task(_handoff_monitor(services), name="handoff-monitor"),
-                 asyncio.create_task(_retention_job(services), name="retention")]
+                 asyncio.create_task(_retention_job(services), name="retention"),
+                 asyncio.create_task(_resume_pending_turns(services), name="resume-turns")]
         if slack is not None:
             tasks.append(asyncio.create_task(slack.run_relay(), name="slack-relay"))
         yield

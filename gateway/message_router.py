@@ -279,6 +279,13 @@ class MessageRouter:
                 None, customer.id, turn.model_id))
         return TurnResult(customer=customer, replies=stored_replies)
 
+    async def resume(self, tenant_id: str, channel: str, customer: StoredMessage) -> TurnResult | None:
+        """Run a stored customer message's turn that a gateway never finished (None: it was answered since)."""
+        async with self._locks[customer.conversation_id]:
+            if await run_in_threadpool(self._store.replies_to, tenant_id, customer.id):
+                return None
+            return await self._turn(tenant_id, customer.conversation_id, customer, customer.text or "", channel, None)
+
     async def _refuse(self, tenant_id: str, conversation_id: str, customer: StoredMessage,
                       decision: "QuotaDecision") -> TurnResult:
         """The plan does not cover this message: a polite answer (and a person, where the plan allows)."""

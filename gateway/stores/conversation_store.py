@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from gateway.db.models import Conversation, Message, Sender, utcnow
 
@@ -246,6 +246,20 @@ class ConversationStore:
                 )
             ).scalar_one_or_none()
             return _stored(row) if row else None
+
+    def pending_turns(self, since: datetime, limit: int = 200) -> list[tuple[str, str, StoredMessage]]:
+        """Customer messages since ``since`` that are still the last message of their conversation.
+
+        After a gateway restart these are turns it stored but never answered (it died mid-turn).
+        """
+        later = aliased(Message)
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Message).where(Message.sender == Sender.CUSTOMER, Message.created_at >= since,
+                                      ~exists().where(later.conversation_id == Message.conversation_id,
+                                                      later.seq > Message.seq))
+                .order_by(Message.id).limit(limit)).scalars().all()
+            return [(row.tenant_id, row.channel, _stored(row)) for row in rows]
 
     def replies_to(self, tenant_id: str, message_id: int) -> list[StoredMessage]:
         """Bot/system messages stored as answers to one customer message, in order."""

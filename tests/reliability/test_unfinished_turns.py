@@ -45,3 +45,24 @@ def test_a_message_stored_by_a_gateway_that_died_mid_turn_is_answered_on_resend(
     resent = send(client, "are you there?", "c7", first)
     assert resent["duplicate"] is True and [r["text"] for r in resent["replies"]][0] == "echo: are you there?"
     assert [c[1] for c in engine.calls].count("are you there?") == 1
+
+
+def test_a_restarted_gateway_answers_the_turns_the_previous_one_left_unfinished(settings, sessions) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from gateway.app import create_app
+    from gateway.stores.conversation_store import ConversationStore
+    from gateway.stores.tenant_store import TenantStore
+
+    TenantStore(sessions).ensure_tenant("acme", "Acme")
+    store = ConversationStore(sessions)
+    conversation = store.create_conversation("acme", "web")
+    stored = store.append("acme", conversation, Sender.CUSTOMER, "hello after the crash", None, "c1")
+    engine = ScriptedDialogueEngine()
+    with TestClient(create_app(settings, dialogue=engine)):
+        deadline = time.monotonic() + 10
+        while not store.replies_to("acme", stored.id):
+            assert time.monotonic() < deadline, "the unfinished turn was not run after the restart"
+            time.sleep(0.1)
+    assert [r.text for r in store.replies_to("acme", stored.id)][0] == "echo: hello after the crash"
+    assert [c[1] for c in engine.calls] == ["hello after the crash"]
