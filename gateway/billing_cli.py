@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from gateway.billing.invoices import PeriodCloser
+from gateway.billing.invoices import InvoiceError, PeriodCloser
 from gateway.billing.periods import bounds
 from gateway.billing.plans import UnknownPlanError
 from gateway.billing.usage_service import UsageService
@@ -123,7 +123,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             closer = PeriodCloser(sessions, usage, settings.invoices_dir)
             targets = [args.tenant] if args.tenant else usage.subscriptions.tenants_in(args.period)
             for tenant in targets:
-                invoice = closer.close(tenant, args.period)
+                try:
+                    invoice = closer.close(tenant, args.period)
+                except InvoiceError as exc:
+                    if exc.code != "already_closed":
+                        print(f"error: {exc.detail}", file=sys.stderr)
+                        return 2
+                    print(f"{tenant} {args.period}: closed before ({exc.existing['total'] if exc.existing else '?'})")
+                    continue
                 print(f"{tenant} {args.period}: {invoice['total']} {invoice['currency']} "
                       f"→ {settings.invoices_dir / tenant / (args.period + '.json')}")
     except (UnknownPlanError, ValueError) as exc:

@@ -32,7 +32,7 @@ from gateway.api.tenant_admin_auth import require_tenant_admin
 from gateway.api.deps import get_services, require_tenant
 from gateway.api.errors import ApiError
 from gateway.assistants.onboarding import OnboardingError, TenantOnboarding
-from gateway.billing.invoices import PeriodCloser, invoice_csv
+from gateway.billing.invoices import InvoiceError, PeriodCloser, invoice_csv
 from gateway.billing.periods import bounds
 from gateway.billing.plans import UnknownPlanError
 from gateway.billing.subscriptions import SubscriptionError
@@ -154,9 +154,17 @@ async def tenant_usage(tenant: str, period: str | None = None,
 
 @router.post("/tenants/{tenant}/invoices/{period}/close")
 async def close_period(tenant: str, period: str, services: GatewayServices = Depends(get_services)) -> dict[str, Any]:
-    """Meter the period's end and write its invoice (JSON, CSV, Stripe meter events); safe to repeat."""
+    """Meter the ended period's end and write its invoice (JSON, CSV, Stripe meter events), once.
+
+    A period that has not ended, or was closed before, answers 409 (``period_open`` / ``already_closed``
+    with the invoice); of racing closes exactly one succeeds.
+    """
     await require_tenant(services, tenant)
-    return await run_in_threadpool(closer(services).close, tenant, _period(period))
+    try:
+        return await run_in_threadpool(closer(services).close, tenant, _period(period))
+    except InvoiceError as exc:
+        extra = {"invoice": exc.existing} if exc.existing is not None else {}
+        raise ApiError(409, exc.code, exc.detail, **extra) from exc
 
 
 @tenant_router.get("/{tenant}/invoices/{period}.csv")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.billing.periods import bounds
@@ -124,17 +125,35 @@ class PeriodCloser:
                 "usage": {unit.value: totals.get(unit, 0) for unit in Unit},
                 "lines": [line.to_json() for line in lines], "total": str(cents(total))}
 
+    def closed(self, tenant_id: str, period: str) -> dict[str, Any] | None:
+        """The stored invoice of a closed period, None while it is not closed."""
+        with self._sessions() as session:
+            row = session.get(Invoice, (tenant_id, period))
+            return None if row is None else dict(row.body)
+
     def close(self, tenant_id: str, period: str) -> dict[str, Any]:
-        """Meter the period's end, compute the invoice, store it and write its files (idempotent)."""
+        """Meter the period's end, compute the invoice, store it and write its files, once.
+
+        Raises:
+            InvoiceError: ``period_open`` before the period's end (the usage API shows the running
+                figures); ``already_closed`` when it was closed before, by this call's racing twin too
+                (the first invoice and its Stripe meter events stand; ``existing`` holds it).
+        """
+        end = bounds(period)[1]
+        if self.usage.clock() < end:
+            raise InvoiceError("period_open", f"{period} is still running (it ends {end.isoformat()}); close it "
+                                              "after that; the usage API shows the running figures")
+        existing = self.closed(tenant_id, period)
+        if existing is not None:
+            raise InvoiceError("already_closed", f"{period} was closed already", existing)
         self.meter_period_end(tenant_id, period)
         body = self.invoice(tenant_id, period)
         total_cents = int(Decimal(body["total"]) * 100)
-        with self._sessions.begin() as session:
-            row = session.get(Invoice, (tenant_id, period))
-            if row is None:
+        try:
+            with self._sessions.begin() as session:
                 session.add(Invoice(tenant_id=tenant_id, period=period, total_cents=total_cents, body=body))
-            else:
-                row.body, row.total_cents = body, total_cents
+        except IntegrityError as exc:  # another close of the same period won the race
+            raise InvoiceError("already_closed", f"{period} was closed already", self.closed(tenant_id, period)) from exc
         folder = self.out_dir / tenant_id
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{period}.json").write_text(json.dumps(body, indent=2))
@@ -142,6 +161,16 @@ class PeriodCloser:
         (folder / f"{period}.stripe_meter_events.jsonl").write_text(
             "".join(json.dumps(event) + "\n" for event in stripe_meter_events(body)))
         return body
+
+
+class InvoiceError(ValueError):
+    """A period that cannot be closed (now); ``code`` is the API error code."""
+
+    def __init__(self, code: str, detail: str, existing: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.existing = existing
 
 
 def invoice_csv(body: dict[str, Any]) -> str:

@@ -158,6 +158,9 @@ def test_an_overage_plan_keeps_answering_and_bills_the_extra(gateway: TestClient
     for n in range(2, 6):
         _say(gateway, f"n{n}", first)
     assert len(engine.calls) == 5
+    still_running = gateway.post("/api/v1/admin/tenants/acme/invoices/2026-11/close", headers=ADMIN)
+    assert (still_running.status_code, still_running.json()["error"]) == (409, "period_open")
+    clock.now = utc(2026, 12, 1, 0, 5)
     invoice = gateway.post("/api/v1/admin/tenants/acme/invoices/2026-11/close", headers=ADMIN).json()
     overage = [line for line in invoice["lines"] if line["kind"] == "overage"]
     assert overage == [{"kind": "overage", "description": "customer messages over the 3 included", "quantity": "2",
@@ -199,6 +202,7 @@ def test_an_upgrade_mid_period_is_prorated_to_the_cent(gateway: TestClient, cloc
     _plan(gateway, "pro")
     clock.now = utc(2026, 11, 11, 0)
     _plan(gateway, "enterprise")
+    clock.now = utc(2026, 12, 1, 0, 5)
     invoice = gateway.post("/api/v1/admin/tenants/acme/invoices/2026-11/close", headers=ADMIN).json()
     fees = [(line["description"], line["amount"]) for line in invoice["lines"] if line["kind"] == "base_fee"]
     # Pro: 49.00 × 10/30 = 16.333… → 16.33; Enterprise: 499.00 × 20/30 = 332.666… → 332.67.
@@ -229,8 +233,9 @@ def test_the_invoice_of_a_seeded_month_matches_the_hand_computed_one(
     assert invoice["total"] == "63.50"
     assert invoice["usage"]["agent_seats"] == 3
 
-    again = gateway.post("/api/v1/admin/tenants/acme/invoices/2026-10/close", headers=ADMIN).json()
-    assert again == invoice  # closing twice counts nothing twice
+    again = gateway.post("/api/v1/admin/tenants/acme/invoices/2026-10/close", headers=ADMIN)
+    assert again.status_code == 409 and again.json()["error"] == "already_closed"
+    assert again.json()["invoice"] == invoice  # closing twice counts nothing twice
     folder = settings.invoices_dir / "acme"
     assert json.loads((folder / "2026-10.json").read_text()) == invoice
     rows = list(csv.DictReader(io.StringIO((folder / "2026-10.csv").read_text())))
