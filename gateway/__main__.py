@@ -101,8 +101,13 @@ def _add_agent(args: argparse.Namespace, database_url: str) -> int:
         if not TenantStore(sessions).exists(args.tenant):
             print(f"error: no tenant {args.tenant!r}", file=sys.stderr)
             return 1
+        from gateway.billing.plans import Unit
+        from gateway.billing.usage_service import UsageService
+
         teams = [t.strip() for t in args.teams.split(",") if t.strip()]
-        agent = AgentStore(sessions).create(args.tenant, args.email, args.name, password, args.role, teams, args.capacity)
+        limit = UsageService(sessions).gauge_limit(args.tenant, Unit.AGENT_SEATS)  # the plan's seats, as the API
+        agent = AgentStore(sessions).create(args.tenant, args.email, args.name, password, args.role, teams, args.capacity,
+                                            seat_limit=limit)
     except (AgentExistsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -18,7 +18,7 @@ from gateway.handoff.policy import HandoffPolicy
 from gateway.handoff.states import OPEN_STATES, HandoffConflictError, HandoffRuleError
 from gateway.billing.plans import Unit
 from gateway.services import GatewayServices
-from gateway.stores.agent_store import AgentExistsError
+from gateway.stores.agent_store import AgentExistsError, SeatLimitError
 
 PREFIX = "/api/v1/agent"
 router = APIRouter(prefix=PREFIX, tags=["agents"])
@@ -266,13 +266,13 @@ async def create_agent(body: NewAgentBody, principal: AgentPrincipal = Depends(c
     """Add an agent (admins only)."""
     require_role(principal, "admin")
     tenant = principal.agent.tenant_id
-    seats = sum(1 for a in await run_in_threadpool(services.agents.list, tenant) if a.active)
-    if not await run_in_threadpool(services.usage.can_add, tenant, Unit.AGENT_SEATS, seats):
-        raise ApiError(402, "plan_limit", f"the plan includes {seats} agent seats; upgrade to add more")
+    limit = await run_in_threadpool(services.usage.gauge_limit, tenant, Unit.AGENT_SEATS)
     try:
         agent = await run_in_threadpool(
             lambda: services.agents.create(principal.agent.tenant_id, body.email, body.display_name, body.password,
-                                           body.role, body.teams, body.capacity))
+                                           body.role, body.teams, body.capacity, seat_limit=limit))
+    except SeatLimitError as exc:
+        raise ApiError(402, "plan_limit", str(exc), limit=exc.limit, in_use=exc.in_use) from exc
     except AgentExistsError as exc:
         raise ApiError(409, "agent_exists", str(exc)) from exc
     except ValueError as exc:

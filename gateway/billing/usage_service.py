@@ -134,6 +134,14 @@ class UsageService:
         used = self.ledger.totals(tenant_id, period_of(self.clock())).get(unit, 0)
         return used < (plan.limit(unit) or 0)
 
+    def gauge_limit(self, tenant_id: str, unit: Unit) -> int | None:
+        """The hard limit of a gauge unit on the tenant's plan now (None: not limited)."""
+        assert unit in GAUGES
+        plan = self.plan_for(tenant_id)
+        if plan is None or not plan.hard_stop(unit):
+            return None
+        return plan.limit(unit) or 0
+
     def can_add(self, tenant_id: str, unit: Unit, in_use: int) -> bool:
         """Whether one more of a gauge unit (agent seat, knowledge-base document) fits the plan."""
         assert unit in GAUGES

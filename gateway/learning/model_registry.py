@@ -24,6 +24,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.db.locks import lock_tenant
 from gateway.db.models import ModelDeployment, ModelVersion, Tenant, aware, utcnow
 
 #: A retraining still "training" after this long is taken as crashed and no longer blocks new runs.
@@ -182,16 +183,8 @@ class ModelRegistry:
     # ---------------------------------------------------------------- writing
     @staticmethod
     def _lock_tenant(session: Session, tenant_id: str) -> None:
-        """Serialise one tenant's registry writers on its tenant row until the transaction ends.
-
-        PostgreSQL locks the row. SQLite has no row locks: a no-op write as the transaction's first
-        statement takes the database's write lock (waiting for it) before the reads it guards.
-        Unique indexes back this up.
-        """
-        if session.get_bind().dialect.name == "sqlite":
-            session.execute(text(f"UPDATE {Tenant.__tablename__} SET id = id WHERE id = :tenant"), {"tenant": tenant_id})
-        else:
-            session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
+        """Serialise one tenant's registry writers until the transaction ends (unique indexes back it up)."""
+        lock_tenant(session, tenant_id)
 
     def _next_version(self, session: Session, tenant_id: str) -> int:
         # Without the lock, concurrent writers all read the same maximum and all but one lose the

@@ -7,11 +7,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.auth.passwords import check_password_strength, hash_password, verify_password
+from gateway.db.locks import lock_tenant
 from gateway.db.models import Agent, AgentSession, aware, utcnow
 
 ROLES = ("agent", "supervisor", "admin")
@@ -67,6 +68,16 @@ class AgentExistsError(ValueError):
     """An agent with this e-mail already exists in the tenant."""
 
 
+class SeatLimitError(ValueError):
+    """Every agent seat of the plan is in use."""
+
+    def __init__(self, limit: int, in_use: int) -> None:
+        super().__init__(f"the plan includes {limit} agent seats and {in_use} are in use; upgrade the plan or "
+                         "deactivate an agent to add another")
+        self.limit = limit
+        self.in_use = in_use
+
+
 class AgentStore:
     """Creates agents, checks passwords and keeps expiring, server-side sessions.
 
@@ -83,12 +94,17 @@ class AgentStore:
         self._max_age = max_age
 
     def create(self, tenant_id: str, email: str, display_name: str, password: str, role: str = "agent",
-               teams: list[str] | None = None, capacity: int = 3) -> AgentRecord:
+               teams: list[str] | None = None, capacity: int = 3, seat_limit: int | None = None) -> AgentRecord:
         """Create an agent.
+
+        Args:
+            seat_limit: Active agents the tenant's plan allows (None: no limit). Checked and written in one
+                transaction under the tenant's lock, so racing creations never exceed it.
 
         Raises:
             ValueError: Unknown role, bad capacity or weak password.
             AgentExistsError: The e-mail is taken in this tenant.
+            SeatLimitError: The plan's seats are all in use.
         """
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
@@ -103,6 +119,12 @@ class AgentStore:
                     password_hash=hash_password(password), active=True)
         try:
             with self._sessions.begin() as session:
+                if seat_limit is not None:
+                    lock_tenant(session, tenant_id)
+                    in_use = session.execute(select(func.count()).select_from(Agent).where(
+                        Agent.tenant_id == tenant_id, Agent.active.is_(True))).scalar_one()
+                    if in_use >= seat_limit:
+                        raise SeatLimitError(seat_limit, in_use)
                 session.add(row)
                 session.flush()
                 return _record(row)
