@@ -126,6 +126,20 @@ class UsageService:
             self._announce(tenant_id, self.plan_for(tenant_id), totals)
         return bool(totals)
 
+    def meter_within_plan(self, tenant_id: str, unit: Unit, key: str, source: dict[str, Any] | None = None) -> bool:
+        """Record one event of a limited unit only if it fits the plan (atomic: racing events cannot both
+        take the last one). True when recorded (or recorded before under ``key``), False when refused."""
+        plan = self.plan_for(tenant_id)
+        limit = plan.limit(unit) if plan is not None and plan.hard_stop(unit) else None
+        try:
+            totals = self.ledger.record(tenant_id, [Meter(unit, key, 1)], self.clock(), source,
+                                        allow=None if limit is None else (lambda _unit, total: total <= limit))
+        except QuotaExceededError:
+            return False
+        if totals:
+            self._announce(tenant_id, plan, totals)
+        return True
+
     def may_use(self, tenant_id: str, unit: Unit) -> bool:
         """Whether one more of a metered unit (a training run, say) fits the plan this period."""
         plan = self.plan_for(tenant_id)

@@ -122,8 +122,17 @@ class HandoffService:
         if self.usage is not None:
             from gateway.billing.plans import Unit
 
-            await run_in_threadpool(self.usage.meter, tenant_id, Unit.HANDOFFS, f"handoff:{handoff.id}", 1, None,
-                                    {"conversation_id": conversation_id, "trigger": request.trigger})
+            allowed = await run_in_threadpool(self.usage.meter_within_plan, tenant_id, Unit.HANDOFFS,
+                                              f"handoff:{handoff.id}",
+                                              {"conversation_id": conversation_id, "trigger": request.trigger})
+            if not allowed:  # the plan's handoffs are used up (a hard stop): nobody was told of this one yet
+                await run_in_threadpool(self.handoffs.discard, tenant_id, handoff.id)
+                logger.info("handoff for %s refused: the plan's handoffs are used up", conversation_id)
+                return None, [await self._say(
+                    tenant_id, conversation_id, Sender.SYSTEM,
+                    "Sorry, our team can't take more conversations here right now. Please reach us through our "
+                    "other contact options; the assistant is still here for anything it can help with.",
+                    {"handoff": {"event": "refused", "reason": "plan_limit"}})]
         logger.info("handoff %s opened for %s (%s, team %s)", handoff.id, conversation_id, request.trigger, team)
         self._changed(handoff)
         said: list[StoredMessage] = []

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import (
@@ -228,6 +228,15 @@ class HandoffStore:
             session.flush()
             self._log(session, row, HandoffState.BOT.value, actor, trigger, detail)
             return _record(row)
+
+    def discard(self, tenant_id: str, handoff_id: str) -> None:
+        """Undo a handoff opened a moment ago that the plan does not allow (nobody was told of it yet)."""
+        with self._sessions.begin() as session:
+            session.execute(update(Conversation).where(
+                Conversation.tenant_id == tenant_id, Conversation.active_handoff_id == handoff_id,
+            ).values(handoff_state=HandoffState.BOT.value, active_handoff_id=None))
+            session.execute(delete(HandoffTransition).where(HandoffTransition.handoff_id == handoff_id))
+            session.execute(delete(Handoff).where(Handoff.tenant_id == tenant_id, Handoff.id == handoff_id))
 
     def assign(self, tenant_id: str, handoff_id: str, agent_id: str, *, actor: str, reason: str,
                expect: HandoffState | None = None, capacity_check: bool = True) -> HandoffRecord:
