@@ -98,7 +98,7 @@ async def login(body: LoginBody, request: Request, response: Response,
     if agent is None:
         throttle.failed(account, address)
         raise ApiError(401, "bad_credentials", "wrong tenant, e-mail or password")
-    throttle.succeeded(account)
+    throttle.succeeded(account, address)
     grant = await run_in_threadpool(services.agents.start_session, agent)
     await run_in_threadpool(services.agents.set_status, agent.tenant_id, agent.id, "online")
     response.set_cookie(SESSION_COOKIE, grant.token, httponly=True, samesite="strict", path="/",

@@ -66,10 +66,17 @@ def require_role(principal: AgentPrincipal, role: str) -> None:
 
 
 class LoginThrottle:
-    """Refuses logins for an account or an address after repeated failures (brute force)."""
+    """Slows password guessing without letting anyone lock others out.
 
-    def __init__(self, max_failures: int = 5, window_s: float = 300.0) -> None:
+    Failures count per account *from one address* (5 in the window block that pair) and per account
+    from everywhere (20 block the account: a guessing botnet). An address is never blocked as a
+    whole: failures for accounts that do not exist, or for other people's accounts, do not lock out
+    the agents who share that address (an office, a proxy).
+    """
+
+    def __init__(self, max_failures: int = 5, window_s: float = 300.0, account_factor: int = 4) -> None:
         self._max = max_failures
+        self._account_max = max_failures * account_factor
         self._window = window_s
         self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
 
@@ -80,15 +87,17 @@ class LoginThrottle:
             stamps.popleft()
         return stamps
 
-    def blocked(self, *keys: str) -> bool:
-        """Whether any of the keys had too many recent failures."""
-        return any(len(self._recent(key)) >= self._max for key in keys)
+    def blocked(self, account: str, address: str) -> bool:
+        """Whether this account may not try again now, from this address or at all."""
+        return (len(self._recent(f"{account}|{address}")) >= self._max
+                or len(self._recent(account)) >= self._account_max)
 
-    def failed(self, *keys: str) -> None:
-        """Count a failure against every key."""
-        for key in keys:
-            self._recent(key).append(time.monotonic())
+    def failed(self, account: str, address: str) -> None:
+        """Count a failed login of ``account`` from ``address``."""
+        self._recent(f"{account}|{address}").append(time.monotonic())
+        self._recent(account).append(time.monotonic())
 
-    def succeeded(self, key: str) -> None:
-        """Forget an account's failures after a good login."""
-        self._failures.pop(key, None)
+    def succeeded(self, account: str, address: str) -> None:
+        """Forget the account's failures after a good login."""
+        self._failures.pop(account, None)
+        self._failures.pop(f"{account}|{address}", None)

@@ -21,7 +21,9 @@ from gateway.services import GatewayServices
 router = APIRouter()
 CLOSE_UNAUTHORISED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
-_RECHECK_S = 60.0
+#: How often an open socket re-checks its session: logout, expiry, deactivation and role changes close
+#: it within about this long (a socket kept receiving events after logout before).
+_RECHECK_S = 1.0
 
 
 def _same_origin(socket: WebSocket) -> bool:
@@ -56,17 +58,30 @@ async def agent_socket(socket: WebSocket) -> None:
 
     with services.hub.subscribe(agents_topic(agent.tenant_id)) as events:
 
+        loop = asyncio.get_running_loop()
+        checked_at = loop.time()
+
+        async def still_allowed() -> bool:
+            nonlocal checked_at
+            if loop.time() - checked_at < _RECHECK_S:
+                return True
+            checked_at = loop.time()
+            now = await run_in_threadpool(services.agents.resolve_session, token or "")
+            return now is not None and now[0].role == agent.role and now[0].tenant_id == agent.tenant_id
+
         async def forward() -> None:
             while True:
                 try:
                     event = await asyncio.wait_for(events.get(), timeout=_RECHECK_S)
                 except asyncio.TimeoutError:
-                    if await run_in_threadpool(services.agents.resolve_session, token or "") is None:
-                        await send({"type": "error", "error": "session_expired", "detail": "log in again"})
-                        await socket.close(code=CLOSE_UNAUTHORISED)
-                        return
-                    continue
-                await send(event)
+                    event = None
+                if not await still_allowed():  # checked before any event goes out, not only when idle
+                    await send({"type": "error", "error": "session_expired",
+                                "detail": "the session ended or changed; log in again"})
+                    await socket.close(code=CLOSE_UNAUTHORISED)
+                    return
+                if event is not None:
+                    await send(event)
 
         forwarder = asyncio.create_task(forward())
         await send({"type": "ready", "agent": agent.to_public()})

@@ -42,10 +42,21 @@ def test_bad_credentials_are_refused_and_repeated_failures_throttled(client: Tes
                                     ("globex", "alice@acme.test", PASSWORD)):
         response = client.post("/api/v1/agent/login", json={"tenant": tenant, "email": email, "password": password})
         assert response.status_code == 401 and response.json()["error"] == "bad_credentials"
-    for _ in range(3):
+    for _ in range(4):
         client.post("/api/v1/agent/login", json={"tenant": "acme", "email": "alice@acme.test", "password": "nope nope"})
     blocked = client.post("/api/v1/agent/login", json={"tenant": "acme", "email": "alice@acme.test", "password": PASSWORD})
     assert blocked.status_code == 429
+
+
+def test_failures_from_one_address_lock_out_nobody_else(client: TestClient, alice: AgentRecord) -> None:
+    # Someone behind the same address guesses at accounts that do not exist (and at alice's neighbour's).
+    for n in range(30):
+        client.post("/api/v1/agent/login", json={"tenant": "acme", "email": f"ghost{n}@acme.test", "password": "x" * 12})
+    for _ in range(6):
+        client.post("/api/v1/agent/login", json={"tenant": "acme", "email": "bob@acme.test", "password": "x" * 12})
+    # Alice, at the same address, still gets in with her password.
+    ok = client.post("/api/v1/agent/login", json={"tenant": "acme", "email": "alice@acme.test", "password": PASSWORD})
+    assert ok.status_code == 200
 
 
 def test_sessions_expire_and_deactivated_agents_are_logged_out(sessions, alice: AgentRecord) -> None:  # type: ignore[no-untyped-def]
