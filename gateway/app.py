@@ -88,7 +88,7 @@ def build_services(settings: Settings, dialogue: DialogueEngine | None = None) -
         hub=hub,
         agents=agents,
         handoff=handoff,
-        webhooks=WebhookStore(sessions),
+        webhooks=WebhookStore(sessions, allow_private=settings.webhooks_allow_private),
         widget_configs=WidgetConfigStore(sessions),
         feedback=feedback,
         usage=usage,

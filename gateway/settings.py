@@ -49,6 +49,8 @@ class Settings(BaseSettings):
         training_dir: Work folders of retraining runs (generated Rasa projects and training logs).
         refine_after_retrain: After a retraining's fast probe model, fine-tune on the same data and promote
             that model too when it passes the gate (API retrains; the CLI has ``--refine``).
+        webhooks_allow_private: Let tenants' webhooks reach loopback, private and link-local addresses (an
+            operator's choice for a private deployment; off: the gateway's own network is out of reach).
         rasa_agent_budget_mb: Memory one Rasa process may spend on tenants' agents together; beyond it the
             least recently used tenant's agent is dropped (and loaded again on its next turn).
         gate_tolerance: Largest drop of any held-out metric the evaluation gate lets a new model through with.
@@ -115,6 +117,7 @@ class Settings(BaseSettings):
     model_registry_dir: Path = PROJECT_ROOT / "var" / "models"
     training_dir: Path = PROJECT_ROOT / "var" / "training"
     rasa_agent_budget_mb: float = Field(default=3072.0, gt=0)
+    webhooks_allow_private: bool = False
     gate_tolerance: float = Field(default=0.02, ge=0.0, le=1.0)
     refine_after_retrain: bool = True
     broker_url: str | None = None

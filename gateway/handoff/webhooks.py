@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -73,16 +75,39 @@ class EndpointRecord:
         return body
 
 
-def check_url(url: str) -> str:
-    """An http(s) URL with a host.
+def check_url(url: str, allow_private: bool = False) -> str:
+    """An http(s) URL with a host on the public internet.
+
+    Loopback, private, link-local, reserved and multicast addresses (the gateway's own machine and
+    network: its database, Rasa, cloud metadata) are refused unless the operator allows them
+    (``SWITCHBOARD_WEBHOOKS_ALLOW_PRIVATE``); the host's every DNS answer is checked.
 
     Raises:
         ValueError: Anything else.
     """
     parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 1000:
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or len(url) > 1000:
         raise ValueError("the webhook URL must be an http(s) URL")
+    if not allow_private:
+        blocked = private_addresses(parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80))
+        if blocked:
+            raise ValueError(f"the webhook host resolves to a private or local address ({blocked[0]}); "
+                             "webhooks go to the public internet")
     return url
+
+
+def private_addresses(host: str, port: int) -> list[str]:
+    """The addresses of ``host`` that are not public (empty when all are public or it does not resolve)."""
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return []  # unresolvable now: delivery fails (and is checked again) later
+    found = []
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global or address.is_multicast:
+            found.append(str(address))
+    return found
 
 
 def queue_event(session: Session, tenant_id: str, event: str, data: dict[str, Any], now: datetime | None = None) -> int:
@@ -106,14 +131,16 @@ def queue_event(session: Session, tenant_id: str, event: str, data: dict[str, An
 class WebhookStore:
     """Endpoints and the delivery outbox."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], allow_private: bool = False) -> None:
         self._sessions = sessions
+        self.allow_private = allow_private
 
     def add(self, tenant_id: str, url: str) -> EndpointRecord:
         """Register an endpoint with a new random secret."""
         secret = f"whsec_{secrets.token_urlsafe(32)}"
+        checked = check_url(url, self.allow_private)
         with self._sessions.begin() as session:
-            row = WebhookEndpoint(tenant_id=tenant_id, url=check_url(url), secret=secret, active=True)
+            row = WebhookEndpoint(tenant_id=tenant_id, url=checked, secret=secret, active=True)
             session.add(row)
             session.flush()
             return EndpointRecord(row.id, tenant_id, row.url, True, secret)
@@ -218,10 +245,15 @@ class WebhookDispatcher:
                        SIGNATURE_HEADER: sign(secret, int(time.time()), delivery_id, raw),
                        "User-Agent": "Switchboard-Webhooks/1"}
             try:
+                # Checked again at sending: a name may resolve elsewhere now than when it was registered.
+                check_url(url, self._store.allow_private)
                 response = await self._http.post(url, content=raw, headers=headers)
                 ok, error = 200 <= response.status_code < 300, f"HTTP {response.status_code}"
+            except ValueError as exc:
+                ok, error = False, str(exc)
             except httpx.HTTPError as exc:
-                ok, error = False, f"{exc.__class__.__name__}: {exc}"
+                # The kind of failure only: a message with addresses and ports would map the network.
+                ok, error = False, f"could not deliver ({exc.__class__.__name__})"
             await run_in_threadpool(self._store.record_result, delivery_id, ok, None if ok else error)
         return len(due)
 

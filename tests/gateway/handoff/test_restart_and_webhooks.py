@@ -90,6 +90,12 @@ def test_handoff_events_are_delivered_signed_and_retried(
     agent_store.create("acme", "root@acme.test", "Root", "correct horse battery staple", role="admin")
     admin = login(client, "root@acme.test")
     url = f"http://127.0.0.1:{receiver.server_port}/hooks"
+    # By default the gateway's own machine and network are out of a tenant's reach.
+    for private in (url, "http://169.254.169.254/latest/meta-data/", "http://10.0.0.5/x", "http://[::1]:8000/x",
+                    "http://localhost:5432/"):
+        refused = client.post("/api/v1/agent/webhooks", json={"url": private}, headers=bearer(admin))
+        assert refused.status_code == 422 and "private or local" in refused.json()["detail"], private
+    client.app.state.services.webhooks.allow_private = True  # the operator's setting for this test's receiver
     created = client.post("/api/v1/agent/webhooks", json={"url": url}, headers=bearer(admin))
     assert created.status_code == 201
     secret = created.json()["secret"]
