@@ -58,6 +58,12 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "log-consumer":
         sys.exit(_log_consumer(settings))
     elif args.command == "serve":
+        import logging
+
+        # The gateway's own events (handoffs opened, erasures, unfinished turns answered) at INFO, beside
+        # uvicorn's lines, in the service log (var/logs/gateway.log under make run). They carry ids and
+        # counts, never what customers wrote.
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         uvicorn.run(
             "gateway.app:create_app",
             factory=True,

@@ -168,6 +168,7 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         services.usage.plans.seed()
+        logger.info("gateway started (database %s)", settings.database_url.split(":", 1)[0])
         dispatcher = WebhookDispatcher(services.webhooks, poll_s=settings.webhook_poll_s)
         services.handoff.on_transition.append(dispatcher.wake)
         tasks = [asyncio.create_task(services.hub.run(), name="event-hub"),

@@ -48,3 +48,14 @@ def test_an_erased_conversation_is_gone_from_the_gateway_and_from_rasa(running_s
     engine.dispose()
     for path in (settings.rasa_tracker_db, Path(settings.database_url.split("///", 1)[1])):
         assert SECRET_EMAIL.encode() not in Path(path).read_bytes(), path
+
+
+def test_the_service_logs_hold_application_events_and_no_customer_text(running_stack: Stack) -> None:
+    settings = running_stack.settings
+    with httpx.Client(base_url=settings.gateway_url, timeout=60, headers={"X-Widget-Key": settings.demo_widget_key}) as api:
+        assert api.post("/api/v1/messages", json={"text": f"my address is {SECRET_EMAIL}, I want a person"}).status_code == 200
+    gateway_log = (running_stack.log_dir / "gateway.log").read_text(errors="replace")
+    assert "INFO gateway.app: gateway started" in gateway_log
+    for name in ("gateway.log", "rasa.log", "actions.log"):
+        assert SECRET_EMAIL not in (running_stack.log_dir / name).read_text(errors="replace"), name
+
