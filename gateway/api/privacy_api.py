@@ -19,6 +19,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from gateway.api.tenant_admin_auth import require_tenant_admin
+from gateway.api.errors import ApiError
 from gateway.api.deps import get_services, require_tenant
 from gateway.db.models import Conversation, Message, Sender
 from gateway.privacy.erasure import ErasureService
@@ -31,8 +32,8 @@ router = APIRouter(prefix="/api/v1/admin/tenants", tags=["admin: privacy"], depe
 class ErasureRequest(BaseModel):
     """Whose data to erase: one conversation, or every conversation of a customer id."""
 
-    conversation_id: str | None = Field(default=None, max_length=64)
-    customer_id: str | None = Field(default=None, max_length=200)
+    conversation_id: str | None = Field(default=None, min_length=1, max_length=64)
+    customer_id: str | None = Field(default=None, min_length=1, max_length=200)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "ErasureRequest":
@@ -57,11 +58,12 @@ async def erase(tenant: str, body: ErasureRequest, services: GatewayServices = D
     """Erase a conversation or a customer everywhere; the erasure itself is recorded."""
     await require_tenant(services, tenant)
     service = erasure_service(services)
-    if body.conversation_id:
+    if body.conversation_id is not None:
         report = await run_in_threadpool(service.erase_conversation, tenant, body.conversation_id, "admin-api")
-    else:
-        assert body.customer_id is not None
+    elif body.customer_id is not None:
         report = await run_in_threadpool(service.erase_customer, tenant, body.customer_id, "admin-api")
+    else:  # the model refuses this; kept so no input ever reaches an assertion
+        raise ApiError(422, "invalid_request", "give exactly one of conversation_id and customer_id")
     return report.to_public()
 
 
