@@ -57,10 +57,20 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = get_settings()
     upgrade_database(settings.database_url)
-    kb = build_knowledge_base(settings)
-    if not kb.store.tenant_exists(args.tenant):
-        print(f"unknown tenant {args.tenant!r}", file=sys.stderr)
+    # The tenant is checked before the encoder loads (that takes seconds): a typo fails at once.
+    from gateway.db.session import create_db_engine, create_session_factory
+    from gateway.stores.tenant_store import TenantStore
+
+    engine = create_db_engine(settings.database_url)
+    try:
+        known = TenantStore(create_session_factory(engine)).exists(args.tenant)
+    finally:
+        engine.dispose()
+    if not known:
+        print(f"unknown tenant {args.tenant!r}; create it with `python -m gateway tenants create {args.tenant} "
+              f"--name \"…\" --template blank`", file=sys.stderr)
         return 2
+    kb = build_knowledge_base(settings)
     try:
         if args.command == "ingest":
             reports = kb.ingest_paths(args.tenant, args.paths, progress=True)

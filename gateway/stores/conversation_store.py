@@ -10,7 +10,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from gateway.db.models import Conversation, Message, Sender, utcnow
+from gateway.db.models import aware, Conversation, Message, Sender, utcnow
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,8 @@ class StoredMessage:
             "text": self.text,
             "payload": self.payload,
             "client_id": self.client_id,
-            "created_at": self.created_at.isoformat(),
+            # SQLite hands back naive datetimes; they are UTC, and a browser outside UTC must know it.
+            "created_at": aware(self.created_at).isoformat(),
         }
 
 

@@ -69,3 +69,12 @@ def test_a_socket_message_to_an_erased_conversation_is_answered_and_the_socket_l
         assert frames[-1]["error"] == "conversation_not_found"
         ws.send_json({"type": "ping"})
         assert ws.receive_json()["type"] == "pong"
+
+
+def test_the_site_icon_and_message_times_carry_what_browsers_need(client: TestClient) -> None:
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    turn = start(client)
+    history = client.get(f"/api/v1/conversations/{turn['conversation_id']}/messages",
+                         headers={**KEY, "X-Conversation-Token": turn["conversation_token"]}).json()["messages"]
+    assert all(m["created_at"].endswith("+00:00") for m in history)  # naive times read as local by browsers
