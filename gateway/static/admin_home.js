@@ -95,8 +95,8 @@
     s.skills = Array.prototype.map.call(document.querySelectorAll("input[name=skill]:checked"), function (b) { return b.value; });
     try {
       var saved = await admin.request(state.token, base() + "/assistant/settings", "PUT", s);
+      await load();  // first: it writes its own status line
       status("Saved as revision " + saved.revision + ". Train to put it live.", true);
-      load();
     } catch (e) { status(e.message, false); }
   });
 
