@@ -13,10 +13,13 @@ BOT_FILES := bot/config.yml bot/domain.yml bot/skills.yml $(wildcard bot/data/*.
   $(wildcard bot/templates/*/template.yml) bot/tenants/northwind.yml $(wildcard gateway/assistants/*.py) \
   $(filter-out nlu_models/bench.py nlu_models/bench_data.py,$(wildcard nlu_models/*.py))
 
-.PHONY: run run-prod test setup env train validate compose-check clean bench-nlu bench-nlu-defaults bench-kb bench-load bench-tenants bench-turns
+.PHONY: run run-prod test setup setup-tests env train validate compose-check clean bench-nlu bench-nlu-defaults bench-kb bench-load bench-tenants bench-turns
 
-setup:  ## create / update both virtual environments, Chromium and .env (idempotent)
+setup:  ## create / update both virtual environments and .env (idempotent)
 	@bash scripts/setup.sh
+
+setup-tests:  ## setup plus what only the tests need (Chromium, docker-compose), said before it is installed
+	@SWITCHBOARD_TEST_TOOLS=1 bash scripts/setup.sh
 
 env:
 	@$(PY) scripts/ensure_env.py
@@ -36,13 +39,13 @@ run: setup $(MODEL)  ## start gateway, Rasa and the action server; Ctrl-C stops 
 run-prod: setup $(MODEL)  ## production topology natively: PostgreSQL, Redis, RabbitMQ, 2 gateways + 2 Rasa behind proxies
 	@$(PY) -m gateway.stack --production
 
-test: setup $(MODEL)  ## unit, integration and end-to-end tests
+test: setup-tests $(MODEL)  ## unit, integration and end-to-end tests
 	$(PY) -m pytest
 
 validate: setup
 	$(RASA) data validate --domain bot/domain.yml --data bot/data --config bot/config.yml
 
-compose-check:
+compose-check: setup-tests
 	docker-compose config -q
 
 clean:

@@ -51,14 +51,22 @@ ensure_venv() {
 ensure_venv .venv 3.11 requirements/app.in requirements/app.lock.txt
 ensure_venv .venv-rasa 3.10 requirements/rasa.in requirements/rasa.lock.txt
 
-# Debian packages the tests use: Chromium for the browser tests (Playwright cannot download its
-# own here) and docker-compose to validate docker-compose.yml (no Docker engine is needed for that).
+# Debian packages only the tests use (make test sets SWITCHBOARD_TEST_TOOLS=1; make run needs none):
+# Chromium for the browser tests (Playwright cannot download its own here) and docker-compose to
+# validate docker-compose.yml (no Docker engine is needed for that).
 missing=()
-[ "${SWITCHBOARD_SKIP_BROWSER:-0}" = "1" ] || [ -x /usr/bin/chromium ] || missing+=(chromium)
-command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+why=()
+if [ "${SWITCHBOARD_TEST_TOOLS:-0}" = "1" ]; then
+  if [ "${SWITCHBOARD_SKIP_BROWSER:-0}" != "1" ] && [ ! -x /usr/bin/chromium ]; then
+    missing+=(chromium); why+=("chromium for the browser tests")
+  fi
+  if ! command -v docker-compose >/dev/null 2>&1; then
+    missing+=(docker-compose); why+=("docker-compose to check docker-compose.yml")
+  fi
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing Debian packages: ${missing[*]}"
+    echo "setup: installing Debian packages the tests need: $(IFS=, ; echo "${why[*]}")"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
     die "missing Debian packages: ${missing[*]} (install them with apt-get as root)"
