@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse
 from gateway.api import (
     agent_api,
     agent_socket,
+    api_docs,
     analytics_api,
     assistant_api,
     billing_admin,
@@ -196,7 +197,8 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
 
         slack = SlackChannel(services, settings.slack_api_url)
 
-    app = FastAPI(title="Switchboard gateway", version="0.1.0", lifespan=lifespan)
+    # /docs is served by api_docs (Swagger UI's files from this server, not a CDN); ReDoc needed a CDN too.
+    app = FastAPI(title="Switchboard gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.services = services
     app.state.slack = slack
     app.state.login_throttle = LoginThrottle()
@@ -206,6 +208,7 @@ def create_app(settings: Settings | None = None, dialogue: DialogueEngine | None
         larger={kb_admin.PREFIX: settings.kb_max_file_bytes + 64 * 1024},  # file uploads
     )
     app.include_router(health.router)
+    app.include_router(api_docs.router)
     app.include_router(widget_api.router)
     app.include_router(widget_socket.router)
     app.include_router(widget_admin.router)
