@@ -1,7 +1,8 @@
 """``/docs``: the API's Swagger UI with its script and style served from here, so it works offline.
 
 FastAPI's default page loads Swagger UI from a CDN, which a machine without internet (or a strict
-network) never reaches: the page stayed blank. The files come from the ``swagger-ui-bundle`` package.
+network) never reaches: the page stayed blank. The files (Swagger UI 5, which reads OpenAPI 3.1) come
+from the ``swagger-ui-py`` package.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
-from swagger_ui_bundle import swagger_ui_path
+import swagger_ui
 
 from gateway.api.errors import ApiError
 
 router = APIRouter(include_in_schema=False)
-ASSETS = Path(swagger_ui_path)
+ASSETS = Path(swagger_ui.__file__).parent / "static"
 _FILES = {"swagger-ui-bundle.js": "application/javascript", "swagger-ui.css": "text/css"}
 
 

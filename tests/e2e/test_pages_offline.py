@@ -36,7 +36,7 @@ def test_api_docs_and_the_site_icon_need_no_internet(browser: Browser, tmp_path:
         context.route("**/*", offline)
         page = context.new_page()
         page.goto(f"{gateway.url}/docs")
-        expect(page.locator(".swagger-ui .title")).to_contain_text("Switchboard API", timeout=TIMEOUT_MS)
+        expect(page.locator(".swagger-ui .title")).to_contain_text("Switchboard gateway", timeout=TIMEOUT_MS)
         expect(page.locator(".swagger-ui")).to_contain_text("/api/v1/messages")
         assert outside == []
         assert page.request.get(f"{gateway.url}/favicon.ico").status == 200
