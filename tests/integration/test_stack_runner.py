@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -69,8 +71,6 @@ def _read_until(runner: subprocess.Popen[str], marker: str, lines: list[str], ti
 
 
 def test_a_dead_child_is_restarted_and_a_killed_runner_leaves_nothing_behind(tmp_path: Path) -> None:
-    import os
-
     settings = make_settings(tmp_path)
     command = [str(APP_PYTHON), "-m", "gateway.stack"]
     runner = subprocess.Popen(command, cwd=PROJECT_ROOT, env=_env_for(settings), stdout=subprocess.PIPE,
@@ -108,3 +108,9 @@ def test_a_dead_child_is_restarted_and_a_killed_runner_leaves_nothing_behind(tmp
         for process in (runner, second):
             if process is not None and process.poll() is None:
                 process.kill()
+        # A runner killed above leaves its children (own process groups): stop whatever is recorded.
+        pid_file = tmp_path / "run" / "stack.pgids"
+        if pid_file.exists():
+            for item in pid_file.read_text().split():
+                with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
+                    os.killpg(int(item.split("=")[1]), signal.SIGKILL)
