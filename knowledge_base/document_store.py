@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import KnowledgeChunk, KnowledgeDocument, Tenant, utcnow
@@ -134,6 +134,22 @@ class KnowledgeDocumentStore:
         with self._sessions() as session:
             document = self._find(session, tenant_id, document_id_or_source)
             return _record(document) if document else None
+
+    def admission_rank(self, tenant_id: str, document_id: str) -> int:
+        """How many of the tenant's documents were created before this one (ties broken by id).
+
+        With a document limit, the first ``limit`` documents by this order are the ones that fit: two
+        uploads racing for the last place agree on which of them keeps it.
+        """
+        with self._sessions() as session:
+            row = session.get(KnowledgeDocument, document_id)
+            if row is None or row.tenant_id != tenant_id:
+                return 0
+            earlier = session.execute(select(func.count()).select_from(KnowledgeDocument).where(
+                KnowledgeDocument.tenant_id == tenant_id,
+                or_(KnowledgeDocument.created_at < row.created_at,
+                    and_(KnowledgeDocument.created_at == row.created_at, KnowledgeDocument.id < row.id)))).scalar_one()
+            return int(earlier)
 
     def list_documents(self, tenant_id: str) -> list[DocumentRecord]:
         """A tenant's documents, by source."""

@@ -54,15 +54,26 @@ async def upload_document(
     services: GatewayServices = request.app.state.services
     documents = await run_in_threadpool(kb.list_documents, tenant)
     replacing = any(d.source == filename for d in documents)
-    if not replacing and not await run_in_threadpool(services.usage.can_add, tenant, Unit.KB_DOCUMENTS, len(documents)):
-        raise ApiError(402, "plan_limit", f"the plan includes {len(documents)} knowledge-base documents; "
-                                          "upgrade or delete one to add more")
+    limit = await run_in_threadpool(services.usage.gauge_limit, tenant, Unit.KB_DOCUMENTS)
+    if not replacing and limit is not None and len(documents) >= limit:
+        raise _plan_limit(limit, len(documents))
     data = await request.body()
     report = await run_in_threadpool(kb.ingest_bytes, tenant, filename, data, url)
     if report.status == "rejected":
         status = 413 if "limit" in (report.reason or "") else 422
         raise ApiError(status, "invalid_document", report.reason or "the document was rejected")
+    if report.status == "added" and limit is not None and report.document_id:
+        # Uploads racing for the last place: the earliest documents are the ones that fit, the rest go.
+        rank = await run_in_threadpool(kb.store.admission_rank, tenant, report.document_id)
+        if rank >= limit:
+            await run_in_threadpool(kb.delete, tenant, report.document_id)
+            raise _plan_limit(limit, limit)
     return report.to_dict()
+
+
+def _plan_limit(limit: int, in_use: int) -> ApiError:
+    return ApiError(402, "plan_limit", f"the plan includes {limit} knowledge-base documents and {in_use} are in "
+                                       "use; upgrade the plan or delete one to add more", limit=limit, in_use=in_use)
 
 
 @router.get("/{tenant}/kb/documents")

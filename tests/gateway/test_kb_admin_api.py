@@ -107,3 +107,25 @@ def test_admin_page_is_served_with_a_strict_policy(admin: TestClient) -> None:
     script = admin.get("/admin/static/kb_admin.js")
     assert script.status_code == 200 and "innerHTML" not in script.text
     assert admin.get("/admin/static/../settings.py").status_code == 404
+
+
+def test_concurrent_uploads_never_exceed_the_plans_documents(admin: TestClient) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gateway.billing.plans import Plan, Unit
+
+    services = admin.app.state.services
+    services.usage.plans.put(Plan(id="pair", name="Pair", monthly_fee="1", limits={Unit.KB_DOCUMENTS: 2}))
+    services.usage.change_plan("acme", "pair")
+    headers = tenant_admin_of(admin, "acme")
+
+    def upload(n: int) -> int:
+        body = f"# Topic {n}\n\nEverything about topic number {n} and nothing else.\n".encode()
+        return admin.put(f"{BASE}/acme/kb/documents/topic{n}.md", content=body, headers=headers).status_code
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        statuses = sorted(pool.map(upload, range(5)))
+    assert statuses.count(200) == 2 and statuses.count(402) == 3, statuses
+    assert len(admin.get(f"{BASE}/acme/kb/documents", headers=headers).json()["documents"]) == 2
+    refused = admin.put(f"{BASE}/acme/kb/documents/late.md", content=b"# Late\n\nToo late.\n", headers=headers)
+    assert refused.status_code == 402 and "includes 2 knowledge-base documents" in refused.json()["detail"]
