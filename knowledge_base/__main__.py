@@ -73,6 +73,24 @@ def main(argv: list[str] | None = None) -> int:
     kb = build_knowledge_base(settings)
     try:
         if args.command == "ingest":
+            # The plan's document limit holds here as in the admin API (replacing a document is always fine).
+            from gateway.billing.plans import Unit
+            from gateway.billing.usage_service import UsageService
+
+            limit = UsageService(kb.store._sessions).gauge_limit(args.tenant, Unit.KB_DOCUMENTS)
+            if limit is not None:
+                known = {d.source for d in kb.list_documents(args.tenant)}
+                from knowledge_base.parsers import KINDS
+
+                files = [f for p in args.paths for f in (sorted(x for x in p.rglob("*") if x.is_file()
+                                                                  and x.suffix.lower() in KINDS)
+                                                           if p.is_dir() else [p])]
+                new = {f.name for f in files} - known  # a source is its file name
+                if len(known) + len(new) > limit:
+                    print(f"error: the plan includes {limit} knowledge-base documents and {len(known)} are in use; "
+                          f"these {len(new)} new files do not fit (upgrade the plan or delete documents)",
+                          file=sys.stderr)
+                    return 2
             reports = kb.ingest_paths(args.tenant, args.paths, progress=True)
             for report in reports:
                 if report.reason:  # the reason names the file already
