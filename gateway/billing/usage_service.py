@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.billing.ledger import Meter, QuotaExceededError, UsageLedger, dialect_insert
@@ -200,11 +200,25 @@ class UsageService:
             return [{"unit": r.unit, "level": r.level, "at": r.created_at.isoformat()} for r in rows]
 
     # ------------------------------------------------------------------ view
+    def gauges_now(self, tenant_id: str) -> dict[Unit, int]:
+        """Agent seats (active agents) and knowledge-base documents in use right now."""
+        from gateway.db.models import Agent, KnowledgeDocument
+
+        with self._sessions() as session:
+            seats = session.execute(select(func.count()).select_from(Agent).where(
+                Agent.tenant_id == tenant_id, Agent.active.is_(True))).scalar_one()
+            documents = session.execute(select(func.count()).select_from(KnowledgeDocument).where(
+                KnowledgeDocument.tenant_id == tenant_id)).scalar_one()
+        return {Unit.AGENT_SEATS: int(seats), Unit.KB_DOCUMENTS: int(documents)}
+
     def summary(self, tenant_id: str, period: str | None = None) -> dict[str, Any]:
         """Usage of a period per unit against the plan, per day, with alerts and the reconciliation check."""
         period = period or period_of(self.clock())
         plan = self.plan_for(tenant_id)
         totals = self.ledger.totals(tenant_id, period)
+        if period == period_of(self.clock()):
+            # Gauges are metered when the period closes; while it runs, the page shows what is in use now.
+            totals = {**totals, **self.gauges_now(tenant_id)}
         daily = self.ledger.daily(tenant_id, period)
         units = []
         for unit in Unit:
