@@ -11,7 +11,7 @@ import yaml
 from gateway.assistants.assistant_settings import AssistantSettings
 from gateway.assistants.assistant_store import AssistantError
 from gateway.assistants.project_builder import AssistantProjectBuilder, ProjectError
-from gateway.assistants.templates import AssistantTemplate, UnknownTemplateError, template_names
+from gateway.assistants.templates import UnknownTemplateError, load_assistant_file, template_names
 from gateway.settings import Settings
 
 COMMANDS = {"assistant"}
@@ -86,9 +86,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _build_from_file(path: Path, tenant_id: str, folder: Path) -> int:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    template = AssistantTemplate.load(str(raw.get("template", "retail")))
-    settings = AssistantSettings.model_validate(raw.get("settings") or {})
+    template, raw_settings = load_assistant_file(path)
+    settings = AssistantSettings.model_validate(raw_settings)
     project = AssistantProjectBuilder().build(folder, tenant_id, template, settings, template.language_data())
     print(f"{tenant_id}: Rasa project written to {folder} ({len(project.intents)} intents, "
           f"skills: {', '.join(project.skills) or '-'})")

@@ -62,11 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     from gateway.stores.tenant_store import TenantStore
 
     engine = create_db_engine(settings.database_url)
-    try:
-        known = TenantStore(create_session_factory(engine)).exists(args.tenant)
-    finally:
+    sessions = create_session_factory(engine)
+    if not TenantStore(sessions).exists(args.tenant):
         engine.dispose()
-    if not known:
         print(f"unknown tenant {args.tenant!r}; create it with `python -m gateway tenants create {args.tenant} "
               f"--name \"…\" --template blank`", file=sys.stderr)
         return 2
@@ -77,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             from gateway.billing.plans import Unit
             from gateway.billing.usage_service import UsageService
 
-            limit = UsageService(kb.store._sessions).gauge_limit(args.tenant, Unit.KB_DOCUMENTS)
+            limit = UsageService(sessions).gauge_limit(args.tenant, Unit.KB_DOCUMENTS)
             if limit is not None:
                 known = {d.source for d in kb.list_documents(args.tenant)}
                 from knowledge_base.parsers import KINDS
@@ -118,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     except UnknownTenantError:
         print(f"unknown tenant {args.tenant!r}", file=sys.stderr)
         return 2
+    finally:
+        engine.dispose()
     return 2
 
 

@@ -31,7 +31,7 @@ from gateway.assistants.project_builder import (
     ReviewedExample,
     parse_language_data,
 )
-from gateway.assistants.templates import BOT_DIR, AssistantTemplate, UnknownTemplateError
+from gateway.assistants.templates import BOT_DIR, AssistantTemplate, UnknownTemplateError, load_assistant_file
 from gateway.learning.review_inbox import rasa_yaml
 from gateway.stores.tenant_store import TenantStore
 
@@ -101,9 +101,11 @@ class AssistantService:
         current = self.store.current(tenant_id)
         if current is not None:
             return current
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        template = self.template(str(raw.get("template", "retail")))
-        return self.store.create(tenant_id, template, AssistantSettings.model_validate(raw.get("settings") or {}), actor)
+        try:
+            template, settings = load_assistant_file(path)
+        except UnknownTemplateError as exc:
+            raise AssistantError("unknown_template", str(exc)) from exc
+        return self.store.create(tenant_id, template, AssistantSettings.model_validate(settings), actor)
 
     def update_settings(self, tenant_id: str, settings: AssistantSettings, actor: str) -> AssistantView:
         """Store new settings (a new revision); the next training run uses them.

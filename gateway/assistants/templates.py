@@ -108,3 +108,13 @@ class AssistantTemplate:
 def template_names(templates_dir: Path = TEMPLATES_DIR) -> list[str]:
     """Names of every template."""
     return sorted(p.parent.name for p in templates_dir.glob("*/template.yml"))
+
+
+def load_assistant_file(path: Path) -> tuple[AssistantTemplate, dict[str, Any]]:
+    """The template and raw settings of an assistant file like ``bot/tenants/northwind.yml``.
+
+    Raises:
+        UnknownTemplateError: The file names a template that does not exist.
+    """
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return AssistantTemplate.load(str(raw.get("template", "retail"))), raw.get("settings") or {}

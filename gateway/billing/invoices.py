@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.billing.periods import bounds
 from gateway.billing.plans import Unit
 from gateway.billing.usage_service import UsageService
-from gateway.db.models import Agent, Conversation, Handoff, Invoice, KnowledgeDocument, Message, Sender
+from gateway.db.models import Conversation, Handoff, Invoice, Message, Sender
 
 CENT = Decimal("0.01")
 
@@ -73,11 +73,9 @@ class PeriodCloser:
         """
         start, end = bounds(period)
         at = end - timedelta(seconds=1)
+        gauges = self.usage.gauges_now(tenant_id)
+        seats, documents = gauges[Unit.AGENT_SEATS], gauges[Unit.KB_DOCUMENTS]
         with self._sessions() as session:
-            seats = session.execute(select(func.count()).select_from(Agent).where(
-                Agent.tenant_id == tenant_id, Agent.active.is_(True))).scalar_one()
-            documents = session.execute(select(func.count()).select_from(KnowledgeDocument).where(
-                KnowledgeDocument.tenant_id == tenant_id)).scalar_one()
             answered = exists().where(Message.conversation_id == Conversation.id, Message.sender == Sender.BOT)
             escalated = exists().where(Handoff.conversation_id == Conversation.id)
             resolved = session.execute(select(Conversation.id).where(

@@ -20,12 +20,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.locks import lock_tenant
-from gateway.db.models import ModelDeployment, ModelVersion, Tenant, aware, utcnow
+from gateway.db.models import ModelDeployment, ModelVersion, aware, utcnow
 
 #: A retraining still "training" after this long is taken as crashed and no longer blocks new runs.
 STALE_TRAINING = timedelta(hours=2)
@@ -181,15 +181,10 @@ class ModelRegistry:
                  "at": aware(d.created_at).isoformat()} for d, version in rows]
 
     # ---------------------------------------------------------------- writing
-    @staticmethod
-    def _lock_tenant(session: Session, tenant_id: str) -> None:
-        """Serialise one tenant's registry writers until the transaction ends (unique indexes back it up)."""
-        lock_tenant(session, tenant_id)
-
     def _next_version(self, session: Session, tenant_id: str) -> int:
         # Without the lock, concurrent writers all read the same maximum and all but one lose the
         # insert; six at once could exhaust _insert's retries.
-        self._lock_tenant(session, tenant_id)
+        lock_tenant(session, tenant_id)
         return int(session.execute(select(func.coalesce(func.max(ModelVersion.version), 0))
                                    .where(ModelVersion.tenant_id == tenant_id)).scalar_one()) + 1
 
@@ -300,7 +295,7 @@ class ModelRegistry:
     def _mark_production(self, tenant_id: str, version: int, actor: str, action: str) -> VersionView:
         with self._sessions.begin() as session:
             # Production changes of one tenant are serialised; a partial unique index backs this up.
-            self._lock_tenant(session, tenant_id)
+            lock_tenant(session, tenant_id)
             row = session.execute(select(ModelVersion).where(ModelVersion.tenant_id == tenant_id,
                                                              ModelVersion.version == version)).scalar_one_or_none()
             if row is None:

@@ -191,16 +191,15 @@ class RetrainingPipeline:
                       f"reviewed examples, {project.replaced} examples relabelled, new intents: "
                       f"{', '.join(project.new_intents) or '-'})")
         self.registry.update(tenant_id, version, bot_data_hash=project.project_hash, intents=project.intents)
-        workspace = project
 
         self._stage(tenant_id, version, "training")
         archive = self.registry.archive_path(tenant_id, version)
         try:
-            self._rasa_train(workspace.config, workspace.domain, workspace.data, archive, workdir / "train.log")
+            self._rasa_train(project.config, project.domain, project.data, archive, workdir / "train.log")
         finally:
             # The generated project holds customers' (redacted) words; the database can rebuild it, and
             # erasure only has to reach the database: only the training log stays.
-            shutil.rmtree(workspace.root, ignore_errors=True)
+            shutil.rmtree(project.root, ignore_errors=True)
         self.registry.update(tenant_id, version, archive_path=str(archive), archive_sha256=file_sha256(archive),
                              rasa_model_id=read_model_id(archive))
         self.progress(f"v{version}: trained → {archive}")
