@@ -6,12 +6,12 @@ export PYTHONPATH := $(CURDIR)
 RASA := .venv-rasa/bin/rasa
 PY := .venv/bin/python
 MODEL := models/northwind.tar.gz
-# The classifier's code is part of the bot; its benchmark is not (editing it must not retrain the bot).
+# The classifier's code is part of the bot (its benchmarks live in bench/ and do not retrain it).
 # The default bot is Northwind's assistant: the skills (bot/) + bot/tenants/northwind.yml, built by the same
 # project builder every tenant's retraining uses.
 BOT_FILES := bot/config.yml bot/domain.yml bot/skills.yml $(wildcard bot/data/*.yml) $(wildcard bot/sentiment/*.csv) \
   $(wildcard bot/templates/*/template.yml) bot/tenants/northwind.yml $(wildcard gateway/assistants/*.py) \
-  $(filter-out nlu_models/bench.py nlu_models/bench_data.py,$(wildcard nlu_models/*.py))
+  $(wildcard nlu_models/*.py)
 
 .PHONY: run run-prod test setup setup-tests env train validate compose-check clean bench-nlu bench-nlu-defaults bench-kb bench-load bench-tenants bench-turns
 
@@ -27,17 +27,15 @@ env:
 train: setup $(MODEL)  ## (re)train the default bot when its data or config changed
 
 $(MODEL): $(BOT_FILES)
-	@echo "training the default bot (Rasa $(shell $(RASA) --version 2>/dev/null | head -1 | awk '{print $$NF}'))…"
-	@$(PY) -m gateway assistant build --from-file bot/tenants/northwind.yml --tenant northwind var/build/northwind
-	$(RASA) train --config var/build/northwind/config.yml --domain var/build/northwind/domain.yml \
-	  --data var/build/northwind/data --out models --fixed-model-name northwind
+	@$(PY) scripts/step.py "training the default bot (Rasa $(shell $(RASA) --version 2>/dev/null | head -1 | awk '{print $$NF}'))" \
+	  var/logs/train.log -- bash scripts/train_default.sh
 	@touch $(MODEL)
 
 run: setup $(MODEL)  ## start gateway, Rasa and the action server; Ctrl-C stops them
-	@$(PY) -m gateway.stack
+	@$(PY) -m gateway.run
 
 run-prod: setup $(MODEL)  ## production topology natively: PostgreSQL, Redis, RabbitMQ, 2 gateways + 2 Rasa behind proxies
-	@$(PY) -m gateway.stack --production
+	@$(PY) -m gateway.run --production
 
 test: setup-tests $(MODEL)  ## unit, integration and end-to-end tests
 	$(PY) -m pytest
@@ -52,18 +50,18 @@ clean:
 	rm -rf var models .pytest_cache
 
 bench-nlu: setup $(MODEL)  ## NLU benchmark (not in CI): writes bench/results/nlu.{json,md}
-	HF_HUB_OFFLINE=1 $(PY) -m nlu_models.bench --data $(or $(DATA),../shared/data) $(ARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m bench.nlu --data $(or $(DATA),../shared/data) $(ARGS)
 	HF_HUB_OFFLINE=1 $(PY) -m bench.nlu_defaults --data $(or $(DATA),../shared/data)
 
 bench-nlu-defaults: setup $(MODEL)  ## the default recipe on k-shot draws vs frozen + LR, and the frustration trigger
 	HF_HUB_OFFLINE=1 $(PY) -m bench.nlu_defaults --data $(or $(DATA),../shared/data) $(ARGS)
 
 bench-kb: setup  ## knowledge-base benchmarks (not in CI): bench/results/kb.{json,md} and kb_faq.{json,md}
-	HF_HUB_OFFLINE=1 $(PY) -m knowledge_base.bench --data $(or $(DATA),../shared/data)
+	HF_HUB_OFFLINE=1 $(PY) -m bench.kb --data $(or $(DATA),../shared/data)
 	HF_HUB_OFFLINE=1 $(PY) -m bench.kb_faq --data $(or $(DATA),../shared/data)
 
 bench-load: setup $(MODEL)  ## load benchmark (not in CI): embedded, production topology and raw Rasa; bench/results/load.*
-	HF_HUB_OFFLINE=1 $(PY) -m gateway.bench_load $(if $(DURATION),--duration $(DURATION))
+	HF_HUB_OFFLINE=1 $(PY) -m bench.load $(if $(DURATION),--duration $(DURATION))
 
 bench-tenants: setup $(MODEL)  ## tenants per Rasa process and a cold tenant's first turn: bench/results/tenant_capacity.*
 	HF_HUB_OFFLINE=1 $(PY) -m bench.tenant_capacity $(ARGS)

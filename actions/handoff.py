@@ -62,7 +62,9 @@ class ActionRequestHuman(Action):
         if reason == "kb_no_answer" and previous == "action_answer_question" and tracker.get_slot("kb_answered"):
             reason = "customer_request"  # the answer was found; the customer simply wants a person
         team = "billing" if reason == "payment_problem" else None
-        dispatcher.utter_message(response="utter_handoff", json_message=handoff_payload(reason, tracker, team))
+        # Only the request: the gateway's own message tells the customer what happens next (queue
+        # position, offline hours, or the agent who joined), so they read one message, not two.
+        dispatcher.utter_message(json_message=handoff_payload(reason, tracker, team))
         return []
 
 

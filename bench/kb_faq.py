@@ -1,6 +1,6 @@
 """Help-centre search on a help centre nobody tuned it on: an FAQ list, and questions from other domains.
 
-    make bench-kb          # runs this after knowledge_base.bench; or: python -m bench.kb_faq --data ../shared/data
+    make bench-kb          # runs this after bench.kb; or: python -m bench.kb_faq --data ../shared/data
 
 1. FAQ retrieval: an FAQ help centre is generated (in a temporary folder, never in the repo) from
    CLINC150's 120 intents outside banking and credit cards: one entry per intent, its question one

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from nlu_models.bench_data import banking77_full, clinc150, tweeteval_sentiment, uss_dissatisfaction
+from bench.nlu_data import banking77_full, clinc150, tweeteval_sentiment, uss_dissatisfaction
 from nlu_models.data import Example, load_examples
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -25,7 +25,8 @@ from pathlib import Path
 import httpx
 
 from gateway.settings import PROJECT_ROOT
-from gateway.stack import RASA_BIN, free_port, rasa_cli_env
+from gateway.rasa_cli import RASA_BIN, rasa_cli_env
+from gateway.stack import free_port
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
 BUDGET_MB = 4096.0

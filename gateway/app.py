@@ -32,7 +32,7 @@ from gateway.api import (
     widget_socket,
 )
 from gateway.api.agent_auth import LoginThrottle
-from gateway.api.rate_limits import RateLimiter, RateLimits
+from gateway.rate_limits import RateLimiter, RateLimits
 from gateway.stores.feedback_store import FeedbackStore
 from gateway.billing.usage_service import UsageService
 from gateway.privacy.erasure import ErasureService, RasaTrackerEraser
@@ -45,10 +45,10 @@ from gateway.rasa_client import DialogueEngine, RasaClient
 from gateway.handoff.event_hub import EventHub
 from gateway.handoff.policy import HandoffPolicyStore
 from gateway.handoff.service import HandoffService
-from gateway.handoff.webhooks import WebhookDispatcher, WebhookStore
+from gateway.webhooks import WebhookDispatcher, WebhookStore
 from gateway.services import GatewayServices
 from gateway.stores.agent_store import AgentStore
-from gateway.stores.handoff_store import HandoffStore
+from gateway.handoff.handoff_store import HandoffStore
 from gateway.settings import Settings, get_settings
 from gateway.stores.conversation_store import ConversationStore
 from gateway.stores.tenant_store import TenantStore

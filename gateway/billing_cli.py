@@ -53,7 +53,7 @@ def _onboard(args: argparse.Namespace, settings: Settings, sessions: Any) -> int
     """``tenants create``: everything a business needs, then its first assistant, with progress."""
     import time
 
-    from gateway.assistants.onboarding import OnboardingError, TenantOnboarding
+    from gateway.onboarding import OnboardingError, TenantOnboarding
 
     started = time.monotonic()
     onboarding = TenantOnboarding(settings, sessions)

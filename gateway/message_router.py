@@ -88,6 +88,13 @@ def merge_custom_payloads(messages: list[dict[str, Any]]) -> list[dict[str, Any]
     return merged
 
 
+def _only_handoff_request(reply: dict[str, Any]) -> bool:
+    """Whether a bot reply is nothing but the request for a person (no text, buttons or other payload)."""
+    content = {k for k, v in reply.items() if v and k not in ("recipient_id", "custom")}
+    custom = reply.get("custom")
+    return not content and isinstance(custom, dict) and set(custom) <= {"handoff"}
+
+
 @dataclass(frozen=True)
 class TurnResult:
     """The stored customer message and the replies it got."""
@@ -253,7 +260,10 @@ class MessageRouter:
         silenced = gateway_request is not None or (
             self._handoff is not None and await self._owner(tenant_id, conversation_id) != HandoffState.BOT)
         stored_replies = []
+        handoff_request = request or gateway_request
         for reply in merge_custom_payloads(messages):
+            if handoff_request is not None and self._handoff is not None and _only_handoff_request(reply):
+                continue  # a control message: the handoff's own message below is what the customer reads
             payload = {key: reply[key] for key in _PAYLOAD_KEYS if key in reply} or None
             if silenced:
                 payload = {**(payload or {}), "suppressed": "handoff"}
@@ -263,7 +273,6 @@ class MessageRouter:
             )
             if not silenced:
                 stored_replies.append(stored)
-        handoff_request = request or gateway_request
         if handoff_request is not None and self._handoff is not None:
             _, said = await self._handoff.start(tenant_id, conversation_id, handoff_request,
                                                 actor="bot" if request else "gateway", negative=is_negative(nlu))

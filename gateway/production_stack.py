@@ -1,6 +1,6 @@
 """The production topology, natively: what docker-compose.yml runs, on the machine's own services.
 
-    python -m gateway.stack --production      (make run-prod)
+    python -m gateway.run --production      (make run-prod)
 
 * gateway database and Rasa's tracker store on PostgreSQL;
 * two Rasa replicas sharing conversations through Redis (the atomic lock store of
@@ -16,6 +16,7 @@ Only configuration differs from the embedded default: ``bot/endpoints.production
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -96,11 +97,11 @@ class ProductionStack(Stack):
         replica_urls = ",".join(f"http://{s.rasa_host}:{port}" for port in self.rasa_ports)
         self.settings = s.model_copy(update={"rasa_replica_urls": replica_urls})
 
-    def prepare_database(self) -> None:
+    def prepare_database(self, progress: Callable[[str], None] = print) -> None:
         """Create the PostgreSQL databases if needed, then migrate and seed as the embedded stack does."""
         ensure_postgres_database(self.settings.database_url)
         ensure_postgres_database(self.settings.rasa_tracker_url or "")
-        super().prepare_database()
+        super().prepare_database(progress)
 
     def environment(self) -> dict[str, str]:
         """The embedded stack's variables plus the services' addresses (Rasa's endpoints file reads them)."""
@@ -160,6 +161,6 @@ class ProductionStack(Stack):
         super().start(timeout_s=timeout_s, progress=progress)
 
 
-if __name__ == "__main__":  # pragma: no cover - use `python -m gateway.stack --production`
-    sys.exit("use: python -m gateway.stack --production")
+if __name__ == "__main__":  # pragma: no cover - use `python -m gateway.run --production`
+    sys.exit("use: python -m gateway.run --production")
 

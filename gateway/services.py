@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.conversation_tokens import ConversationTokenSigner
 from gateway.handoff.event_hub import EventHub
 from gateway.handoff.service import HandoffService
-from gateway.handoff.webhooks import WebhookStore
+from gateway.webhooks import WebhookStore
 from gateway.stores.agent_store import AgentStore
 from gateway.message_router import MessageRouter
 from gateway.rasa_client import DialogueEngine
@@ -21,7 +21,7 @@ from gateway.stores.conversation_store import ConversationStore
 from gateway.stores.tenant_store import TenantStore
 from gateway.stores.feedback_store import FeedbackStore
 from gateway.stores.widget_config_store import WidgetConfigStore
-from gateway.api.rate_limits import RateLimits
+from gateway.rate_limits import RateLimits
 from gateway.billing.usage_service import UsageService
 from gateway.privacy.erasure import ErasureService
 

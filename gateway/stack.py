@@ -1,7 +1,7 @@
 """Runs the embedded stack natively: action server, Rasa server and gateway on 127.0.0.1.
 
-``python -m gateway.stack`` is what ``make run`` calls; the test suite uses ``Stack`` to start
-the same processes once per session.
+``python -m gateway.run`` (``make run``) starts it; the test suite uses ``Stack`` to start the same
+processes once per session.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import httpx
 from gateway.db.session import create_db_engine, create_session_factory
 from gateway.demo_seed import demo_agent_password, seed_demo
 from gateway.migrate import upgrade_database
+from gateway.rasa_cli import RASA_BIN
 from gateway.settings import PROJECT_ROOT, Settings, get_settings
-from gateway.supervisor import Supervisor, group_alive, kill_group
+from gateway.process_groups import group_alive, kill_group
 
 APP_PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
-RASA_BIN = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
 BOT_DIR = PROJECT_ROOT / "bot"
 
 
@@ -87,12 +87,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def rasa_cli_env() -> dict[str, str]:
-    """Environment of a Rasa command run from the gateway (train, test): no telemetry, the project importable."""
-    return {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(PROJECT_ROOT),
-            "TF_CPP_MIN_LOG_LEVEL": "2", "HF_HUB_OFFLINE": "1"}
 
 
 def scratch_settings(workdir: Path, **overrides: object) -> Settings:
@@ -221,18 +215,18 @@ class Stack:
         """What every child process gets (the settings as variables)."""
         return _env_for(self.settings)
 
-    def prepare_database(self) -> None:
+    def prepare_database(self, progress: Callable[[str], None] = print) -> None:
         """Migrate the gateway database and seed the demo tenant."""
         upgrade_database(self.settings.database_url)
         engine = create_db_engine(self.settings.database_url)
         sessions = create_session_factory(engine)
         seed_demo(sessions, self.settings.demo_tenant, self.settings.demo_widget_key,
                   agent_password=demo_agent_password(self.settings))
-        self.prepare_knowledge_base(sessions)
-        self.serving_model = self.prepare_model_registry(sessions)
+        self.prepare_knowledge_base(sessions, progress)
+        self.serving_model = self.prepare_model_registry(sessions, progress)
         engine.dispose()
 
-    def prepare_model_registry(self, sessions) -> Path:  # type: ignore[no-untyped-def]
+    def prepare_model_registry(self, sessions, progress: Callable[[str], None] = print) -> Path:  # type: ignore[no-untyped-def]
         """Register the model ``make train`` built and return the archive to serve: the registry's production version.
 
         A newly built base model (the bot's own data or code changed) becomes production; otherwise the
@@ -243,7 +237,7 @@ class Stack:
         registry = ModelRegistry(sessions, self.settings.model_registry_dir)
         base, new = registry.register_base(self.settings.demo_tenant, self.settings.model_path, "make train")
         if new:
-            print(f"model registry: {self.settings.model_path.name} registered as v{base.version} and deployed")
+            progress(f"model registry: {self.settings.model_path.name} registered as v{base.version} and deployed")
         for tenant_id in registry.tenants_in_production():
             registry.publish(tenant_id)  # Rasa finds each tenant's model through these files
         production = registry.production(self.settings.demo_tenant)
@@ -251,7 +245,7 @@ class Stack:
             return self.settings.model_path
         return Path(production.archive_path)
 
-    def prepare_knowledge_base(self, sessions) -> None:  # type: ignore[no-untyped-def]
+    def prepare_knowledge_base(self, sessions, progress: Callable[[str], None] = print) -> None:  # type: ignore[no-untyped-def]
         """Ingest the default help centre for the demo tenant (unchanged files are skipped)."""
         from knowledge_base.factory import build_knowledge_base
 
@@ -263,9 +257,9 @@ class Stack:
         changed = [r for r in reports if r.status in ("added", "replaced")]
         rejected = [r for r in reports if r.status == "rejected"]
         for report in rejected:
-            print(f"help centre: rejected {report.source}: {report.reason}")
+            progress(f"help centre: rejected {report.source}: {report.reason}")
         if changed:
-            print(f"help centre: {len(changed)} of {len(reports)} articles indexed for {self.settings.demo_tenant}")
+            progress(f"help centre: {len(changed)} of {len(reports)} articles indexed for {self.settings.demo_tenant}")
 
     @property
     def pid_file(self) -> Path:
@@ -303,7 +297,7 @@ class Stack:
             raise StackStartError(f"no trained model at {self.settings.model_path}; run `make train`")
         self.settings.rasa_tracker_db.parent.mkdir(parents=True, exist_ok=True)
         self._clean_leftovers(progress)
-        self.prepare_database()
+        self.prepare_database(progress)
         env = self.environment()
         self.processes = self._define()
         for managed in self.processes:
@@ -336,62 +330,3 @@ class Stack:
     def process(self, name: str) -> ManagedProcess:
         """The managed process called ``name``."""
         return next(m for m in self.processes if m.name == name)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Start the stack, print the demo address, and stop everything on Ctrl-C.
-
-    ``--production`` starts the production topology (``make run-prod``) instead of the embedded default.
-    """
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m gateway.stack")
-    parser.add_argument("--production", action="store_true",
-                        help="PostgreSQL, Redis, RabbitMQ; two gateway and two Rasa replicas behind proxies")
-    args = parser.parse_args(argv)
-    settings = get_settings()
-    if args.production:
-        from gateway.production_stack import ProductionStack, production_settings
-
-        stack: Stack = ProductionStack(production_settings(settings))
-        settings = stack.settings
-    else:
-        stack = Stack(settings)
-    try:
-        stack.start()
-    except StackStartError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:  # Ctrl-C while starting: what started is stopped too
-        stack.stop()
-        return 130
-    stopping = False
-
-    def _stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    # The handlers are in place before the banner: a Ctrl-C right after it stops cleanly too.
-    print(
-        f"\nSwitchboard is up.\n  Demo page:  {settings.gateway_url}/demo\n"
-        f"  API:        {settings.gateway_url}/docs\n  Health:     {settings.gateway_url}/healthz\n"
-        f"  Agents:     {settings.gateway_url}/console\n"
-        f"  Admin:      {settings.gateway_url}/admin\n"
-        "Press Ctrl-C to stop.",
-        flush=True,
-    )
-    supervisor = Supervisor(stack)
-    try:
-        while not stopping:
-            supervisor.tick()
-            time.sleep(0.5)
-        return 0
-    finally:
-        print("stopping…", flush=True)
-        stack.stop()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

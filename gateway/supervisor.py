@@ -6,32 +6,32 @@ workers too (rasa-sdk's sanic workers outlived their parent and held port 5055 b
 
 from __future__ import annotations
 
-import os
-import signal
+import subprocess
 import sys
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from gateway.stack import Stack
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
 
-def kill_group(pgid: int) -> None:
-    """SIGKILL whatever is left of a process group (no-op when it is gone)."""
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+class SupervisedProcess(Protocol):
+    """What the supervisor needs of a child: its name, its process, whether it exited, its log."""
+
+    name: str
+    log_path: Path
+    process: subprocess.Popen[bytes] | None
+
+    def exited(self) -> bool: ...  # noqa: D102
+
+    def log_tail(self, lines: int = 40) -> str: ...  # noqa: D102
 
 
-def group_alive(pgid: int) -> bool:
-    """Whether any process of the group is still alive."""
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
+class SupervisedStack(Protocol):
+    """What the supervisor needs of a stack: its children and a way to restart one."""
+
+    processes: Sequence[SupervisedProcess]
+
+    def restart(self, managed: Any) -> None: ...  # noqa: D102
 
 
 class Supervisor:
@@ -45,7 +45,7 @@ class Supervisor:
         clock: Monotonic clock (tests).
     """
 
-    def __init__(self, stack: "Stack", clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, stack: SupervisedStack, clock: Callable[[], float] = time.monotonic) -> None:
         self.stack = stack
         self.clock = clock
         self.failures: dict[str, int] = {}

@@ -8,6 +8,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+mkdir -p var/logs
+SETUP_LOG="var/logs/setup.log"
 
 die() { echo "setup: error: $*" >&2; exit 1; }
 
@@ -40,11 +42,15 @@ ensure_venv() {
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$dir/bin/python" ]; then
     return 0
   fi
-  echo "setup: building $dir with $python ($("$python" -V))"
-  [ -x "$dir/bin/python" ] || "$python" -m venv "$dir"
-  "$dir/bin/python" -m pip install -q --upgrade "pip==24.2"
-  "$dir/bin/python" -m pip install -q -r "$infile" -c "$lock"
-  echo "setup: $dir ready"
+  local started=$SECONDS
+  echo "setup: installing $dir ($("$python" -V), $infile; a few minutes the first time; log $SETUP_LOG)"
+  {
+    echo "===== $(date -u '+%F %T') $dir"
+    [ -x "$dir/bin/python" ] || "$python" -m venv "$dir"
+    "$dir/bin/python" -m pip install -q --upgrade "pip==24.2"
+    "$dir/bin/python" -m pip install -q -r "$infile" -c "$lock"
+  } >>"$SETUP_LOG" 2>&1 || { tail -n 30 "$SETUP_LOG" >&2; die "installing $dir failed (full output in $SETUP_LOG)"; }
+  echo "setup: $dir ready in $((SECONDS - started)) s"
   echo "$want" > "$stamp"
 }
 
@@ -67,7 +73,8 @@ fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing Debian packages the tests need: $(IFS=, ; echo "${why[*]}")"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >>"$SETUP_LOG" 2>&1 \
+      || { tail -n 30 "$SETUP_LOG" >&2; die "apt-get install ${missing[*]} failed (full output in $SETUP_LOG)"; }
   else
     die "missing Debian packages: ${missing[*]} (install them with apt-get as root)"
   fi

@@ -30,13 +30,13 @@ class WidgetConfig(BaseModel):
     """Everything a tenant configures about its widget.
 
     Attributes:
-        title: Header title.
+        title: Header title; empty shows the business's name (its assistant settings).
         accent: Main colour (header, launcher, customer bubbles), ``#rrggbb``.
         text_on_accent: Text colour on the accent, ``#rrggbb``.
         avatar: Up to 3 characters (initials or an emoji) shown in the header; no image URLs, so
             the widget never makes a third-party request.
         position: Corner of the launcher.
-        greeting: Shown (not stored) when a conversation is empty.
+        greeting: Shown (not stored) when a conversation is empty; empty shows the assistant's greeting.
         allowed_origins: Host pages allowed to embed the widget (``https://shop.example``); empty
             allows any origin, which is only meant for development.
         csat_enabled: Ask for a 1-5 rating when people resolve a conversation.
@@ -44,7 +44,7 @@ class WidgetConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(default="Support", min_length=1, max_length=60)
+    title: str = Field(default="", max_length=60)
     accent: str = "#2f5bea"
     text_on_accent: str = "#ffffff"
     avatar: str = Field(default="", max_length=3)

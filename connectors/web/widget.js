@@ -30,16 +30,20 @@
     ":host { all: initial; }",
     ".sb { position: fixed; bottom: 20px; right: 20px; display: flex; flex-direction: column; align-items: flex-end; z-index: 2147483000; font: 14px/1.45 system-ui, sans-serif; color: #1d2433; }",
     ".sb.left { right: auto; left: 20px; align-items: flex-start; }",
-    ".sb-launcher { width: 56px; height: 56px; border-radius: 50%; border: 0; background: var(--accent); color: var(--on-accent); font-size: 24px; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); }",
-    ".sb-launcher:focus-visible, .sb button:focus-visible, .sb textarea:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }",
+    ".sb-launcher { width: 56px; height: 56px; border-radius: 50%; border: 0; background: var(--accent); color: var(--on-accent); cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); display: flex; align-items: center; justify-content: center; padding: 0; }",
+    ".sb-launcher svg { width: 26px; height: 26px; display: block; }",
+    ".sb-launcher:focus-visible, .sb button:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }",
+    // The message box is focused on opening: its focus shows as the form's accent top line, not a yellow bar.
+    ".sb-form textarea:focus { outline: none; }",
+    ".sb-form:focus-within { border-top-color: var(--accent); box-shadow: inset 0 1px 0 var(--accent); }",
     ".sb-panel { display: none; flex-direction: column; width: 360px; max-width: calc(100vw - 24px); height: 520px; max-height: calc(100vh - 100px); background: #fff; border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.25); overflow: hidden; margin-bottom: 12px; }",
     ".sb.open .sb-panel { display: flex; }",
     ".sb-header { background: var(--accent); color: var(--on-accent); padding: 12px 14px; display: flex; align-items: center; gap: 8px; }",
-    ".sb-header h2 { font-size: 15px; margin: 0; flex: 1; }",
-    ".sb-header button { background: transparent; border: 0; color: inherit; cursor: pointer; font-size: 13px; }",
+    ".sb-header h2 { font-size: 15px; margin: 0; flex: 1; min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }",
+    ".sb-header button { background: transparent; border: 0; color: inherit; cursor: pointer; font-size: 13px; white-space: nowrap; flex: none; }",
     ".sb-avatar { width: 28px; height: 28px; border-radius: 50%; background: rgba(255,255,255,.25); display: none; align-items: center; justify-content: center; font-size: 13px; font-weight: 600; }",
     ".sb-avatar.on { display: flex; }",
-    ".sb-status { font-size: 12px; opacity: .85; }",
+    ".sb-status { font-size: 12px; opacity: .85; max-width: 35%; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }",
     ".sb-log { flex: 1; overflow-y: auto; padding: 12px; display: flex; flex-direction: column; gap: 8px; background: #f6f7fb; }",
     ".sb-msg { max-width: 80%; padding: 8px 11px; border-radius: 12px; white-space: pre-wrap; word-wrap: break-word; }",
     ".sb-msg.customer { align-self: flex-end; background: var(--accent); color: var(--on-accent); border-bottom-right-radius: 4px; }",
@@ -87,6 +91,27 @@
   function newClientId() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     return "c" + Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  function chatIcon() {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var bubble = document.createElementNS(ns, "path");
+    bubble.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z");
+    bubble.setAttribute("fill", "currentColor");
+    svg.appendChild(bubble);
+    [8, 12, 16].forEach(function (x) {
+      var dot = document.createElementNS(ns, "circle");
+      dot.setAttribute("cx", String(x));
+      dot.setAttribute("cy", "11");
+      dot.setAttribute("r", "1.4");
+      dot.style.fill = "var(--accent)";
+      svg.appendChild(dot);
+    });
+    return svg;
   }
 
   // ---- DOM ---------------------------------------------------------------------------------
@@ -139,7 +164,7 @@
   launcher.type = "button";
   launcher.setAttribute("aria-label", "Open chat");
   launcher.setAttribute("aria-expanded", "false");
-  launcher.textContent = "\uD83D\uDCAC";
+  launcher.appendChild(chatIcon());  // an inline SVG: no emoji font or third-party request needed
   shell.append(panel, launcher);
   root.appendChild(shell);
   log.appendChild(typing);

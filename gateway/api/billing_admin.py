@@ -31,7 +31,7 @@ from gateway.api.admin_auth import require_admin
 from gateway.api.tenant_admin_auth import require_tenant_admin
 from gateway.api.deps import get_services, require_tenant
 from gateway.api.errors import ApiError
-from gateway.assistants.onboarding import OnboardingError, TenantOnboarding
+from gateway.onboarding import OnboardingError, TenantOnboarding
 from gateway.billing.invoices import InvoiceError, PeriodCloser, invoice_csv
 from gateway.billing.periods import bounds
 from gateway.billing.plans import UnknownPlanError

@@ -33,6 +33,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
+from gateway.assistants.assistant_store import AssistantStore
 from gateway.handoff.event_hub import conversation_topic
 from gateway.stores.conversation_store import ConversationNotFoundError
 from gateway.message_router import MessageRejectedError
@@ -119,7 +120,7 @@ class WidgetSession:
                                           conversation_id)
         self._follow(conversation_id)
         feedback = await run_in_threadpool(services.feedback.for_conversation, self.tenant_id, conversation_id)
-        config = await run_in_threadpool(services.widget_configs.get, self.tenant_id)
+        config = await run_in_threadpool(_public_config, services, self.tenant_id)
         await self.send(
             {
                 "type": "session",
@@ -128,7 +129,7 @@ class WidgetSession:
                 "resumed": bool(resumed),
                 "history": [message.to_public() for message in history],
                 "handoff_state": handoff.state.value if handoff else "bot",
-                "config": config.public(),
+                "config": config,
                 "rated": [f.target for f in feedback if f.kind == "csat"],
             }
         )
@@ -226,6 +227,17 @@ async def widget_socket(socket: WebSocket) -> None:
         await _serve(socket, services, session)
     finally:
         session.stop_following()
+
+
+def _public_config(services: GatewayServices, tenant_id: str) -> dict[str, Any]:
+    """The widget's look, with the business's name and its assistant's greeting where the tenant set none."""
+    config = services.widget_configs.get(tenant_id).public()
+    if not config.get("title") or not config.get("greeting"):
+        assistant = AssistantStore(services.sessions).current(tenant_id)
+        identity = assistant.widget_identity() if assistant else {"title": "Support", "greeting": ""}
+        for key, value in identity.items():
+            config[key] = config.get(key) or value
+    return config
 
 
 def _customer_metadata(value: object) -> dict[str, str] | None:

@@ -32,7 +32,7 @@ from gateway.assistants.project_builder import (
     parse_language_data,
 )
 from gateway.assistants.templates import BOT_DIR, AssistantTemplate, UnknownTemplateError, load_assistant_file
-from gateway.learning.review_inbox import rasa_yaml
+from gateway.assistants.rasa_files import rasa_yaml
 from gateway.stores.tenant_store import TenantStore
 
 SETTINGS_FILE = "switchboard.yml"
@@ -255,7 +255,7 @@ TENANT_DATA_WARNINGS = ("labeled with multiple different intents", "is not liste
 def rasa_validate(project: AssistantProject, timeout_s: float = 300.0) -> str | None:
     """``rasa data validate`` on a built project: its errors, and warnings the tenant's data caused; None when clean."""
     from gateway.settings import PROJECT_ROOT
-    from gateway.stack import RASA_BIN, rasa_cli_env
+    from gateway.rasa_cli import RASA_BIN, rasa_cli_env
 
     command = [str(RASA_BIN), "data", "validate", "--domain", str(project.domain), "--data", str(project.data),
                "--config", str(project.config)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from string import Template
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -49,3 +50,8 @@ class AssistantSettings(BaseModel):
     def display_name(self) -> str:
         """The assistant's name as it introduces itself."""
         return self.assistant_name or f"the {self.business_name} assistant"
+
+    def greeting_text(self, template_greeting: str) -> str:
+        """The greeting customers read: the tenant's own or the template's, names filled in."""
+        names = {"assistant_name": self.display_name(), "business_name": self.business_name}
+        return Template(self.greeting or template_greeting).safe_substitute(names)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.assistants.assistant_settings import AssistantSettings
-from gateway.assistants.templates import AssistantTemplate
+from gateway.assistants.templates import AssistantTemplate, UnknownTemplateError
 from gateway.db.models import AssistantRevision, Tenant, aware
 
 
@@ -45,6 +45,14 @@ class AssistantView:
         return cls(row.tenant_id, row.revision, row.template, AssistantSettings.model_validate(row.settings),
                    row.language_data, row.content_hash, row.source, row.created_by,
                    created.isoformat() if created else "")
+
+    def widget_identity(self) -> dict[str, str]:
+        """What the widget shows where the tenant set no title or greeting: the business and its greeting."""
+        try:
+            template_greeting = AssistantTemplate.load(self.template).greeting
+        except UnknownTemplateError:
+            template_greeting = "Hi! I'm ${assistant_name}. How can I help?"
+        return {"title": self.settings.business_name, "greeting": self.settings.greeting_text(template_greeting)}
 
     def to_public(self) -> dict[str, object]:
         """JSON for the API (language data left out: it is large; export it instead)."""

@@ -28,7 +28,7 @@ import yaml
 
 from gateway.assistants.assistant_settings import AssistantSettings
 from gateway.assistants.templates import BOT_DIR, AssistantTemplate, SkillCatalog
-from gateway.learning.review_inbox import normalise, rasa_yaml
+from gateway.assistants.rasa_files import normalise, rasa_yaml
 
 #: What an intent only the tenant (or its reviewers) defined does: the help centre answers.
 NEW_INTENT_ACTION = "action_answer_question"
@@ -242,7 +242,7 @@ class AssistantProjectBuilder:
             domain.pop("forms")
         names = {"assistant_name": settings.display_name(), "business_name": settings.business_name,
                  "scope": template.scope}
-        names["greeting"] = Template(settings.greeting or template.greeting).safe_substitute(names)
+        names["greeting"] = settings.greeting_text(template.greeting)
         responses: dict[str, Any] = {}
         for name, variations in (domain.get("responses") or {}).items():
             if name in gone_responses:

@@ -100,7 +100,7 @@ class AssistantTemplate:
             if "regex" in block and self.intents is not None and "order_status" not in self.intents:
                 continue  # the order-number pattern belongs to the order-status skill
             blocks.append(block)
-        from gateway.learning.review_inbox import rasa_yaml
+        from gateway.assistants.rasa_files import rasa_yaml
 
         return rasa_yaml({"version": "3.1", "nlu": blocks})
 

@@ -24,7 +24,7 @@ from gateway.billing.periods import period_of
 from gateway.billing.plans import GAUGES, Plan, PlanStore, UnknownPlanError, Unit
 from gateway.billing.subscriptions import SubscriptionStore
 from gateway.db.models import UsageAlert, utcnow
-from gateway.handoff.webhooks import queue_event
+from gateway.webhooks import queue_event
 
 logger = logging.getLogger(__name__)
 

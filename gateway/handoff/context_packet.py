@@ -6,7 +6,7 @@ from typing import Any
 
 from gateway.db.models import Sender
 from gateway.stores.conversation_store import StoredMessage
-from gateway.stores.handoff_store import HandoffRecord, TransitionRecord
+from gateway.handoff.handoff_store import HandoffRecord, TransitionRecord
 
 
 def build_context(info: dict[str, Any], handoff: HandoffRecord | None, transcript: list[StoredMessage],

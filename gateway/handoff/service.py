@@ -23,7 +23,7 @@ from gateway.handoff.triggers import HandoffRequest
 from gateway.rasa_client import DialogueEngine, RasaUnavailableError
 from gateway.stores.agent_store import AgentRecord, AgentStore
 from gateway.stores.conversation_store import ConversationStore, StoredMessage
-from gateway.stores.handoff_store import HandoffRecord, HandoffStore
+from gateway.handoff.handoff_store import HandoffRecord, HandoffStore
 
 logger = logging.getLogger(__name__)
 

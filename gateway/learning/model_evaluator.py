@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from gateway.settings import PROJECT_ROOT
-from gateway.stack import RASA_BIN, rasa_cli_env
+from gateway.rasa_cli import RASA_BIN, rasa_cli_env
 from nlu_models.data import Example, load_csv, load_examples
 from nlu_models.onnx_predictor import OnnxIntentSentimentPredictor
 

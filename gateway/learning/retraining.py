@@ -37,7 +37,7 @@ from gateway.learning.model_evaluator import EvaluationError, EvaluationSets, Mo
 from gateway.learning.model_registry import ModelRegistry, RegistryError, VersionView, file_sha256
 from gateway.learning.review_inbox import ReviewInbox
 from gateway.settings import PROJECT_ROOT, Settings
-from gateway.stack import RASA_BIN, rasa_cli_env
+from gateway.rasa_cli import RASA_BIN, rasa_cli_env
 
 logger = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import Feedback, Handoff, Message, Sender, TrainingDataVersion, TrainingExample
+from gateway.assistants.rasa_files import normalise, rasa_yaml
 from gateway.privacy.redaction import Redactor
 
 #: Below this calibrated confidence a message is worth a reviewer's look. The probe-first classifier is
@@ -45,11 +45,6 @@ class ReviewError(ValueError):
         super().__init__(detail)
         self.code = code
         self.detail = detail
-
-
-def normalise(text: str) -> str:
-    """Grouping key: lower case, single spaces, no trailing punctuation."""
-    return re.sub(r"\s+", " ", text.strip().lower()).rstrip("?!. ")
 
 
 @dataclass
@@ -239,20 +234,3 @@ class ReviewInbox:
         nlu = [{"intent": intent, "examples": "".join(f"- {text}\n" for text in texts)}
                for intent, texts in sorted(by_intent.items())]
         return rasa_yaml({"version": "3.1", "nlu": nlu})
-
-
-class _LiteralDumper(yaml.SafeDumper):
-    """Writes multi-line strings as ``|`` blocks, as Rasa's own files do."""
-
-
-def _literal(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_LiteralDumper.add_representer(str, _literal)
-
-
-def rasa_yaml(document: Any) -> str:
-    """YAML as Rasa's own files look: keys in order, Unicode kept, multi-line strings as ``|`` blocks."""
-    return yaml.dump(document, Dumper=_LiteralDumper, allow_unicode=True, sort_keys=False)

@@ -38,7 +38,10 @@
     $("admin-link").hidden = me.agent.role !== "admin";
     $("status-select").value = me.agent.status === "away" ? "away" : "online";
     var labels = $("resolve-label"); labels.replaceChildren();
-    me.resolution_labels.forEach(function (l) { var o = el("option", l); o.value = l; labels.appendChild(o); });
+    // No label is preselected: the agent chooses one (a default label mislabelled resolved chats).
+    var pick = el("option", "Choose a label\u2026"); pick.value = ""; pick.disabled = true; pick.selected = true;
+    labels.appendChild(pick);
+    me.resolution_labels.forEach(function (l) { var o = el("option", l.replace(/_/g, " ")); o.value = l; labels.appendChild(o); });
     connect();
     await refreshAgents();
     await refreshQueue();
@@ -116,7 +119,21 @@
     var li = el("li", null, m.sender);
     li.dataset.id = Number(m.id);
     li.appendChild(el("span", senderLabel(m) + " · " + new Date(m.created_at).toLocaleTimeString(), "who"));
-    li.appendChild(document.createTextNode(m.text || ""));
+    var text = m.text || "";
+    var citations = (m.payload && Array.isArray(m.payload.citations)) ? m.payload.citations.filter(function (c) { return c && typeof c.title === "string"; }) : [];
+    citations.forEach(function (c) { text = text.replace("\n\nSource: " + c.title + " \u2013 " + c.url, "").replace("\n\nSource: " + c.title, ""); });
+    li.appendChild(document.createTextNode(text));
+    if (citations.length) {
+      var sources = el("span", null, "sources");
+      sources.appendChild(document.createTextNode(citations.length > 1 ? "Sources: " : "Source: "));
+      citations.forEach(function (c, i) {
+        if (i) sources.appendChild(document.createTextNode(", "));
+        if (typeof c.url === "string" && /^https?:\/\//.test(c.url)) {
+          var a = el("a", c.title); a.href = c.url; a.target = "_blank"; a.rel = "noopener noreferrer"; sources.appendChild(a);
+        } else sources.appendChild(document.createTextNode(c.title));
+      });
+      li.appendChild(sources);
+    }
     list.appendChild(li);
     list.scrollTop = list.scrollHeight;
   }
@@ -215,8 +232,10 @@
   });
   $("resolve-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
-    act(function () { return api("POST", "/handoffs/" + encodeURIComponent(state.packet.handoff.id) + "/resolve", { label: $("resolve-label").value, note: $("resolve-note").value || null }); });
-    $("resolve-note").value = "";
+    var label = $("resolve-label").value;
+    if (!label) { showError("action-error", "Choose a resolution label first."); $("resolve-label").focus(); return; }
+    act(function () { return api("POST", "/handoffs/" + encodeURIComponent(state.packet.handoff.id) + "/resolve", { label: label, note: $("resolve-note").value || null }); });
+    $("resolve-note").value = ""; $("resolve-label").value = "";
   });
   setInterval(function () { if (state.queue) refreshQueue(); }, 15000);  // waiting times tick
   boot();

@@ -77,6 +77,7 @@ def test_customer_agent_handoff_and_back_to_the_bot(browser: Browser, running_st
     expect(customer.locator(".sb-msg.bot").last).not_to_contain_text("parcel")
 
     # Resolve: the bot is back, with a message, and answers the next question.
+    assert agent.locator("#resolve-label").input_value() == ""  # no label is preselected: the agent chooses
     agent.locator("#resolve-label").select_option("shipping_info")
     agent.locator("#resolve-form button[type=submit]").click()
     expect(customer.locator(".sb-msg.system").last).to_contain_text("resolved", timeout=TIMEOUT_MS)

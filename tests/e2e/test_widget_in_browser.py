@@ -90,3 +90,24 @@ def test_help_centre_answer_shows_its_citation_as_a_link(browser: Browser, runni
     helpful.click()
     expect(page.locator(".sb-msg.bot").last).to_contain_text("Glad that helped", timeout=TIMEOUT_MS)
     page.context.close()
+
+
+def test_the_panel_greets_in_the_business_name_with_a_drawn_icon_and_a_tidy_header(browser: Browser,
+                                                                                   running_stack: Stack) -> None:
+    page = open_demo(browser, running_stack)
+    launcher = page.locator(".sb-launcher")
+    # An inline SVG, not an emoji a machine without an emoji font draws as a box.
+    assert launcher.locator("svg").count() == 1 and launcher.inner_text().strip() == ""
+    launcher.click()
+    # The tenant set no title or greeting: the business's name and its assistant's greeting.
+    expect(page.locator(".sb-header h2")).to_have_text("Northwind Goods", timeout=TIMEOUT_MS)
+    expect(page.locator(".sb-greeting")).to_contain_text("Hi! I'm the Northwind Goods assistant", timeout=TIMEOUT_MS)
+    # The focused message box shows no yellow outline bar.
+    expect(page.locator(".sb-input")).to_be_focused()
+    assert page.locator(".sb-input").evaluate("e => getComputedStyle(e).outlineStyle") == "none"
+    # A long status does not wrap "New conversation" onto two lines.
+    page.locator(".sb-status").evaluate("e => { e.textContent = 'waiting for a person: number 12 in the queue, about 25 minutes'; }")
+    one_line = page.locator(".sb-restart").evaluate("e => parseFloat(getComputedStyle(e).lineHeight) || 20")
+    box = page.locator(".sb-restart").bounding_box()
+    assert box is not None and box["height"] < 2 * one_line, box
+    page.context.close()

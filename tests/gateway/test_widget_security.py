@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.websockets import WebSocketDisconnect
 
 from connectors.web.config import WidgetConfig
-from gateway.api.rate_limits import RateLimiter
+from gateway.rate_limits import RateLimiter
 from gateway.app import create_app
 from gateway.db.session import create_db_engine, create_session_factory
 from gateway.migrate import upgrade_database

@@ -157,4 +157,4 @@ def test_external_sentiment_intent_makes_rasa_offer_a_person(running_stack: Stac
     assert "bring in a person" in messages[0]["text"]
     assert messages[0]["buttons"][0]["payload"] == "/human_handoff"
     # The customer's "yes" continues the dialogue Rasa now knows about.
-    assert any("support team" in r for r in conversation.say("yes please"))
+    assert any("connecting you with a person" in r for r in conversation.say("yes please"))

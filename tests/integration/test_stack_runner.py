@@ -26,7 +26,7 @@ def port_open(port: int) -> bool:
 def test_runner_prints_demo_address_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     runner = subprocess.Popen(
-        [str(APP_PYTHON), "-m", "gateway.stack"], cwd=PROJECT_ROOT, env=_env_for(settings),
+        [str(APP_PYTHON), "-m", "gateway.run"], cwd=PROJECT_ROOT, env=_env_for(settings),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     lines: list[str] = []
@@ -72,7 +72,7 @@ def _read_until(runner: subprocess.Popen[str], marker: str, lines: list[str], ti
 
 def test_a_dead_child_is_restarted_and_a_killed_runner_leaves_nothing_behind(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    command = [str(APP_PYTHON), "-m", "gateway.stack"]
+    command = [str(APP_PYTHON), "-m", "gateway.run"]
     runner = subprocess.Popen(command, cwd=PROJECT_ROOT, env=_env_for(settings), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     second = None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.settings import PROJECT_ROOT
-from nlu_models.bench import RASA, rasa_env, rasa_parse
+from bench.nlu_baselines import RASA, rasa_env, rasa_parse
 from tests.nlu_models.conftest import INTENTS, SENTIMENT
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

@@ -19,10 +19,7 @@ AGENT = "UAGENT01"
 
 
 def _handoff_script(engine: ScriptedDialogueEngine) -> None:
-    engine.replies[HANDOFF_TEXT] = [
-        {"text": "I'll bring in someone from our support team."},
-        {"custom": {"handoff": {"reason": "customer_request", "intent": "human_handoff"}}},
-    ]
+    engine.replies[HANDOFF_TEXT] = [{"custom": {"handoff": {"reason": "customer_request", "intent": "human_handoff"}}}]
 
 
 def _receive_until(socket: Any, predicate: Any, limit: int = 40) -> dict[str, Any]:

@@ -115,7 +115,7 @@ def test_200_messages_from_20_parallel_conversations_are_counted_exactly_even_wh
 
 def test_at_a_hard_limit_the_next_message_gets_a_polite_stop_and_never_reaches_the_bot(
         gateway: TestClient, engine: ScriptedDialogueEngine, sessions: sessionmaker[Session]) -> None:
-    from gateway.handoff.webhooks import WebhookStore
+    from gateway.webhooks import WebhookStore
 
     WebhookStore(sessions).add("acme", "https://hooks.acme.test/usage")
     _plan(gateway, "tiny")

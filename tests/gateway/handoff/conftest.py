@@ -73,10 +73,7 @@ def bob(client: TestClient, agent_store: AgentStore) -> AgentRecord:
 @pytest.fixture
 def handoff_engine(engine: ScriptedDialogueEngine) -> ScriptedDialogueEngine:
     """The scripted bot asks for a person when the customer says HANDOFF_TEXT (like action_request_human)."""
-    engine.replies[HANDOFF_TEXT] = [
-        {"text": "I'll bring in someone from our support team."},
-        {"custom": {"handoff": {"reason": "customer_request", "intent": "human_handoff"}}},
-    ]
+    engine.replies[HANDOFF_TEXT] = [{"custom": {"handoff": {"reason": "customer_request", "intent": "human_handoff"}}}]
     engine.intents[HANDOFF_TEXT] = "human_handoff"
     return engine
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.app import create_app
-from gateway.handoff import webhooks
+from gateway import webhooks
 from gateway.settings import Settings
 from gateway.stores.agent_store import AgentRecord
 from tests.gateway.conftest import ScriptedDialogueEngine

@@ -1,6 +1,6 @@
 """Knowledge-base benchmark: retrieval quality on real customer queries, and index scale.
 
-    make bench-kb        # or: python -m knowledge_base.bench --data ../shared/data
+    make bench-kb        # or: python -m bench.kb --data ../shared/data
 
 1. Quality: the 77 help articles in ``bench/kb_articles/`` (one per BANKING77 intent, written for
    this project) are ingested through the real ingestion path; the 3,080 BANKING77 test queries
@@ -259,7 +259,7 @@ def write_report(results: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write the results."""
-    parser = argparse.ArgumentParser(prog="python -m knowledge_base.bench")
+    parser = argparse.ArgumentParser(prog="python -m bench.kb")
     parser.add_argument("--data", type=Path, default=PROJECT_ROOT.parent / "shared" / "data")
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--kinds", nargs="*", default=["flat", "hnsw", "ivf"])

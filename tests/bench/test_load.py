@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from gateway.bench_load import LevelResult, markdown, svg_chart
+from bench.load import LevelResult, markdown, svg_chart
 
 
 def test_percentiles_throughput_and_error_rate() -> None:

@@ -41,7 +41,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from gateway.settings import PROJECT_ROOT, Settings
-from gateway.stack import RASA_BIN, free_port, rasa_cli_env, scratch_settings
+from gateway.rasa_cli import RASA_BIN, rasa_cli_env
+from gateway.stack import free_port, scratch_settings
 
 RESULTS = PROJECT_ROOT / "bench" / "results"
 TROUBLE = "having trouble"
@@ -311,7 +312,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateway.bench_load", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levels", default="10,50,200")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds measured per level")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nlu_models.bench import carried_over, earlier_run, score, write_report
+from bench.nlu import carried_over, combine_seeds
+from bench.nlu_metrics import score, tradeoff
+from bench.nlu_report import earlier_run, write_report
 
 
 def test_score_counts_out_of_scope_recall_apart_from_in_scope_accuracy() -> None:
@@ -55,7 +57,6 @@ def test_report_names_only_the_earlier_runs_a_row_still_comes_from(tmp_path: Pat
 def test_tradeoff_finds_the_best_in_scope_accuracy_at_each_recall() -> None:
     import numpy as np
 
-    from nlu_models.bench import tradeoff
 
     # in-scope: a (0.9, right), b (0.5, right), c (0.3, wrong); out of scope: 0.4, 0.2, top class oos (-inf), 0.6
     scores = np.array([0.9, 0.5, 0.3, 0.4, 0.2, -np.inf, 0.6])
@@ -73,7 +74,6 @@ def _run(seed: int, accuracy: float, recall: float) -> dict:
 
 
 def test_combine_seeds_reports_the_mean_the_range_and_every_run() -> None:
-    from nlu_models.bench import combine_seeds
 
     combined = combine_seeds([_run(13, 0.95, 0.88), _run(14, 0.94, 0.92), _run(15, 0.96, 0.90)])
     assert combined["seeds"] == [13, 14, 15]
@@ -87,7 +87,6 @@ def test_combine_seeds_reports_the_mean_the_range_and_every_run() -> None:
 
 
 def test_report_shows_seed_means_with_their_range_and_checks_the_targets(tmp_path: Path) -> None:
-    from nlu_models.bench import combine_seeds
 
     clinc = {"metric": "accuracy", "plan_epochs": 5, "commit": "c",
              "finetuned": combine_seeds([_run(13, 0.9533, 0.885), _run(14, 0.9509, 0.915), _run(15, 0.952, 0.90)]),
@@ -120,7 +119,7 @@ def test_report_shows_seed_means_with_their_range_and_checks_the_targets(tmp_pat
 
 
 def _tiny_bench():  # type: ignore[no-untyped-def]
-    from nlu_models.bench_data import BenchSet
+    from bench.nlu_data import BenchSet
     from nlu_models.data import Example
 
     return BenchSet("tiny", [Example("hi", "greet")], [Example("hello", "greet")], [])
@@ -129,13 +128,15 @@ def _tiny_bench():  # type: ignore[no-untyped-def]
 def test_diet_result_of_the_previous_report_is_reused_only_for_the_same_data(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import subprocess
 
-    from nlu_models import bench
+    from bench import nlu_baselines as bench
+    from bench.nlu_data import BenchSet, Example
+    from bench.nlu_plans import PLANS
 
     monkeypatch.setattr(bench, "CACHE", tmp_path / "cache")
     calls: list[object] = []
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(RuntimeError("rasa ran")))
     tiny = _tiny_bench()
-    plan = bench.PLANS["tweeteval_sentiment"]
+    plan = PLANS["tweeteval_sentiment"]
     key = bench.data_key(tiny, f"diet-{plan.diet_epochs}")
     earlier = {"accuracy": 0.5, "epochs": plan.diet_epochs, "measured_on": "abc1234", "data_key": key, "cached": True}
 
@@ -146,7 +147,7 @@ def test_diet_result_of_the_previous_report_is_reused_only_for_the_same_data(tmp
     assert bench.run_diet(tiny, plan, "new")["measured_on"] == "abc1234"
 
     # Other data (or settings) must not reuse it: DIET is trained, here refused by the fake.
-    other = bench.BenchSet("tiny", [bench.Example("bye", "goodbye")], [bench.Example("hello", "greet")], [])
+    other = BenchSet("tiny", [Example("bye", "goodbye")], [Example("hello", "greet")], [])
     try:
         bench.run_diet(other, plan, "new", earlier)
     except RuntimeError as error:

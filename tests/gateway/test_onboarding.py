@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.app import create_app
 from gateway.assistants.assistant_store import AssistantStore
-from gateway.assistants.onboarding import OnboardingError, TenantOnboarding
+from gateway.onboarding import OnboardingError, TenantOnboarding
 from gateway.db.models import Agent, Subscription, Tenant, WidgetKey
 from gateway.settings import Settings
 from gateway.stores.agent_store import AgentStore

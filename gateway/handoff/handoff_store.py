@@ -24,7 +24,7 @@ from gateway.db.models import (
     new_id,
     utcnow,
 )
-from gateway.handoff.webhooks import queue_event
+from gateway.webhooks import queue_event
 from gateway.handoff.states import OPEN_STATES, HandoffConflictError, HandoffRuleError, HandoffState, check_move
 
 
