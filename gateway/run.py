@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
 import warnings
 
-from gateway.settings import PROJECT_ROOT, Settings, get_settings
-from gateway.stack import Stack, StackStartError
-from gateway.supervisor import Supervisor
+# The help centre's encoder loads in this process: no progress bars on the newcomer's terminal (set
+# before any Hugging Face library is imported: they read it once).
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+from gateway.settings import PROJECT_ROOT, Settings, get_settings  # noqa: E402
+from gateway.stack import Stack, StackStartError  # noqa: E402
+from gateway.supervisor import Supervisor  # noqa: E402
 
 LOG_DIR = PROJECT_ROOT / "var" / "logs"
 

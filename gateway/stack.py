@@ -302,7 +302,8 @@ class Stack:
         self.processes = self._define()
         for managed in self.processes:
             managed.start(env)
-            progress(f"started {managed.name} (pid {managed.process.pid if managed.process else '?'}, log {managed.log_path})")
+            log = managed.log_path.relative_to(PROJECT_ROOT) if managed.log_path.is_relative_to(PROJECT_ROOT) else managed.log_path
+            progress(f"started {managed.name} (pid {managed.process.pid if managed.process else '?'}, log {log})")
         self._record_groups()
         deadline = time.monotonic() + timeout_s
         pending = list(self.processes)

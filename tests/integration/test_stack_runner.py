@@ -42,6 +42,10 @@ def test_runner_prints_demo_address_and_ctrl_c_stops_everything(tmp_path: Path) 
                 break
         demo_line = next((line for line in lines if "Demo page:" in line), None)
         assert demo_line is not None, "".join(lines)
+        # Quiet: one line per stage, then the banner; progress bars and library warnings stay in var/logs.
+        before_banner = lines[:lines.index(demo_line)]
+        assert len(before_banner) <= 14, "".join(lines)
+        assert not any(noise in line for line in before_banner for noise in ("it/s", "Warning", "WARNING", "\r")), "".join(lines)
         demo_url = demo_line.split("Demo page:")[1].strip()
         assert demo_url == f"{settings.gateway_url}/demo"
         assert "data-widget-key" in httpx.get(demo_url, timeout=10).text
