@@ -1,4 +1,4 @@
-"""``python -m gateway assistant {create,show,export,import,build}``: a tenant's own assistant from the shell."""
+"""``python -m gateway assistant {create,show,export,import,build,score}``: a tenant's own assistant from the shell."""
 
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     build.add_argument("--from-file", type=Path, required=True, help="e.g. bot/tenants/northwind.yml")
     build.add_argument("--tenant", required=True)
     build.add_argument("folder", type=Path)
+    score = actions.add_parser("score", help="score a trained archive on its project's held-out sets (make train)")
+    score.add_argument("archive", type=Path)
+    score.add_argument("--project", type=Path, required=True, help="the folder `build` wrote")
+    score.add_argument("--out", type=Path, required=True, help="metrics file, read when the archive is registered")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -47,6 +51,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.assistant_command == "build":
             return _build_from_file(args.from_file, args.tenant, args.folder)
+        if args.assistant_command == "score":
+            return _score(args.archive, args.project, args.out)
         from gateway.assistants.assistant_service import AssistantService
         from gateway.db.session import create_db_engine, create_session_factory
 
@@ -91,4 +97,17 @@ def _build_from_file(path: Path, tenant_id: str, folder: Path) -> int:
     project = AssistantProjectBuilder().build(folder, tenant_id, template, settings, template.language_data())
     print(f"{tenant_id}: Rasa project written to {folder} ({len(project.intents)} intents, "
           f"skills: {', '.join(project.skills) or '-'})")
+    return 0
+
+
+def _score(archive: Path, project: Path, out: Path) -> int:
+    """Score a ``make train`` archive as the learning loop scores its versions, for the models page's v1."""
+    import json
+
+    from gateway.learning.base_model_scores import score_archive
+
+    metrics = score_archive(archive, project)
+    out.write_text(json.dumps(metrics, indent=1))
+    print(f"{archive.name}: intent accuracy {metrics['intent_accuracy']:.4f}, macro F1 {metrics['intent_macro_f1']:.4f}, "
+          f"conversation tests {metrics.get('conversation_tests', 1.0):.4f} (written to {out})")
     return 0

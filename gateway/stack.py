@@ -236,6 +236,12 @@ class Stack:
 
         registry = ModelRegistry(sessions, self.settings.model_registry_dir)
         base, new = registry.register_base(self.settings.demo_tenant, self.settings.model_path, "make train")
+        if not base.metrics:
+            from gateway.learning.base_model_scores import scores_for
+
+            scores = scores_for(self.settings.model_path)
+            if scores:
+                registry.update(self.settings.demo_tenant, base.version, metrics=scores)
         if new:
             progress(f"model registry: {self.settings.model_path.name} registered as v{base.version} and deployed")
         for tenant_id in registry.tenants_in_production():

@@ -7,3 +7,7 @@ export RASA_TELEMETRY_ENABLED=false PYTHONPATH="$PWD" HF_HUB_OFFLINE=1 TF_CPP_MI
 .venv/bin/python -m gateway assistant build --from-file bot/tenants/northwind.yml --tenant northwind var/build/northwind
 .venv-rasa/bin/rasa train --config var/build/northwind/config.yml --domain var/build/northwind/domain.yml \
   --data var/build/northwind/data --out models --fixed-model-name northwind
+# Score the model on the project's held-out sets, as the learning loop scores its versions: the models
+# page then shows v1's metrics, and the first retrain is compared with them.
+.venv/bin/python -m gateway assistant score models/northwind.tar.gz --project var/build/northwind \
+  --out models/northwind.metrics.json

@@ -158,3 +158,15 @@ def test_external_sentiment_intent_makes_rasa_offer_a_person(running_stack: Stac
     assert messages[0]["buttons"][0]["payload"] == "/human_handoff"
     # The customer's "yes" continues the dialogue Rasa now knows about.
     assert any("connecting you with a person" in r for r in conversation.say("yes please"))
+
+
+def test_the_model_make_train_built_is_scored_in_the_registry(running_stack: Stack, api: httpx.Client) -> None:
+    from tests.conftest import tenant_admin_headers
+
+    settings = running_stack.settings
+    headers = tenant_admin_headers(settings.database_url, settings.demo_tenant)
+    listing = api.get(f"/api/v1/admin/tenants/{settings.demo_tenant}/models", headers=headers).json()
+    base = next(v for v in listing["versions"] if v["source"] == "base")
+    # make train scored it on the held-out sets: the models page has a first point to compare with.
+    metrics = base["metrics"]
+    assert metrics and 0.5 < metrics["intent_accuracy"] <= 1 and metrics["conversation_tests"] == 1.0, base
