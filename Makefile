@@ -13,7 +13,7 @@ BOT_FILES := bot/config.yml bot/domain.yml bot/skills.yml $(wildcard bot/data/*.
   $(wildcard bot/templates/*/template.yml) bot/tenants/northwind.yml $(wildcard gateway/assistants/*.py) \
   $(wildcard nlu_models/*.py)
 
-.PHONY: run run-prod test setup setup-tests env train validate compose-check clean bench-nlu bench-nlu-defaults bench-kb bench-load bench-tenants bench-turns
+.PHONY: docs docs-serve run run-prod test setup setup-tests env train validate compose-check clean bench-nlu bench-nlu-defaults bench-kb bench-load bench-tenants bench-turns
 
 setup:  ## create / update both virtual environments and .env (idempotent)
 	@bash scripts/setup.sh
@@ -42,6 +42,12 @@ test: setup-tests $(MODEL)  ## unit, integration and end-to-end tests
 
 validate: setup
 	$(RASA) data validate --domain bot/domain.yml --data bot/data --config bot/config.yml
+
+docs: setup  ## build the documentation site (docs/, offline) into var/site/
+	@$(PY) -m mkdocs build --strict --quiet && echo "documentation: var/site/index.html"
+
+docs-serve: setup  ## serve the documentation site with live reload on http://127.0.0.1:8001
+	$(PY) -m mkdocs serve --dev-addr 127.0.0.1:8001
 
 compose-check: setup-tests
 	docker-compose config -q

@@ -72,7 +72,8 @@ if [ "${SWITCHBOARD_TEST_TOOLS:-0}" = "1" ]; then
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing Debian packages the tests need: $(IFS=, ; echo "${why[*]}")"
+    reasons="$(printf '%s; ' "${why[@]}")"
+    echo "setup: installing Debian packages the tests need: ${reasons%; }"
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >>"$SETUP_LOG" 2>&1 \
       || { tail -n 30 "$SETUP_LOG" >&2; die "apt-get install ${missing[*]} failed (full output in $SETUP_LOG)"; }
   else

@@ -42,6 +42,9 @@ class LoginBody(BaseModel):
     tenant: str = Field(min_length=1, max_length=64)
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=200)
+    # The console signs in to take conversations (online); the admin pages sign in to configure, which
+    # must not put an admin into the handoff rotation.
+    available: bool = True
 
 
 class TextBody(BaseModel):
@@ -100,12 +103,16 @@ async def login(body: LoginBody, request: Request, response: Response,
         raise ApiError(401, "bad_credentials", "wrong tenant, e-mail or password")
     throttle.succeeded(account, address)
     grant = await run_in_threadpool(services.agents.start_session, agent)
-    await run_in_threadpool(services.agents.set_status, agent.tenant_id, agent.id, "online")
+    status = agent.status
+    if body.available:
+        status = "online"
+        await run_in_threadpool(services.agents.set_status, agent.tenant_id, agent.id, status)
     response.set_cookie(SESSION_COOKIE, grant.token, httponly=True, samesite="strict", path="/",
                         secure=services.settings.secure_cookies,
                         max_age=services.settings.agent_session_hours * 3600)
-    await services.handoff.auto_assign(agent.tenant_id)
-    return {"agent": {**agent.to_public(), "status": "online"}, "token": grant.token,
+    if body.available:
+        await services.handoff.auto_assign(agent.tenant_id)
+    return {"agent": {**agent.to_public(), "status": status}, "token": grant.token,
             "csrf_token": grant.csrf_token, "expires_at": grant.expires_at.isoformat()}
 
 

@@ -65,7 +65,7 @@
       event.preventDefault();
       var response = await fetch("/api/v1/agent/login", { method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ tenant: $("login-tenant").value.trim(), email: $("login-email").value.trim(),
-          password: $("login-password").value }) });
+          password: $("login-password").value, available: false }) });
       if (response.ok) { location.reload(); return; }
       var data = await response.json().catch(function () { return {}; });
       status(data.detail || ("HTTP " + response.status), false);

@@ -98,3 +98,16 @@ def test_agents_only_see_their_own_tenant(client: TestClient, alice: AgentRecord
     assert response.status_code == 404
     taken = client.post(f"/api/v1/agent/conversations/{customer.conversation_id}/takeover", headers=bearer(eve))
     assert taken.status_code == 404
+
+
+def test_signing_in_to_configure_does_not_put_an_admin_into_the_handoff_rotation(
+    client: TestClient, alice: AgentRecord
+) -> None:
+    body = {"tenant": "acme", "email": "alice@acme.test", "password": PASSWORD}
+    admin_pages = client.post("/api/v1/agent/login", json={**body, "available": False})
+    assert admin_pages.status_code == 200 and admin_pages.json()["agent"]["status"] != "online"
+    client.cookies.clear()
+    me = client.get("/api/v1/agent/me", headers=bearer(admin_pages.json()["token"])).json()
+    assert me["agent"]["status"] != "online"
+    console = client.post("/api/v1/agent/login", json=body)  # the console takes conversations
+    assert console.json()["agent"]["status"] == "online"
