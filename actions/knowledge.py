@@ -27,7 +27,7 @@ HUMAN_BUTTONS = [{"title": "Yes, please", "payload": "/affirm"}, {"title": "No, 
 def _warm_up() -> None:
     """Load the embedder when the action server starts, not on the first customer's question."""
     try:
-        knowledge_base()
+        knowledge_base().warm_up()
     except Exception:  # noqa: BLE001 - a broken knowledge base must not stop the action server
         logger.exception("knowledge base could not be loaded at start-up")
 

@@ -251,28 +251,26 @@ class MessageRouter:
                 reason, offer_messages = offer
                 nlu["handoff_offer"] = reason
                 messages += [{**m, "custom": {**(m.get("custom") or {}), "trigger": reason}} for m in offer_messages]
-        await run_in_threadpool(self._store.annotate_nlu, tenant_id, customer.id, nlu, turn.model_id)
         await self._record_answer_vote(tenant_id, conversation_id, customer, nlu, channel)
-        customer = replace(customer, nlu=nlu, model_id=turn.model_id)
 
         # The bot stays silent when people took the conversation during the turn, and when the
         # gateway itself hands over now (its own message replaces the bot's attempt).
         silenced = gateway_request is not None or (
             self._handoff is not None and await self._owner(tenant_id, conversation_id) != HandoffState.BOT)
-        stored_replies = []
         handoff_request = request or gateway_request
+        replies: list[tuple[Sender, str | None, dict[str, Any] | None]] = []
         for reply in merge_custom_payloads(messages):
             if handoff_request is not None and self._handoff is not None and _only_handoff_request(reply):
                 continue  # a control message: the handoff's own message below is what the customer reads
             payload = {key: reply[key] for key in _PAYLOAD_KEYS if key in reply} or None
             if silenced:
                 payload = {**(payload or {}), "suppressed": "handoff"}
-            stored = await run_in_threadpool(
-                self._store.append, tenant_id, conversation_id, Sender.BOT,
-                reply.get("text"), payload, None, customer.id, turn.model_id,
-            )
-            if not silenced:
-                stored_replies.append(stored)
+            replies.append((Sender.BOT, reply.get("text"), payload))
+        # The annotation and every reply in one transaction: the turn is stored whole or not at all.
+        stored = await run_in_threadpool(self._store.record_turn, tenant_id, conversation_id, customer.id, nlu,
+                                         turn.model_id, replies)
+        customer = replace(customer, nlu=nlu, model_id=turn.model_id)
+        stored_replies = [] if silenced else list(stored)
         if handoff_request is not None and self._handoff is not None:
             _, said = await self._handoff.start(tenant_id, conversation_id, handoff_request,
                                                 actor="bot" if request else "gateway", negative=is_negative(nlu))

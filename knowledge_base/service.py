@@ -93,6 +93,10 @@ class KnowledgeBase:
         self.retriever = retriever or HybridRetriever()
         self.max_file_bytes = max_file_bytes
 
+    def warm_up(self) -> None:
+        """Load the encoder now (it loads on first use otherwise): a server calls this at start-up."""
+        self.embedder.embed(["warm up"])
+
     # ------------------------------------------------------------------------------------ writing
     def ingest_bytes(self, tenant: str, name: str, data: bytes, url: str | None = None) -> IngestReport:
         """Ingest one file's bytes; a broken file is rejected with its reason and changes nothing.

@@ -197,14 +197,38 @@ class ConversationStore:
                 raise DuplicateClientIdError(client_id) from exc
             raise
 
-    def annotate_nlu(self, tenant_id: str, message_id: int, nlu: dict[str, Any], model_id: str | None) -> None:
-        """Attach what the bot understood to a stored customer message (text stays untouched)."""
+    def record_turn(self, tenant_id: str, conversation_id: str, customer_id: int, nlu: dict[str, Any],
+                    model_id: str | None, replies: list[tuple[Sender, str | None, dict[str, Any] | None]]
+                    ) -> list[StoredMessage]:
+        """What the bot understood of a customer message and every reply it gave, in one transaction.
+
+        All or nothing: a turn is either finished (annotated, with all its replies) or looks unfinished
+        and is run again (see ``replies_to``), never half stored. One commit instead of one per write.
+
+        Raises:
+            ConversationNotFoundError: Unknown conversation, or one of another tenant.
+        """
         with self._sessions.begin() as session:
-            session.execute(
-                update(Message)
-                .where(Message.id == message_id, Message.tenant_id == tenant_id)
-                .values(nlu=nlu, model_id=model_id)
-            )
+            conversation = session.get(Conversation, conversation_id)
+            if conversation is None or conversation.tenant_id != tenant_id:
+                raise ConversationNotFoundError(conversation_id)
+            session.execute(update(Message).where(Message.id == customer_id, Message.tenant_id == tenant_id)
+                            .values(nlu=nlu, model_id=model_id))
+            if not replies:
+                return []
+            now = utcnow()
+            last = session.execute(
+                update(Conversation).where(Conversation.id == conversation_id)
+                .values(last_seq=Conversation.last_seq + len(replies), updated_at=now)
+                .returning(Conversation.last_seq)
+            ).scalar_one()
+            rows = [Message(conversation_id=conversation_id, tenant_id=tenant_id, channel=conversation.channel,
+                            seq=last - len(replies) + 1 + i, sender=sender, text=text, payload=payload,
+                            in_reply_to=customer_id, model_id=model_id, created_at=now)
+                    for i, (sender, text, payload) in enumerate(replies)]
+            session.add_all(rows)
+            session.flush()
+            return [_stored(row) for row in rows]
 
     def last_kb_answer(self, tenant_id: str, conversation_id: str, before_seq: int) -> StoredMessage | None:
         """The latest knowledge-base answer (a bot message with citations) before position ``before_seq``."""

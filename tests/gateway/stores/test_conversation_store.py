@@ -66,3 +66,21 @@ def test_unknown_conversation(store: ConversationStore) -> None:
     assert not store.exists("acme", "no-such-id")
     with pytest.raises(ConversationNotFoundError):
         store.append("acme", "no-such-id", Sender.CUSTOMER, "hi")
+
+
+def test_a_turn_is_recorded_whole_in_order_or_not_at_all(store: ConversationStore) -> None:
+    conversation = store.create_conversation("acme", "web")
+    customer = store.append("acme", conversation, Sender.CUSTOMER, "where is my order?")
+    racer = store.append("acme", conversation, Sender.SYSTEM, "an agent note")  # another writer in between
+    replies = store.record_turn("acme", conversation, customer.id, {"intent": {"name": "order_status"}}, "m1",
+                                [(Sender.BOT, "Which order?", None), (Sender.BOT, None, {"buttons": []})])
+    assert [r.seq for r in replies] == [racer.seq + 1, racer.seq + 2]
+    history = store.history("acme", conversation)
+    assert [m.seq for m in history] == [1, 2, 3, 4]
+    assert history[0].nlu == {"intent": {"name": "order_status"}} and history[0].model_id == "m1"
+    assert [r.text for r in store.replies_to("acme", customer.id)] == ["Which order?", None]
+    # Another tenant's turn on this conversation stores nothing at all, not even the annotation.
+    with pytest.raises(ConversationNotFoundError):
+        store.record_turn("globex", conversation, customer.id, {"intent": {"name": "x"}}, "m2", [(Sender.BOT, "no", None)])
+    assert len(store.history("acme", conversation)) == 4
+    assert store.history("acme", conversation)[0].model_id == "m1"
