@@ -60,10 +60,17 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         super().__init__(*args, **kwargs)
         self.window = int(window or os.environ.get(WINDOW_ENV) or DEFAULT_WINDOW)
         if self.engine.dialect.name == "sqlite":
+            # SQLAlchemy 1.4 gives a SQLite file no pool: every retrieve and save opened a connection,
+            # set its pragmas and closed it again (8 % of Rasa's busy time under load). A small pool
+            # keeps them open (Rasa calls the store from its event loop and from worker threads).
+            url = self.engine.url
+            self.engine.dispose()
+            self.engine = sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=4, max_overflow=8,
+                                           connect_args={"check_same_thread": False})
             # WAL with synchronous=NORMAL: a commit no longer waits for the disk (11 % of Rasa's busy
             # time); a crashed process loses nothing committed, a power cut at most the last turns.
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-            self.engine.dispose()  # connections opened while creating the tables get the pragmas too
+            self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
 
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         """The tracker of the latest session, bounded (see the module doc); None for an unknown sender."""

@@ -12,7 +12,6 @@ project it makes.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,17 +253,10 @@ TENANT_DATA_WARNINGS = ("labeled with multiple different intents", "is not liste
 
 def rasa_validate(project: AssistantProject, timeout_s: float = 300.0) -> str | None:
     """``rasa data validate`` on a built project: its errors, and warnings the tenant's data caused; None when clean."""
-    from gateway.settings import PROJECT_ROOT
-    from gateway.rasa_cli import RASA_BIN, rasa_cli_env
+    from gateway.assistants.data_validation import validate_project
 
-    command = [str(RASA_BIN), "data", "validate", "--domain", str(project.domain), "--data", str(project.data),
-               "--config", str(project.config)]
-    result = subprocess.run(command, cwd=PROJECT_ROOT, env=rasa_cli_env(), capture_output=True, text=True,
-                            timeout=timeout_s)
-    output = result.stdout + result.stderr
-    tenant_warnings = [line.split("UserWarning: ", 1)[-1].strip() for line in output.splitlines()
-                       if "Warning" in line and any(w in line.lower() for w in TENANT_DATA_WARNINGS)]
-    if result.returncode == 0 and not tenant_warnings:
+    report = validate_project(project.domain, project.data, project.config, timeout_s=timeout_s)
+    tenant_warnings = [w for w in report.unexplained if any(k in w.lower() for k in TENANT_DATA_WARNINGS)]
+    if not report.errors and not tenant_warnings:
         return None
-    errors = [line.strip() for line in output.splitlines() if " ERROR " in line or "Error:" in line]
-    return "; ".join((errors + tenant_warnings)[:5]) or output[-800:]
+    return "; ".join((report.errors + tenant_warnings)[:5])

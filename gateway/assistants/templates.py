@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ class SkillCatalog:
     skills: dict[str, Skill]
     core_intents: tuple[str, ...]
     informational_intents: tuple[str, ...]
+    #: Responses and intents Rasa's validator cannot see used, each with how it is used.
+    unseen_by_validator: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, bot_dir: Path = BOT_DIR) -> "SkillCatalog":
@@ -46,7 +48,9 @@ class SkillCatalog:
                                                                         for key in ("intents", "actions", "forms",
                                                                                     "responses")))
                   for name, body in (raw.get("skills") or {}).items()}
-        return cls(skills, tuple(raw.get("core_intents") or ()), tuple(raw.get("informational_intents") or ()))
+        unseen = raw.get("unseen_by_rasa_validator") or {}
+        return cls(skills, tuple(raw.get("core_intents") or ()), tuple(raw.get("informational_intents") or ()),
+                   {**(unseen.get("responses") or {}), **(unseen.get("intents") or {})})
 
     def owner_of_intent(self, intent: str) -> str | None:
         """The optional skill owning ``intent`` (None for core and tenant-defined intents)."""
