@@ -66,7 +66,8 @@ bench-kb: setup  ## knowledge-base benchmarks (not in CI): bench/results/kb.{jso
 	HF_HUB_OFFLINE=1 $(PY) -m bench.kb --data $(or $(DATA),../shared/data)
 	HF_HUB_OFFLINE=1 $(PY) -m bench.kb_faq --data $(or $(DATA),../shared/data)
 
-bench-load: setup $(MODEL)  ## load benchmark (not in CI): embedded, production topology and raw Rasa; bench/results/load.*
+bench-load: setup $(MODEL)  ## turn cost, then load (not in CI): embedded, production topology and raw Rasa; bench/results/{turn_cost,load}.*
+	HF_HUB_OFFLINE=1 $(PY) -m bench.turn_cost
 	HF_HUB_OFFLINE=1 $(PY) -m bench.load $(if $(DURATION),--duration $(DURATION))
 
 bench-tenants: setup $(MODEL)  ## tenants per Rasa process and a cold tenant's first turn: bench/results/tenant_capacity.*

@@ -292,6 +292,40 @@ def svg_chart(results: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(parts)
 
 
+#: Saturation throughput of the embedded stack before the turn-cost work (load.md of 0645c14, 50 at once).
+BEFORE_TURNS_PER_S = 16.63
+
+
+def targets_section(results: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The turn-cost issue's targets, read off this run (only the ones whose systems ran)."""
+    def at(name: str, level: int) -> dict[str, Any] | None:
+        return next((r for r in results.get(name, []) if r["concurrency"] == level), None)
+
+    def best(name: str) -> float:
+        return max((r["throughput_turns_per_s"] for r in results.get(name, [])), default=0.0)
+
+    rows = []
+    if "embedded" in results:
+        ours = best("embedded")
+        rows.append(("saturation throughput ≥ 2 × before", f"{ours} vs {2 * BEFORE_TURNS_PER_S:.1f} turns/s",
+                     ours >= 2 * BEFORE_TURNS_PER_S))
+        if "rasa-init" in results:
+            rows.append(("saturation throughput ≥ rasa-init's", f"{ours} vs {best('rasa-init')} turns/s",
+                         ours >= best("rasa-init")))
+            mine, theirs = at("embedded", 50), at("rasa-init", 50)
+            if mine and theirs:
+                rows.append(("p95 at 50 conversations ≤ 2 × rasa-init's", f"{mine['p95_ms']} vs {2 * theirs['p95_ms']:.0f} ms",
+                             mine["p95_ms"] <= 2 * theirs["p95_ms"]))
+        mine, prod = at("embedded", 10), at("production", 10)
+        if mine and prod:
+            rows.append(("production no worse than embedded at 10 (p95)", f"{prod['p95_ms']} vs {mine['p95_ms']} ms",
+                         prod["p95_ms"] <= mine["p95_ms"]))
+    if not rows:
+        return []
+    return ["## Targets", "", "| target | this run | status |", "|---|---|---|",
+            *[f"| {name} | {figure} | {'met' if ok else 'missed'} |" for name, figure, ok in rows], ""]
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = ["# Load benchmark", "",
              f"Measured on commit `{report['commit']}` on {report['machine']}, {report['date']}; "
@@ -306,6 +340,9 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {name} | {r['concurrency']} | {r['throughput_turns_per_s']} | {r['p50_ms']} | {r['p95_ms']} "
                          f"| {r['p99_ms']} | {r['errors']} | {r['error_rate'] * 100:.2f} % | {r['conversations']} |")
     lines += ["", "![latency by concurrency](load.svg)", ""]
+    lines += targets_section(report["results"])
+    lines += ["", "CPU per turn by process, latency by turn index in a 200-turn conversation and the cold start "
+              "are in [turn_cost.md](turn_cost.md) (`make bench-load` runs `bench.turn_cost` first).", ""]
     if report.get("notes"):
         lines += ["## Notes", "", *[f"- {n}" for n in report["notes"]], ""]
     return "\n".join(lines)

@@ -1,12 +1,13 @@
 """What one turn costs: by position in a long conversation, in CPU per process, and from a cold start.
 
-    python -m bench.turn_cost [--turns 200] [--conversations 8] [--rounds 5]     (make bench-turns)
+    python -m bench.turn_cost [--turns 200] [--conversations 8] [--rounds 5] [--seconds 30]   (make bench-turns)
 
 On the embedded stack (started here on free ports, rate limits raised):
 
 * cold start: from starting the processes (trained model present) to the first answered turn;
 * latency by turn index: one conversation of ``--turns`` turns, one at a time, through the HTTP API;
-* CPU per turn: ``--conversations`` conversations of ``--rounds`` turns in a closed loop; the CPU seconds
+* CPU per turn: ``--conversations`` customers, each starting conversations of ``--rounds`` turns one after
+  another for ``--seconds`` (a closed loop); the CPU seconds
   each process (Rasa, gateway, action server) spent, divided by the turns.
 
 Writes ``bench/results/turn_cost.{json,md}`` and ``turn_cost_by_index.svg``.
@@ -69,7 +70,7 @@ class Customer:
         return elapsed
 
 
-def run(turns: int, conversations: int, rounds: int) -> dict[str, Any]:
+def run(turns: int, conversations: int, rounds: int, loop_s: float = 30.0) -> dict[str, Any]:
     """Start the stack, measure, stop it."""
     with tempfile.TemporaryDirectory(prefix="switchboard-turns-") as tmp:
         settings = scratch_settings(Path(tmp), rate_ip_per_min=100000, rate_ip_burst=10000,
@@ -97,12 +98,18 @@ def run(turns: int, conversations: int, rounds: int) -> dict[str, Any]:
             before = process_cpu(stack)
             done = 0
 
+            stop_at = time.monotonic() + loop_s
+
             def conversation(_: int) -> int:
+                # New conversations of ``rounds`` turns until the time is up: session starts count too.
+                said = 0
                 with httpx.Client(base_url=settings.gateway_url, timeout=120, headers=headers) as own:
-                    customer = Customer(own)
-                    for n in range(rounds):
-                        customer.say(SCRIPT[n % len(SCRIPT)])
-                return rounds
+                    while time.monotonic() < stop_at:
+                        customer = Customer(own)
+                        for n in range(rounds):
+                            customer.say(SCRIPT[n % len(SCRIPT)])
+                        said += rounds
+                return said
 
             wall = time.monotonic()
             with ThreadPoolExecutor(max_workers=conversations) as pool:
@@ -117,7 +124,7 @@ def run(turns: int, conversations: int, rounds: int) -> dict[str, Any]:
             "median_ms": {"1-11": window(0, 11), "50-60": window(49, 60), "100-110": window(99, 110),
                           "190-200": window(turns - 11, turns)},
             "growth_190_200_over_1_11": round(window(turns - 11, turns) / window(0, 11), 2),
-            "cpu_ms_per_turn": cpu, "closed_loop": {"conversations": conversations, "turns": done,
+            "cpu_ms_per_turn": cpu, "closed_loop": {"conversations": conversations, "turns": done, "seconds": round(wall, 1),
                                                     "turns_per_s": round(done / wall, 1)}}
 
 
@@ -147,7 +154,8 @@ def write(result: dict[str, Any]) -> None:
              f"- One conversation of {result['turns']} turns, one at a time, median latency: turns 1-11 **{m['1-11']} ms**, "
              f"50-60 {m['50-60']} ms, 100-110 {m['100-110']} ms, 190-200 **{m['190-200']} ms** "
              f"({result['growth_190_200_over_1_11']}× turns 1-11)",
-             f"- Closed loop, {result['closed_loop']['conversations']} conversations: "
+             f"- Closed loop, {result['closed_loop']['conversations']} customers starting 5-turn conversations for "
+             f"{result['closed_loop'].get('seconds', '?')} s: {result['closed_loop']['turns']} turns, "
              f"{result['closed_loop']['turns_per_s']} turns/s", "",
              "| process | CPU ms per turn |", "|---|---:|"]
     lines += [f"| {name} | {value} |" for name, value in cpu.items()]
@@ -162,8 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--conversations", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of the closed loop")
     args = parser.parse_args(argv)
-    write(run(args.turns, args.conversations, args.rounds))
+    write(run(args.turns, args.conversations, args.rounds, args.seconds))
     return 0
 
 
