@@ -62,7 +62,8 @@ def build_services(settings: Settings, dialogue: DialogueEngine | None = None) -
     sessions = create_session_factory(engine)
     conversations = ConversationStore(sessions)
     dialogue = dialogue or RasaClient(
-        settings.rasa_url, settings.rasa_token.get_secret_value(), settings.rasa_timeout_s
+        settings.rasa_url, settings.rasa_token.get_secret_value(), settings.rasa_timeout_s,
+        max_in_flight=settings.rasa_max_in_flight, queue_timeout_s=settings.rasa_queue_timeout_s,
     )
     if settings.redis_url:
         from gateway.events.redis_hub import RedisEventHub

@@ -74,10 +74,16 @@ class RasaClient:
         timeout_s: Upper bound for one turn (actions included).
     """
 
-    def __init__(self, base_url: str, token: str, timeout_s: float = 30.0, retries: int = 2) -> None:
+    def __init__(self, base_url: str, token: str, timeout_s: float = 30.0, retries: int = 2,
+                 max_in_flight: int = 8, queue_timeout_s: float = 30.0) -> None:
         self._token = token
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
         self.retries = retries
+        # Past saturation, turns wait here rather than inside Rasa: a turn that timed out in Rasa's queue
+        # was still run there (work nobody waits for), so overload fed on itself. The timeout then
+        # measures Rasa's own answer, not the queue, and a hung Rasa is still noticed within it.
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self.queue_timeout_s = queue_timeout_s
 
     async def _post(self, path: str, **kwargs: Any) -> Any:
         try:
@@ -111,14 +117,22 @@ class RasaClient:
         if message_id is not None:
             payload["message_id"] = message_id
         attempts = 1 + (self.retries if message_id is not None else 0)
-        for attempt in range(attempts):
-            try:
-                body = await self._post(WEBHOOK_PATH, json=payload, headers={"Authorization": f"Bearer {self._token}"})
-                break
-            except RasaTransportError:
-                if attempt == attempts - 1:
-                    raise
-                await asyncio.sleep(0.2 * (attempt + 1))
+        try:
+            await asyncio.wait_for(self._in_flight.acquire(), self.queue_timeout_s)
+        except asyncio.TimeoutError as exc:
+            raise RasaUnavailableError(f"Rasa is saturated: no turn slot within {self.queue_timeout_s:.0f}s") from exc
+        try:
+            for attempt in range(attempts):
+                try:
+                    body = await self._post(WEBHOOK_PATH, json=payload,
+                                            headers={"Authorization": f"Bearer {self._token}"})
+                    break
+                except RasaTransportError:
+                    if attempt == attempts - 1:
+                        raise
+                    await asyncio.sleep(0.2 * (attempt + 1))
+        finally:
+            self._in_flight.release()
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             raise RasaUnavailableError("Rasa answered with an unexpected body")
         return BotTurn(

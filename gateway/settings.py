@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         max_body_bytes: Largest HTTP request body accepted.
         rasa_timeout_s: How long the gateway waits for one Rasa turn before the customer gets the honest
             "having trouble" reply (a hung Rasa or action server costs a customer at most this).
+        rasa_max_in_flight: Turns one gateway process has in Rasa at once; more wait in the gateway (Rasa
+            runs one turn at a time per process, so a longer queue there only adds timeouts).
+        rasa_queue_timeout_s: How long a turn may wait for one of those places before the honest reply.
         demo_tenant: Slug of the tenant seeded for the demo page.
         demo_widget_key: Widget key of the demo tenant (generated into .env when absent).
         admin_token: Bearer token of the admin API and pages (knowledge base, later tenants and
@@ -127,6 +130,8 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(default=4000, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     rasa_timeout_s: float = Field(default=10.0, gt=0)
+    rasa_max_in_flight: int = Field(default=8, gt=0)
+    rasa_queue_timeout_s: float = Field(default=30.0, gt=0)
     demo_tenant: str = "northwind"
     demo_widget_key: str = "wk_demo_northwind"
     admin_token: SecretStr | None = None

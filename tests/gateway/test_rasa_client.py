@@ -70,3 +70,37 @@ def test_a_timeout_is_not_retried_and_a_turn_without_id_is_never_retried() -> No
 
     slow_seen, plain_seen = run_async(scenario())
     assert len(slow_seen) == 1 and len(plain_seen) == 1
+
+
+def test_past_its_limit_a_turn_waits_in_the_gateway_and_a_full_queue_gets_an_honest_answer() -> None:
+    async def scenario() -> tuple[list[float], str]:
+        seen: list[dict] = []
+        server, port = await _server(["slow", "ok", "slow"], seen)  # a slow turn takes 3 s
+        client = RasaClient(f"http://127.0.0.1:{port}", "t" * 32, timeout_s=5, max_in_flight=1, queue_timeout_s=10)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+
+        async def turn(n: int) -> float:
+            await client.send(f"c{n}", "hello", {"tenant_id": "acme"})
+            return loop.time() - started
+
+        # Two turns, one place: the second reaches Rasa only after the first answered (no timeout for it,
+        # although together they take longer than one turn's 5 s would allow for the second alone).
+        finished = sorted(await asyncio.gather(turn(1), turn(2)))
+        impatient = RasaClient(f"http://127.0.0.1:{port}", "t" * 32, timeout_s=5, max_in_flight=1, queue_timeout_s=0.5)
+        blocker = asyncio.create_task(impatient.send("c3", "hello", {"tenant_id": "acme"}))
+        await asyncio.sleep(0.1)
+        try:
+            await impatient.send("c4", "hello", {"tenant_id": "acme"})
+            refused = ""
+        except RasaUnavailableError as exc:
+            refused = str(exc)
+        await blocker
+        for c in (client, impatient):
+            await c.aclose()
+        server.close()
+        return finished, refused
+
+    finished, refused = run_async(scenario())
+    assert finished[0] >= 2.9 and finished[1] - finished[0] < 1.0  # the second ran after the first, quickly
+    assert "saturated" in refused
