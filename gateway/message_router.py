@@ -273,7 +273,8 @@ class MessageRouter:
         stored_replies = [] if silenced else list(stored)
         if handoff_request is not None and self._handoff is not None:
             _, said = await self._handoff.start(tenant_id, conversation_id, handoff_request,
-                                                actor="bot" if request else "gateway", negative=is_negative(nlu))
+                                                actor="bot" if request else "gateway", negative=is_negative(nlu),
+                                                in_reply_to=customer.id)
             stored_replies += said
         if not messages and not silenced and handoff_request is None:
             # Every turn of the bot answers something; silence means a step failed inside Rasa (an

@@ -79,9 +79,10 @@ class HandoffService:
 
     # ---------------------------------------------------------------- output
     async def _say(self, tenant_id: str, conversation_id: str, sender: Sender, text: str | None,
-                   payload: dict[str, Any] | None = None) -> StoredMessage:
+                   payload: dict[str, Any] | None = None, in_reply_to: int | None = None) -> StoredMessage:
         """Store a message in the conversation and push it to the customer and the consoles."""
-        message = await run_in_threadpool(self.conversations.append, tenant_id, conversation_id, sender, text, payload)
+        message = await run_in_threadpool(self.conversations.append, tenant_id, conversation_id, sender, text, payload,
+                                          None, in_reply_to)
         self._push_message(tenant_id, conversation_id, message)
         return message
 
@@ -104,10 +105,12 @@ class HandoffService:
 
     # ----------------------------------------------------------------- start
     async def start(self, tenant_id: str, conversation_id: str, request: HandoffRequest, *, actor: str,
-                    negative: bool = False) -> tuple[HandoffRecord | None, list[StoredMessage]]:
+                    negative: bool = False, in_reply_to: int | None = None
+                    ) -> tuple[HandoffRecord | None, list[StoredMessage]]:
         """Open a handoff and tell the customer; returns it and the messages the customer got.
 
-        When a handoff is already open nothing changes and ``(None, [])`` is returned.
+        When a handoff is already open nothing changes and ``(None, [])`` is returned. ``in_reply_to``
+        links the messages to the customer message that asked (a replay of that message shows them).
         """
         policy = await run_in_threadpool(self.policies.get, tenant_id)
         customer = await run_in_threadpool(self.conversations.customer, tenant_id, conversation_id)
@@ -132,7 +135,7 @@ class HandoffService:
                     tenant_id, conversation_id, Sender.SYSTEM,
                     "Sorry, our team can't take more conversations here right now. Please reach us through our "
                     "other contact options; the assistant is still here for anything it can help with.",
-                    {"handoff": {"event": "refused", "reason": "plan_limit"}})]
+                    {"handoff": {"event": "refused", "reason": "plan_limit"}}, in_reply_to)]
         logger.info("handoff %s opened for %s (%s, team %s)", handoff.id, conversation_id, request.trigger, team)
         self._changed(handoff)
         said: list[StoredMessage] = []
@@ -141,7 +144,7 @@ class HandoffService:
                 tenant_id, conversation_id, Sender.SYSTEM,
                 f"Our team is offline right now (hours: {policy.business_hours.describe()}). You can leave a message "
                 "and we'll reply here as soon as we're back, or keep chatting with the assistant.",
-                {"buttons": WAITING_CHOICES, "handoff": {"event": "queued", "offline": True}}))
+                {"buttons": WAITING_CHOICES, "handoff": {"event": "queued", "offline": True}}, in_reply_to))
             return handoff, said
         assigned = await self.auto_assign(tenant_id)
         if handoff.id in assigned:
@@ -151,7 +154,7 @@ class HandoffService:
         said.append(await self._say(
             tenant_id, conversation_id, Sender.SYSTEM,
             f"I'm connecting you with a person from our team. {_wait_text(position, eta)}",
-            {"handoff": {"event": "queued", "position": position, "eta_s": eta}}))
+            {"handoff": {"event": "queued", "position": position, "eta_s": eta}}, in_reply_to))
         await self.publish_positions(tenant_id)
         return handoff, said
 

@@ -206,3 +206,19 @@ def test_bot_replies_of_a_turn_overtaken_by_a_takeover_are_logged_but_never_show
     assert any(m.text == "echo: slow question" and (m.payload or {}).get("suppressed") for m in logged)
     assert "echo: slow question" not in [m["text"] for m in customer.history()]
     assert any("Sue from our team joined" in (m["text"] or "") for m in customer.history())
+
+
+def test_a_resent_request_for_a_person_shows_the_same_one_message(
+    client: TestClient, handoff_engine: ScriptedDialogueEngine
+) -> None:
+    customer = Customer(client)
+    customer.say("hello")
+    body = {"text": HANDOFF_TEXT, "conversation_id": customer.conversation_id, "client_id": "ask-1"}
+    headers = {"X-Widget-Key": WIDGET_KEY, "X-Conversation-Token": customer.token or ""}
+    first = client.post("/api/v1/messages", json=body, headers=headers).json()
+    again = client.post("/api/v1/messages", json=body, headers=headers).json()
+    assert again["duplicate"] is True
+    # The gateway's handoff message belongs to the customer's message: the replay shows it, once.
+    assert [r["text"] for r in again["replies"]] == [r["text"] for r in first["replies"]]
+    assert len(first["replies"]) == 1 and "connecting you with a person" in first["replies"][0]["text"]
+    assert sum("connecting you" in (m["text"] or "") for m in customer.history()) == 1
