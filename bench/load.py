@@ -292,6 +292,17 @@ def svg_chart(results: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(parts)
 
 
+#: What every run's numbers mean (the same machine carries all processes of each system).
+NOTES = (
+    "2 CPU cores carry everything in each system: the production topology's two Rasa and two gateway replicas "
+    "share them with PostgreSQL, Redis, RabbitMQ, the log consumer and two proxies, so it adds no capacity "
+    "here; it shows what the extra hops cost.",
+    "Past saturation, turns wait in the gateway (at most 8 per gateway process are in Rasa at once, "
+    "`SWITCHBOARD_RASA_MAX_IN_FLIGHT`), so an overloaded stack answers late instead of with errors.",
+    "rasa-init answers fixed small talk with DIET and no custom action, knowledge base, log or handoff: "
+    "the floor of what Rasa itself costs on this machine, not a like-for-like bot.",
+)
+
 #: Saturation throughput of the embedded stack before the turn-cost work (load.md of 0645c14, 50 at once).
 BEFORE_TURNS_PER_S = 16.63
 
@@ -343,6 +354,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines += targets_section(report["results"])
     lines += ["", "CPU per turn by process, latency by turn index in a 200-turn conversation and the cold start "
               "are in [turn_cost.md](turn_cost.md) (`make bench-load` runs `bench.turn_cost` first).", ""]
+    lines += ["## Notes", "", *[f"- {n}" for n in NOTES], ""]
     if report.get("notes"):
         lines += ["## Notes", "", *[f"- {n}" for n in report["notes"]], ""]
     return "\n".join(lines)
