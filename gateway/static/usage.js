@@ -20,7 +20,10 @@
     var days = daysOf(period), W = 560, H = 180, pad = 32;
     var values = days.map(function (d) { return unit.daily[d] || 0; });
     var running = 0, cumulative = values.map(function (v) { running += v; return running; });
-    var top = Math.max(1, running, unit.limit || 0) * 1.1;
+    // Scaled to the usage: a limit far above it (10,000 messages against 40 used) would flatten every
+    // bar into the axis. Such a limit is named above the chart instead of drawn.
+    var limitShown = unit.limit && unit.limit <= Math.max(1, running) * 2;
+    var top = Math.max(1, running, limitShown ? unit.limit : 0) * 1.1;
     var x = function (i) { return pad + (i + 0.5) * (W - pad * 2) / days.length; };
     var y = function (v) { return H - pad - v * (H - pad * 2) / top; };
     var box = svg("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", role: "img" });
@@ -38,7 +41,12 @@
     var today = new Date().toISOString().slice(0, 10);
     var shown = days.indexOf(today) >= 0 ? days.indexOf(today) + 1 : days.length;  // the future has no total yet
     box.appendChild(svg("polyline", { points: cumulative.slice(0, shown).map(function (v, i) { return x(i) + "," + y(v); }).join(" "), fill: "none", stroke: "#2f5bea", "stroke-width": 2 }));
-    if (unit.limit) {
+    if (unit.limit && !limitShown) {
+      var note = svg("text", { x: W - pad, y: pad - 12, "text-anchor": "end", "font-size": 11, fill: "#c0392b", class: "limit-note" });
+      note.textContent = "limit " + unit.limit + " (off the scale, " + (unit.percent || 0) + " % used)";
+      box.appendChild(note);
+    }
+    if (limitShown) {
       box.appendChild(svg("line", { x1: pad, y1: y(unit.limit), x2: W - pad, y2: y(unit.limit), stroke: "#c0392b", "stroke-dasharray": "6 4", class: "limit" }));
       var text = svg("text", { x: W - pad, y: y(unit.limit) - 4, "text-anchor": "end", "font-size": 11, fill: "#c0392b" });
       text.textContent = "limit " + unit.limit;
@@ -48,6 +56,23 @@
     var last = svg("text", { x: W - pad, y: H - 8, "font-size": 11, "text-anchor": "end", fill: "#4a5266" }); last.textContent = days[days.length - 1];
     box.append(first, last);
     var figure = el("figure"); figure.className = "chart";
+    figure.setAttribute("data-unit", unit.unit);
+    figure.append(el("figcaption", label(unit.unit) + " \u00b7 " + unit.used + (unit.limit ? " / " + unit.limit : "")), box);
+    return figure;
+  }
+
+  // A gauge (seats, documents in use now): a meter against the limit, not a daily series.
+  function meter(unit) {
+    var W = 560, H = 56, pad = 32, share = unit.limit ? Math.min(1, unit.used / unit.limit) : 1;
+    var box = svg("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", role: "img" });
+    box.setAttribute("aria-label", label(unit.unit) + ": " + unit.used + (unit.limit ? " of " + unit.limit : "") + " in use");
+    box.appendChild(svg("rect", { x: pad, y: 12, width: W - pad * 2, height: 20, fill: "#e6e9f2", rx: 4 }));
+    box.appendChild(svg("rect", { x: pad, y: 12, width: Math.max(2, (W - pad * 2) * share), height: 20, rx: 4, class: "used",
+                                  fill: share >= 1 ? "#c0392b" : (share >= 0.8 ? "#e67e22" : "#7b93e8") }));
+    var text = svg("text", { x: pad, y: 48, "font-size": 11, fill: "#4a5266" });
+    text.textContent = unit.used + " in use now" + (unit.limit ? " of " + unit.limit + " (" + (unit.percent || 0) + " %)" : "");
+    box.appendChild(text);
+    var figure = el("figure"); figure.className = "chart gauge";
     figure.setAttribute("data-unit", unit.unit);
     figure.append(el("figcaption", label(unit.unit) + " \u00b7 " + unit.used + (unit.limit ? " / " + unit.limit : "")), box);
     return figure;
@@ -76,7 +101,7 @@
        u.policy === "hard_stop" ? "stop" : (u.policy === "overage" ? "billed per unit" : "")].forEach(function (v) { tr.appendChild(el("td", v)); });
       if (u.percent != null && u.percent >= 80) { tr.className = u.percent >= 100 ? "over" : "warn"; warnings.push(label(u.unit) + " at " + u.percent + " %"); }
       rows.appendChild(tr);
-      if (u.used || u.limit) charts.appendChild(chart(u, data.period));
+      if (u.used || u.limit) charts.appendChild(u.kind === "gauge" ? meter(u) : chart(u, data.period));
     });
     var banner = $("banner");
     banner.hidden = !warnings.length;

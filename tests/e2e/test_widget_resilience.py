@@ -240,10 +240,13 @@ def test_the_usage_page_charts_usage_against_the_limit_and_warns(browser: Browse
     db = create_db_engine(settings.database_url)
     usage = UsageService(create_session_factory(db))
     TenantStore(create_session_factory(db)).ensure_tenant("northwind", "Northwind")
-    usage.plans.put(Plan(id="small", name="Small", monthly_fee=Decimal("5"), limits={Unit.CUSTOMER_MESSAGES: 10}))
+    usage.plans.put(Plan(id="small", name="Small", monthly_fee=Decimal("5"),
+                         limits={Unit.CUSTOMER_MESSAGES: 10, Unit.CONVERSATIONS: 10000, Unit.AGENT_SEATS: 4}))
     usage.change_plan("northwind", "small")
     for n in range(9):
         usage.meter("northwind", Unit.CUSTOMER_MESSAGES, f"message:{n}")
+    for n in range(30):
+        usage.meter("northwind", Unit.CONVERSATIONS, f"conversation:{n}")
     db.dispose()
     gateway = ThreadedGateway(settings, ScriptedDialogueEngine())
     gateway.start()
@@ -255,6 +258,15 @@ def test_the_usage_page_charts_usage_against_the_limit_and_warns(browser: Browse
         expect(chart).to_be_visible(timeout=TIMEOUT_MS)
         expect(chart.locator("figcaption")).to_have_text("customer messages \u00b7 9 / 10")
         expect(chart.locator("line.limit")).to_have_count(1)
+        # A limit far above the usage is named, not drawn: the day's bar stays tall enough to read.
+        far = page.locator("figure.chart[data-unit='conversations']")
+        expect(far.locator("text.limit-note")).to_contain_text("limit 10000 (off the scale")
+        assert far.locator("line.limit").count() == 0
+        bar = far.locator("rect").first.bounding_box()
+        assert bar is not None and bar["height"] > 40, bar
+        # Seats are a level in use now: a meter against the plan's limit (the admin who signed in is one).
+        seats = page.locator("figure.gauge[data-unit='agent_seats']")
+        expect(seats.locator("figcaption")).to_have_text("agent seats \u00b7 1 / 4")
         expect(page.locator("#banner")).to_have_text("Usage warning: customer messages at 90 %.")
         expect(page.locator("#status")).to_contain_text("ledger and counters agree")
         page.context.close()
