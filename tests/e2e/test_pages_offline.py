@@ -5,12 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, BrowserContext, Route, expect
 
 from gateway.stack import Stack
 from tests.e2e.conftest import ThreadedGateway
 
 TIMEOUT_MS = 15_000
+
+
+def offline_context(browser: Browser, own_url: str) -> tuple[BrowserContext, list[str]]:
+    """A browser context that reaches only ``own_url``'s host; every other request is aborted and listed."""
+    context = browser.new_context()
+    own = urlparse(own_url).netloc
+    outside: list[str] = []
+
+    def offline(route: Route) -> None:
+        if urlparse(route.request.url).netloc == own:
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", offline)
+    return context, outside
 
 
 def test_api_docs_and_the_site_icon_need_no_internet(browser: Browser, tmp_path: Path) -> None:
@@ -23,18 +40,7 @@ def test_api_docs_and_the_site_icon_need_no_internet(browser: Browser, tmp_path:
     gateway = ThreadedGateway(settings, ScriptedDialogueEngine())
     gateway.start()
     try:
-        context = browser.new_context()
-        own = urlparse(gateway.url).netloc
-        outside: list[str] = []
-
-        def offline(route) -> None:  # type: ignore[no-untyped-def]
-            if urlparse(route.request.url).netloc == own:
-                route.continue_()
-            else:
-                outside.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", offline)
+        context, outside = offline_context(browser, gateway.url)
         page = context.new_page()
         page.goto(f"{gateway.url}/docs")
         expect(page.locator(".swagger-ui .title")).to_contain_text("Switchboard gateway", timeout=TIMEOUT_MS)
@@ -54,18 +60,7 @@ def test_every_page_make_run_prints_renders_with_the_network_off(browser: Browse
     printed = [line.split(": ", 1)[1].strip() for line in banner(settings).splitlines()
                if ": " in line and "http" in line]
     assert {urlparse(u).path for u in printed} == {"/demo", "/docs", "/healthz", "/console", "/admin"}
-    context = browser.new_context()
-    own = urlparse(settings.gateway_url).netloc
-    outside: list[str] = []
-
-    def offline(route) -> None:  # type: ignore[no-untyped-def]
-        if urlparse(route.request.url).netloc == own:
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", offline)
+    context, outside = offline_context(browser, settings.gateway_url)
     page = context.new_page()
     expected = {  # what each page shows once it has rendered
         "/demo": lambda: expect(page.locator(".sb-launcher svg")).to_be_visible(timeout=TIMEOUT_MS),
