@@ -43,10 +43,6 @@ class QuotaDecision:
     totals: dict[Unit, int] = field(default_factory=dict)
 
 
-#: Units that are a level in use now (seats, documents), not a count of events: no daily series.
-_GAUGES = frozenset({Unit.AGENT_SEATS, Unit.KB_DOCUMENTS})
-
-
 class UsageService:
     """Meters billable events and applies each tenant's plan.
 
@@ -204,7 +200,7 @@ class UsageService:
             return [{"unit": r.unit, "level": r.level, "at": r.created_at.isoformat()} for r in rows]
 
     # ------------------------------------------------------------------ view
-    def gauges_now(self, tenant_id: str) -> dict[Unit, int]:  # keys: _GAUGES
+    def gauges_now(self, tenant_id: str) -> dict[Unit, int]:
         """Agent seats (active agents) and knowledge-base documents in use right now."""
         from gateway.db.models import Agent, KnowledgeDocument
 
@@ -228,7 +224,7 @@ class UsageService:
         for unit in Unit:
             limit = plan.limit(unit) if plan else None
             used = totals.get(unit, 0)
-            units.append({"unit": unit.value, "kind": "gauge" if unit in _GAUGES else "count", "used": used,
+            units.append({"unit": unit.value, "kind": "gauge" if unit in GAUGES else "count", "used": used,
                           "limit": limit,
                           "percent": round(100 * used / limit, 1) if limit else None,
                           "policy": None if plan is None or limit is None else
