@@ -10,7 +10,7 @@ import yaml
 
 from gateway.assistants.assistant_settings import AssistantSettings
 from gateway.assistants.assistant_store import AssistantError
-from gateway.assistants.project_builder import AssistantProjectBuilder, ProjectError
+from gateway.assistants.project_builder import AssistantProject, AssistantProjectBuilder, ProjectError
 from gateway.assistants.templates import UnknownTemplateError, load_assistant_file, template_names
 from gateway.settings import Settings
 
@@ -96,10 +96,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
 
-def _build_from_file(path: Path, tenant_id: str, folder: Path) -> int:
+def _project_of_file(path: Path, tenant_id: str, folder: Path) -> AssistantProject:
+    """The Rasa project of an assistant file (template, settings and the template's language data)."""
     template, raw_settings = load_assistant_file(path)
     settings = AssistantSettings.model_validate(raw_settings)
-    project = AssistantProjectBuilder().build(folder, tenant_id, template, settings, template.language_data())
+    return AssistantProjectBuilder().build(folder, tenant_id, template, settings, template.language_data())
+
+
+def _build_from_file(path: Path, tenant_id: str, folder: Path) -> int:
+    project = _project_of_file(path, tenant_id, folder)
     print(f"{tenant_id}: Rasa project written to {folder} ({len(project.intents)} intents, "
           f"skills: {', '.join(project.skills) or '-'})")
     return 0
@@ -125,10 +130,7 @@ def _validate_file(path: Path, tenant_id: str) -> int:
     from gateway.assistants.data_validation import validate_project
 
     with tempfile.TemporaryDirectory(prefix="switchboard-validate-") as tmp:
-        template, raw_settings = load_assistant_file(path)
-        project = AssistantProjectBuilder().build(Path(tmp), tenant_id, template,
-                                                  AssistantSettings.model_validate(raw_settings),
-                                                  template.language_data())
+        project = _project_of_file(path, tenant_id, Path(tmp))
         report = validate_project(project.domain, project.data, project.config)
     for line in report.errors:
         print(f"error: {line}")
