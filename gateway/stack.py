@@ -239,7 +239,7 @@ class Stack:
         if not base.metrics:
             from gateway.learning.base_model_scores import scores_for
 
-            scores = scores_for(self.settings.model_path)
+            scores = scores_for(self.settings.model_path, base.archive_sha256)  # hashed by register_base
             if scores:
                 registry.update(self.settings.demo_tenant, base.version, metrics=scores)
         if new:

@@ -30,13 +30,18 @@ def score_archive(archive: Path, project: Path) -> dict[str, Any]:
     return {**metrics, "archive_sha256": file_sha256(archive)}
 
 
-def scores_for(archive: Path) -> dict[str, Any] | None:
-    """The metrics ``make train`` wrote for exactly this archive (None: none, or for another build)."""
+def scores_for(archive: Path, archive_sha256: str | None = None) -> dict[str, Any] | None:
+    """The metrics ``make train`` wrote for exactly this archive (None: none, or for another build).
+
+    Args:
+        archive: The model archive.
+        archive_sha256: Its hash when the caller has it already (the registry does); hashed here otherwise.
+    """
     path = metrics_path(archive)
     try:
         metrics = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(metrics, dict) or metrics.pop("archive_sha256", None) != file_sha256(archive):
+    if not isinstance(metrics, dict) or metrics.pop("archive_sha256", None) != (archive_sha256 or file_sha256(archive)):
         return None
     return metrics
