@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.concurrency import run_in_threadpool
 
 from gateway.db.models import Sender
+from gateway.errors import CodedError
 from gateway.handoff.states import HandoffState
 from gateway.handoff.triggers import HandoffRequest, requested_by_bot, streak_request, was_fallback
 from gateway.rasa_client import DialogueEngine, NoAssistantError, RasaUnavailableError
@@ -61,13 +62,8 @@ def _unfinished(replayed: "TurnResult") -> bool:
     return not replies or all((r.payload or {}).get("error") in _FAILED_TURN_ERRORS for r in replies)
 
 
-class MessageRejectedError(ValueError):
+class MessageRejectedError(CodedError, ValueError):
     """The message breaks an input rule (empty, too long); nothing was stored."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 def merge_custom_payloads(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from gateway.assistants.assistant_store import AssistantError
 from gateway.billing.plans import UnknownPlanError
 from gateway.billing.usage_service import UsageService
 from gateway.db.models import Agent, AssistantRevision, Subscription
+from gateway.errors import CodedError
 from gateway.settings import Settings
 from gateway.stores.agent_store import AgentStore
 from gateway.stores.tenant_store import TenantExistsError, TenantStore
@@ -28,13 +29,8 @@ from gateway.stores.tenant_store import TenantExistsError, TenantStore
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
 
 
-class OnboardingError(ValueError):
+class OnboardingError(CodedError, ValueError):
     """Input that cannot make a tenant; ``code`` is the API error code."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.assistants.assistant_settings import AssistantSettings
 from gateway.assistants.templates import AssistantTemplate, UnknownTemplateError
 from gateway.db.models import AssistantRevision, Tenant, aware
+from gateway.errors import CodedError
 
 
-class AssistantError(ValueError):
+class AssistantError(CodedError, ValueError):
     """An assistant operation that cannot be done; ``code`` is the API error code."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 @dataclass(frozen=True)

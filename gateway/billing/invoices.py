@@ -26,6 +26,7 @@ from gateway.billing.periods import bounds
 from gateway.billing.plans import Unit
 from gateway.billing.usage_service import UsageService
 from gateway.db.models import Conversation, Handoff, Invoice, Message, Sender
+from gateway.errors import CodedError
 
 CENT = Decimal("0.01")
 
@@ -161,13 +162,11 @@ class PeriodCloser:
         return body
 
 
-class InvoiceError(ValueError):
+class InvoiceError(CodedError, ValueError):
     """A period that cannot be closed (now); ``code`` is the API error code."""
 
     def __init__(self, code: str, detail: str, existing: dict[str, Any] | None = None) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+        super().__init__(code, detail)
         self.existing = existing
 
 

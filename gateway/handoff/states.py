@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from gateway.errors import CodedError
+
 
 class HandoffState(str, enum.Enum):
     """States of a handoff; ``BOT`` is the conversation's state when no handoff is open."""
@@ -39,13 +41,8 @@ class HandoffConflictError(RuntimeError):
         self.current = current
 
 
-class HandoffRuleError(ValueError):
+class HandoffRuleError(CodedError, ValueError):
     """The request breaks a rule (capacity full, wrong team, not the owner, bad label)."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 def check_move(current: HandoffState, target: HandoffState) -> None:

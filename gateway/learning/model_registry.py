@@ -26,18 +26,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.locks import lock_tenant
 from gateway.db.models import ModelDeployment, ModelVersion, aware, utcnow
+from gateway.errors import CodedError
 
 #: A retraining still "training" after this long is taken as crashed and no longer blocks new runs.
 STALE_TRAINING = timedelta(hours=2)
 
 
-class RegistryError(RuntimeError):
+class RegistryError(CodedError, RuntimeError):
     """A registry operation that cannot be done (unknown version, nothing to roll back to, busy, …)."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 def file_sha256(path: Path) -> str:

@@ -31,6 +31,7 @@ from gateway.assistants.assistant_service import AssistantService
 from gateway.assistants.assistant_store import AssistantError
 from gateway.assistants.project_builder import AssistantProject, ReviewedExample
 from gateway.assistants.templates import BOT_DIR
+from gateway.errors import CodedError
 from gateway.learning.evaluation_gate import EvaluationGate
 from gateway.learning.model_deployer import DeploymentError, RasaModelDeployer, RasaUnreachableError
 from gateway.learning.model_evaluator import EvaluationError, EvaluationSets, ModelEvaluator, read_model_id
@@ -45,13 +46,8 @@ logger = logging.getLogger(__name__)
 ROLLBACK_TARGETS = ("retired", "candidate", "production")
 
 
-class RetrainingError(RuntimeError):
+class RetrainingError(CodedError, RuntimeError):
     """A retraining, promotion or rollback that cannot be done; ``code`` is the API error code."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 class RetrainingPipeline:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import Feedback, Handoff, Message, Sender, TrainingDataVersion, TrainingExample
 from gateway.assistants.rasa_files import normalise, rasa_yaml
+from gateway.errors import CodedError
 from gateway.privacy.redaction import Redactor
 
 #: Below this calibrated confidence a message is worth a reviewer's look. The probe-first classifier is
@@ -38,13 +39,8 @@ RESERVED_INTENTS = {"nlu_fallback", "EXTERNAL_negative_sentiment", "EXTERNAL_han
 NON_INTENT_LABELS = {"other", "returned_to_bot"}
 
 
-class ReviewError(ValueError):
+class ReviewError(CodedError, ValueError):
     """A decision that cannot be stored."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 @dataclass

@@ -10,18 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import Conversation, Feedback, Handoff, Message, Sender
+from gateway.errors import CodedError
 
 KINDS = {"csat": (1, 5), "helpful": (0, 1)}
 MAX_COMMENT_CHARS = 2000
 
 
-class FeedbackError(ValueError):
+class FeedbackError(CodedError, ValueError):
     """Feedback that cannot be stored (unknown kind, score out of range, unknown conversation)."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 @dataclass(frozen=True)
