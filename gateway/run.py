@@ -23,10 +23,8 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 from gateway.settings import PROJECT_ROOT, Settings, get_settings  # noqa: E402
-from gateway.stack import Stack, StackStartError  # noqa: E402
+from gateway.stack import LOG_DIR, Stack, StackStartError  # noqa: E402
 from gateway.supervisor import Supervisor  # noqa: E402
-
-LOG_DIR = PROJECT_ROOT / "var" / "logs"
 
 
 class StageReporter:

@@ -28,6 +28,8 @@ from gateway.process_groups import group_alive, kill_group
 
 APP_PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
 BOT_DIR = PROJECT_ROOT / "bot"
+#: Where each service of ``make run`` logs (and the runner its own warnings).
+LOG_DIR = PROJECT_ROOT / "var" / "logs"
 
 
 class StackStartError(RuntimeError):
@@ -176,7 +178,7 @@ class Stack:
     """
 
     settings: Settings
-    log_dir: Path = PROJECT_ROOT / "var" / "logs"
+    log_dir: Path = LOG_DIR
     processes: list[ManagedProcess] = field(default_factory=list)
     serving_model: Path | None = None
 
