@@ -18,6 +18,15 @@ Rules and memoization look a few turns back at most; the gateway logs the whole 
 tracker remembers how many events came from the database, so saving writes (and streams to the event
 broker) exactly the events the turn added, without counting or retrieving anything. A full tracker
 (``retrieve_full_tracker``, Rasa's HTTP API) is still the whole story.
+
+Between turns the tracker stays in memory (a bounded LRU shared by every tenant's view of the store):
+a retrieve first asks the database for the conversation's newest event id (one indexed lookup) and
+hands back the tracker it already holds when nothing was written since, by this process or another
+replica; otherwise it reads the window again. A turn used to retrieve twice (the channel's "already
+ran?" check and Rasa's own) and to parse and replay the window each time. A held tracker is dropped
+when a turn changed it without saving (a failed turn), when its events outgrow twice the window, after
+``IDLE_S`` without use, and within ``SWEEP_S`` of the conversation's erasure (a background sweep drops
+every held tracker whose newest event id is no longer the database's).
 """
 
 from __future__ import annotations
@@ -31,16 +40,19 @@ import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from connectors.tracker_memory import STORED_EVENTS_ATTR as _STORED
+from connectors.tracker_memory import TrackerMemory
+
 logger = logging.getLogger(__name__)
 
 WINDOW_ENV = "SWITCHBOARD_TRACKER_WINDOW"
 # 30 events are four to six turns, more than any rule looks back. Against 60, two runs of the 200-turn
 # conversation each: turns 190-200 took 0.97x / 1.07x turns 1-11 (60: 1.4x / 1.3x) and 80-83 ms (60: 92-117 ms).
 DEFAULT_WINDOW = 30
-#: Attribute on a retrieved tracker: how many of its events are already stored.
-_STORED = "_switchboard_stored_events"
 _HEADER_LIMIT = 12
-
+CACHE_ENV = "SWITCHBOARD_TRACKER_CACHE"
+#: Conversations held in memory per Rasa process (0 turns the cache off).
+DEFAULT_CACHE = 2000
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
@@ -61,6 +73,8 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, window: Optional[int] = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.window = int(window or os.environ.get(WINDOW_ENV) or DEFAULT_WINDOW)
+        cache = os.environ.get(CACHE_ENV)
+        self.memory = TrackerMemory(int(cache) if cache not in (None, "") else DEFAULT_CACHE)
         if self.engine.dialect.name == "sqlite":
             # SQLAlchemy 1.4 gives a SQLite file no pool: every retrieve and save opened a connection,
             # set its pragmas and closed it again (8 % of Rasa's busy time under load). A small pool
@@ -77,13 +91,33 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         """The tracker of the latest session, bounded (see the module doc); None for an unknown sender."""
         with self.session_scope() as session:
-            rows = self._windowed_rows(session, sender_id)
+            last_id = self._last_id(session, sender_id)
+            held = self.memory.get(sender_id, last_id, self.domain)
+            if held is not None:
+                return held
+            rows = self._windowed_rows(session, sender_id) if last_id is not None else []
             if not rows or not self.domain:
                 return None
             events = [json.loads(row.data) for row in rows]
         tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
         setattr(tracker, _STORED, len(tracker.events))
+        self.memory.put(sender_id, tracker, last_id, self.domain, self._max_held_events)
+        self.memory.start_sweeping(self._newest_ids)
         return tracker
+
+    def _newest_ids(self, sender_ids: List[Text]) -> Dict[Text, int]:
+        event = self.SQLEvent
+        with self.session_scope() as session:
+            return dict(session.query(event.sender_id, sa.func.max(event.id))
+                        .filter(event.sender_id.in_(sender_ids)).group_by(event.sender_id).all())
+
+    @property
+    def _max_held_events(self) -> int:
+        return 2 * self.window + _HEADER_LIMIT
+
+    def _last_id(self, session: Any, sender_id: Text) -> Optional[int]:
+        event = self.SQLEvent
+        return session.query(sa.func.max(event.id)).filter(event.sender_id == sender_id).scalar()
 
     def _windowed_rows(self, session: Any, sender_id: Text) -> List[Any]:
         event = self.SQLEvent
@@ -119,17 +153,24 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         """Store (and stream) the events added since the tracker was retrieved."""
         stored = getattr(tracker, _STORED, None)
         if stored is None:  # a tracker this store did not hand out: Rasa's own way
+            self.memory.forget(tracker.sender_id)
             await super().save(tracker)
             return
         new_events = list(tracker.events)[stored:]
         if self.event_broker is not None:
             await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
+        rows = []
+        for event in new_events:
+            data = event.as_dict()
+            intent = data.get("parse_data", {}).get("intent", {}).get("name")
+            rows.append({"sender_id": tracker.sender_id, "type_name": event.type_name,
+                         "timestamp": data.get("timestamp"), "intent_name": intent,
+                         "action_name": data.get("name"), "data": json.dumps(data)})
+        self.memory.forget(tracker.sender_id)  # until the write is known to have landed
         with self.session_scope() as session:
-            for event in new_events:
-                data = event.as_dict()
-                intent = data.get("parse_data", {}).get("intent", {}).get("name")
-                session.add(self.SQLEvent(sender_id=tracker.sender_id, type_name=event.type_name,
-                                          timestamp=data.get("timestamp"), intent_name=intent,
-                                          action_name=data.get("name"), data=json.dumps(data)))
+            if rows:  # one multi-row insert instead of the ORM's one statement (and identity map) per event
+                session.execute(self.SQLEvent.__table__.insert(), rows)
+            last_id = self._last_id(session, tracker.sender_id)
             session.commit()
         setattr(tracker, _STORED, stored + len(new_events))
+        self.memory.put(tracker.sender_id, tracker, last_id, self.domain, self._max_held_events)

@@ -104,3 +104,32 @@ def test_past_its_limit_a_turn_waits_in_the_gateway_and_a_full_queue_gets_an_hon
     finished, refused = run_async(scenario())
     assert finished[0] >= 2.9 and finished[1] - finished[0] < 1.0  # the second ran after the first, quickly
     assert "saturated" in refused
+
+
+def test_one_client_serves_two_event_loops_each_with_its_own_connections() -> None:
+    seen: list[dict] = []
+    client = RasaClient("http://127.0.0.1:1", "t" * 32, timeout_s=5)
+
+    async def scenario() -> list[dict]:
+        server, port = await _server([], seen)
+        client._base_url = f"http://127.0.0.1:{port}"
+        turn = await client.send("c1", "hello", {"tenant_id": "acme"}, message_id="1")
+        await client.aclose()
+        server.close()
+        return turn.messages
+
+    # An aiohttp session belongs to the loop that made it; a second loop gets a session of its own.
+    assert run_async(scenario()) == [{"text": "hi"}]
+    assert run_async(scenario()) == [{"text": "hi"}]
+    assert len(seen) == 2
+
+
+def test_an_unreachable_rasa_is_unhealthy_not_an_error() -> None:
+    async def scenario() -> bool:
+        client = RasaClient("http://127.0.0.1:1", "t" * 32, timeout_s=5)
+        try:
+            return await client.healthy()
+        finally:
+            await client.aclose()
+
+    assert run_async(scenario()) is False

@@ -1,12 +1,14 @@
 """Run with .venv-rasa: a long conversation through the windowed tracker store and Rasa's own, compared.
 
-Prints one JSON object: what the windowed store retrieved and stored against the plain SQL store.
+Prints one JSON object: what the windowed store retrieved and stored against the plain SQL store, and
+what its in-memory trackers did when another replica wrote, a turn failed, and a conversation was erased.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
 import tempfile
 from pathlib import Path
@@ -53,7 +55,9 @@ async def main(turns: int, window: int) -> dict:
         await windowed.save(tracker)
     windowed_tracker = await windowed.retrieve(sender)
     full = await plain.retrieve(sender)
+    memory = await memory_drill(windowed, folder / "t.db")
     return {
+        "memory": memory,
         "stored_events": len(full.events),
         "expected_events": 1 + len(opening) + turns * 5,  # Rasa's first action_listen, the opening, 5 a turn
         "retrieved_sizes": [sizes[0], sizes[len(sizes) // 2], sizes[-1]],
@@ -62,6 +66,45 @@ async def main(turns: int, window: int) -> dict:
         "active_loop": windowed_tracker.active_loop_name,
         "latest_message": windowed_tracker.latest_message.text,
         "first_event": windowed_tracker.events[0].type_name,
+    }
+
+
+async def memory_drill(store: WindowedSQLTrackerStore, db: Path) -> dict:
+    """What the held trackers do when nothing changed, another replica wrote, a turn failed, an erasure."""
+    sender = "memory"
+    await store.get_or_create_tracker(sender)  # a new conversation, saved Rasa's way
+    tracker = await store.retrieve(sender)
+    tracker.update(UserUttered("hello", {"name": "greet", "confidence": 1.0}))
+    await store.save(tracker)
+    unchanged_is_held = (await store.retrieve(sender)) is tracker
+    # Another replica (its own store and memory) adds a turn: this process must read it.
+    other = WindowedSQLTrackerStore(DOMAIN, dialect="sqlite", db=str(db))
+    theirs = await other.retrieve(sender)
+    theirs.update(UserUttered("from the other replica", {"name": "inform", "confidence": 1.0}))
+    await other.save(theirs)
+    after_other = await store.retrieve(sender)
+    other_replica_seen = after_other.latest_message.text
+    # A turn that failed after changing the tracker (never saved) must not leak into the next turn.
+    after_other.update(UserUttered("never saved", {"name": "inform", "confidence": 1.0}))
+    after_failure = await store.retrieve(sender)
+    # A domain swap (a tenant's new model) rebuilds the tracker with the new domain's slots.
+    store.domain = Domain.from_dict({**DOMAIN.as_dict(), "slots": {**DOMAIN.as_dict()["slots"],
+                                     "new_slot": {"type": "text", "mappings": [{"type": "custom"}]}}})
+    after_swap = await store.retrieve(sender)
+    held_before_erasure = len(store.memory)
+    # Erasure deletes the rows behind the store's back: the sweep drops the held tracker.
+    with sqlite3.connect(db) as connection:
+        connection.execute("DELETE FROM events WHERE sender_id = ?", (sender,))
+    held_after_sweep = store.memory.sweep(store._newest_ids)
+    return {
+        "unchanged_is_held": unchanged_is_held,
+        "other_replica_seen": other_replica_seen,
+        "after_failure": after_failure.latest_message.text,
+        "after_failure_is_new_object": after_failure is not after_other,
+        "swap_has_new_slot": "new_slot" in after_swap.slots,
+        "held_before_erasure": held_before_erasure,
+        "held_after_sweep": held_after_sweep,
+        "after_erasure": None if await store.retrieve(sender) is None else "still there",
     }
 
 
