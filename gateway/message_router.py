@@ -240,9 +240,18 @@ class MessageRouter:
         messages = list(turn.messages)
         nlu["fallback"] = was_fallback(nlu, messages)
         request = requested_by_bot(messages)
-        gateway_request = None if request is not None else await self._streak_request(tenant_id, conversation_id, nlu)
+        previous: list[dict[str, Any] | None] | None = None
+        if request is None and self._handoff is not None:
+            # One read of the customer's recent messages serves the streak rules and the sentiment offer.
+            policy = await run_in_threadpool(self._handoff.policies.get, tenant_id)
+            depth = max(policy.repeated_fallback, policy.negative_streak, self._sentiment_trigger.cooldown_messages + 2)
+            recent = await run_in_threadpool(self._store.recent_customer_messages, tenant_id, conversation_id, depth)
+            previous = [m.nlu for m in recent[1:]]
+        gateway_request = None if previous is None else streak_request(
+            nlu, previous[:max(policy.repeated_fallback, policy.negative_streak) - 1],
+            policy.repeated_fallback, policy.negative_streak)
         if request is None and gateway_request is None:
-            offer = await self._sentiment_offer(tenant_id, conversation_id, nlu, messages)
+            offer = await self._sentiment_offer(tenant_id, conversation_id, nlu, messages, previous)
             if offer is not None:
                 reason, offer_messages = offer
                 nlu["handoff_offer"] = reason
@@ -325,25 +334,21 @@ class MessageRouter:
         assert self._handoff is not None
         return await run_in_threadpool(self._handoff.handoffs.owner_state, tenant_id, conversation_id)
 
-    async def _streak_request(self, tenant_id: str, conversation_id: str, nlu: dict[str, Any]) -> HandoffRequest | None:
-        """Repeated fallback or lasting negative sentiment hand over without asking."""
-        if self._handoff is None:
-            return None
-        policy = await run_in_threadpool(self._handoff.policies.get, tenant_id)
-        depth = max(policy.repeated_fallback, policy.negative_streak)
-        recent = await run_in_threadpool(self._store.recent_customer_messages, tenant_id, conversation_id, depth)
-        previous = [m.nlu for m in recent[1:]]
-        return streak_request(nlu, previous, policy.repeated_fallback, policy.negative_streak)
-
     async def _sentiment_offer(
-        self, tenant_id: str, conversation_id: str, nlu: dict[str, Any], replies: list[dict[str, Any]]
+        self, tenant_id: str, conversation_id: str, nlu: dict[str, Any], replies: list[dict[str, Any]],
+        previous: list[dict[str, Any] | None] | None,
     ) -> tuple[str, list[dict[str, Any]]] | None:
-        """Ask Rasa to offer a human when the customer's sentiment calls for it."""
+        """Ask Rasa to offer a human when the customer's sentiment calls for it.
+
+        ``previous``: the NLU of the customer's earlier messages, newest first (None: read them here).
+        """
         trigger = self._sentiment_trigger
-        recent = await run_in_threadpool(
-            self._store.recent_customer_messages, tenant_id, conversation_id, trigger.cooldown_messages + 2
-        )
-        previous = [m.nlu for m in recent[1:]]
+        if previous is None:
+            recent = await run_in_threadpool(
+                self._store.recent_customer_messages, tenant_id, conversation_id, trigger.cooldown_messages + 2
+            )
+            previous = [m.nlu for m in recent[1:]]
+        previous = previous[:trigger.cooldown_messages + 1]
         offered_within = next((i + 1 for i, p in enumerate(previous) if (p or {}).get("handoff_offer")), None)
         reason = trigger.should_offer(nlu, previous, offered_within, replies)
         if reason is None:

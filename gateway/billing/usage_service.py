@@ -61,6 +61,9 @@ class UsageService:
         self.clock = clock
         self._cache: dict[str, tuple[float, Plan | None]] = {}
         self._lock = threading.Lock()
+        # Alerts this process knows are stored (they are never deleted): past 80 % of a limit every
+        # message would otherwise open a transaction per level only to find the alert already there.
+        self._announced: set[tuple[str, str, str, int]] = set()
 
     # ----------------------------------------------------------------- plans
     def plan_for(self, tenant_id: str, at: datetime | None = None) -> Plan | None:
@@ -178,18 +181,29 @@ class UsageService:
             if force_level:
                 levels.append(force_level)
             for level in sorted(set(levels)):
+                key = (tenant_id, period, unit.value, level)
+                if key in self._announced:
+                    continue
                 with self._sessions.begin() as session:
                     new = session.execute(dialect_insert(session, UsageAlert).values(
                         tenant_id=tenant_id, period=period, unit=unit.value, level=level, created_at=utcnow(),
                     ).on_conflict_do_nothing().returning(UsageAlert.level)).scalar_one_or_none()
                     if new is None:
+                        self._remember_announced(key)
                         continue
                     event = "usage.warning" if level < 100 else "usage.limit_reached"
                     queue_event(session, tenant_id, event, {"unit": unit.value, "period": period, "used": total,
                                                             "limit": limit, "percent": level, "plan": plan.id,
                                                             "policy": "hard_stop" if plan.hard_stop(unit) else "overage"})
+                self._remember_announced(key)
                 logger.warning("tenant %s used %s%% of its %s %s limit (%s of %s)", tenant_id, level, period,
                                unit.value, total, limit)
+
+    def _remember_announced(self, key: tuple[str, str, str, int]) -> None:
+        with self._lock:
+            if len(self._announced) > 100_000:  # a long-lived process: old periods' keys go
+                self._announced.clear()
+            self._announced.add(key)
 
     def alerts(self, tenant_id: str, period: str) -> list[dict[str, Any]]:
         """The warnings of a period, for the usage page's banner."""
