@@ -105,14 +105,16 @@ class GatewayInput(InputChannel):
         return {"messages": messages, "nlu": _loggable_nlu(events[start].parse_data)}
 
     @staticmethod
-    async def _run_turn(agent: Any, message: UserMessage) -> Dict[Text, Any]:
+    async def _run_turn(agent: Any, message: UserMessage, tracker: Any) -> Dict[Text, Any]:
         """``MessageProcessor.handle_message``'s steps (caller holds the lock); returns the message's NLU.
 
-        Rasa's own method returns only the replies; the parse data is taken from the tracker it already
-        has instead of retrieving the tracker once more.
+        Runs on the tracker the caller already retrieved for its "already ran?" check (Rasa's
+        ``log_message`` would retrieve it again), and takes the parse data from it (Rasa's own method
+        returns only the replies).
         """
         processor = agent.processor
-        tracker = await processor.log_message(message, should_save_tracker=False)
+        await processor._update_tracker_session(tracker, message.output_channel, message.metadata)
+        await processor._handle_message_with_tracker(message, tracker)
         nlu = _loggable_nlu(tracker.latest_message.parse_data if tracker.latest_message else None)
         tracker = await processor.run_action_extract_slots(message.output_channel, tracker)
         await processor._run_prediction_loop(message.output_channel, tracker)
@@ -207,12 +209,13 @@ class GatewayInput(InputChannel):
             try:
                 # Agent.handle_message's own steps, with the "already ran?" check inside the lock.
                 async with agent.lock_store.lock(sender_id):
+                    tracker = await agent.processor.get_tracker(sender_id)  # the turn's only retrieval
                     if message_id is not None:
-                        stored = self._stored_turn(await agent.tracker_store.retrieve(sender_id), sender_id, message_id)
+                        stored = self._stored_turn(tracker, sender_id, message_id)
                         if stored is not None:
                             logger.info("turn %s of %s already ran: returning its stored replies", message_id, sender_id)
                             return response.json({**stored, "model_id": agent.model_id, "replayed": True})
-                    nlu = await self._run_turn(agent, message)
+                    nlu = await self._run_turn(agent, message, tracker)
             except Exception as exc:  # noqa: BLE001 - report instead of returning a half turn as success
                 logger.exception("turn failed for %s", sender_id)
                 return response.json({"error": f"turn failed: {exc.__class__.__name__}"}, status=500)

@@ -38,6 +38,8 @@ from typing import Any, Dict, List, Optional, Text
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.events import ActionExecuted
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from connectors.tracker_memory import STORED_EVENTS_ATTR as _STORED
@@ -149,6 +151,15 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         rows: Dict[int, Any] = {r.id: r for r in header + carried + window}
         return [rows[key] for key in sorted(rows)]
 
+    async def create_tracker(self, sender_id: Text, append_action_listen: bool = True) -> DialogueStateTracker:
+        """A new conversation's tracker, marked as holding nothing stored yet (its first save inserts all)."""
+        tracker = self.init_tracker(sender_id)
+        setattr(tracker, _STORED, 0)
+        if append_action_listen:
+            tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
+        await self.save(tracker)
+        return tracker
+
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Store (and stream) the events added since the tracker was retrieved."""
         stored = getattr(tracker, _STORED, None)
@@ -157,6 +168,8 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             await super().save(tracker)
             return
         new_events = list(tracker.events)[stored:]
+        if not new_events:  # nothing to write; a held tracker stays valid
+            return
         if self.event_broker is not None:
             await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
         rows = []
@@ -168,8 +181,8 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
                          "action_name": data.get("name"), "data": json.dumps(data)})
         self.memory.forget(tracker.sender_id)  # until the write is known to have landed
         with self.session_scope() as session:
-            if rows:  # one multi-row insert instead of the ORM's one statement (and identity map) per event
-                session.execute(self.SQLEvent.__table__.insert(), rows)
+            # One multi-row insert instead of the ORM's one statement (and identity map) per event.
+            session.execute(self.SQLEvent.__table__.insert(), rows)
             last_id = self._last_id(session, tracker.sender_id)
             session.commit()
         setattr(tracker, _STORED, stored + len(new_events))

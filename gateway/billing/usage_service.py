@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 WARNING_LEVELS = (80, 100)
 _PLAN_CACHE_S = 5.0
+_METERED_KEPT = 20_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,9 @@ class UsageService:
         # Alerts this process knows are stored (they are never deleted): past 80 % of a limit every
         # message would otherwise open a transaction per level only to find the alert already there.
         self._announced: set[tuple[str, str, str, int]] = set()
+        # Conversations whose meter this process saw stored (a ledger key is recorded once, for good): their
+        # later messages skip that insert, one statement of three per message.
+        self._metered: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     # ----------------------------------------------------------------- plans
     def plan_for(self, tenant_id: str, at: datetime | None = None) -> Plan | None:
@@ -104,8 +109,10 @@ class UsageService:
         plan = self.plan_for(tenant_id)
         if plan is not None and channel not in plan.channels and not human_owned:
             return QuotaDecision(False, "channel_not_in_plan")
-        meters = [Meter(Unit.CONVERSATIONS, f"conversation:{conversation_id}"),
-                  Meter(Unit.CUSTOMER_MESSAGES, f"message:{message_id}")]
+        conversation_key = (tenant_id, conversation_id)
+        meters = [Meter(Unit.CUSTOMER_MESSAGES, f"message:{message_id}")]
+        if conversation_key not in self._metered:
+            meters.insert(0, Meter(Unit.CONVERSATIONS, f"conversation:{conversation_id}"))
 
         def allow(unit: Unit, total: int) -> bool:
             if plan is None or human_owned or not plan.hard_stop(unit):
@@ -118,6 +125,11 @@ class UsageService:
         except QuotaExceededError as exc:
             self._announce(tenant_id, plan, {exc.unit: exc.total - 1}, force_level=100)
             return QuotaDecision(False, "limit_reached", exc.unit, offer_handoff=bool(plan and plan.handoff_on_limit))
+        with self._lock:
+            self._metered[conversation_key] = None
+            self._metered.move_to_end(conversation_key)
+            if len(self._metered) > _METERED_KEPT:
+                self._metered.popitem(last=False)
         self._announce(tenant_id, plan, totals)
         return QuotaDecision(True, totals=totals)
 

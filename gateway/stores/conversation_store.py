@@ -166,20 +166,12 @@ class ConversationStore:
         """
         try:
             with self._sessions.begin() as session:
-                conversation = session.get(Conversation, conversation_id)
-                if conversation is None or conversation.tenant_id != tenant_id:
-                    raise ConversationNotFoundError(conversation_id)
                 now = utcnow()
-                seq = session.execute(
-                    update(Conversation)
-                    .where(Conversation.id == conversation_id)
-                    .values(last_seq=Conversation.last_seq + 1, updated_at=now)
-                    .returning(Conversation.last_seq)
-                ).scalar_one()
+                seq, channel = self._take_positions(session, tenant_id, conversation_id, 1, now)
                 row = Message(
                     conversation_id=conversation_id,
                     tenant_id=tenant_id,
-                    channel=conversation.channel,
+                    channel=channel,
                     seq=seq,
                     sender=sender,
                     text=text,
@@ -197,6 +189,28 @@ class ConversationStore:
                 raise DuplicateClientIdError(client_id) from exc
             raise
 
+    @staticmethod
+    def _take_positions(session: Session, tenant_id: str, conversation_id: str, count: int,
+                        now: datetime) -> tuple[int, str]:
+        """Advance the conversation's counter by ``count``; returns the last position taken and its channel.
+
+        One statement checks the tenant and increments atomically (concurrent writers never share a
+        position), instead of reading the conversation first.
+
+        Raises:
+            ConversationNotFoundError: Unknown conversation, or one of another tenant.
+        """
+        values: dict[str, Any] = {"updated_at": now}
+        if count:
+            values["last_seq"] = Conversation.last_seq + count
+        row = session.execute(
+            update(Conversation).where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id)
+            .values(**values).returning(Conversation.last_seq, Conversation.channel)
+        ).first()
+        if row is None:
+            raise ConversationNotFoundError(conversation_id)
+        return row[0], row[1]
+
     def record_turn(self, tenant_id: str, conversation_id: str, customer_id: int, nlu: dict[str, Any],
                     model_id: str | None, replies: list[tuple[Sender, str | None, dict[str, Any] | None]]
                     ) -> list[StoredMessage]:
@@ -209,20 +223,14 @@ class ConversationStore:
             ConversationNotFoundError: Unknown conversation, or one of another tenant.
         """
         with self._sessions.begin() as session:
-            conversation = session.get(Conversation, conversation_id)
-            if conversation is None or conversation.tenant_id != tenant_id:
-                raise ConversationNotFoundError(conversation_id)
+            now = utcnow()
+            # Taking the replies' positions first also checks the conversation (and takes SQLite's write lock).
+            last, channel = self._take_positions(session, tenant_id, conversation_id, len(replies), now)
             session.execute(update(Message).where(Message.id == customer_id, Message.tenant_id == tenant_id)
                             .values(nlu=nlu, model_id=model_id))
             if not replies:
                 return []
-            now = utcnow()
-            last = session.execute(
-                update(Conversation).where(Conversation.id == conversation_id)
-                .values(last_seq=Conversation.last_seq + len(replies), updated_at=now)
-                .returning(Conversation.last_seq)
-            ).scalar_one()
-            rows = [Message(conversation_id=conversation_id, tenant_id=tenant_id, channel=conversation.channel,
+            rows = [Message(conversation_id=conversation_id, tenant_id=tenant_id, channel=channel,
                             seq=last - len(replies) + 1 + i, sender=sender, text=text, payload=payload,
                             in_reply_to=customer_id, model_id=model_id, created_at=now)
                     for i, (sender, text, payload) in enumerate(replies)]
