@@ -13,7 +13,7 @@ BOT_FILES := bot/config.yml bot/domain.yml bot/skills.yml $(wildcard bot/data/*.
   $(wildcard bot/templates/*/template.yml) bot/tenants/northwind.yml $(wildcard gateway/assistants/*.py) \
   $(wildcard nlu_models/*.py)
 
-.PHONY: docs docs-serve run run-prod test setup setup-tests env train validate compose-check clean bench-nlu bench-nlu-defaults bench-kb bench-load bench-tenants bench-turns
+.PHONY: docs docs-serve run run-prod test setup setup-tests env train validate compose-check clean bench-nlu bench-nlu-defaults bench-kb bench-load bench-tenants bench-turns bench-turns-versus
 
 setup:  ## create / update both virtual environments and .env (idempotent)
 	@bash scripts/setup.sh
@@ -75,3 +75,6 @@ bench-tenants: setup $(MODEL)  ## tenants per Rasa process and a cold tenant's f
 
 bench-turns: setup $(MODEL)  ## a turn's cost by conversation length, CPU per process, cold start: bench/results/turn_cost.*
 	HF_HUB_OFFLINE=1 $(PY) -m bench.turn_cost $(ARGS)
+
+bench-turns-versus: setup $(MODEL)  ## CPU per turn against the commit the turn-cost issue measured (BASELINE=ref): bench/results/turn_cost_versus.*
+	$(PY) -m bench.turn_cost_versus $(if $(BASELINE),--baseline $(BASELINE),)

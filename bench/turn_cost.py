@@ -172,8 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conversations", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the closed loop")
+    parser.add_argument("--json-out", type=Path, help="write the result here only (bench.turn_cost_versus)")
     args = parser.parse_args(argv)
-    write(run(args.turns, args.conversations, args.rounds, args.seconds))
+    result = run(args.turns, args.conversations, args.rounds, args.seconds)
+    if args.json_out:
+        args.json_out.write_text(json.dumps(result))
+    else:
+        write(result)
     return 0
 
 
