@@ -331,10 +331,30 @@ def targets_section(results: dict[str, list[dict[str, Any]]]) -> list[str]:
         if mine and prod:
             rows.append(("production no worse than embedded at 10 (p95)", f"{prod['p95_ms']} vs {mine['p95_ms']} ms",
                          prod["p95_ms"] <= mine["p95_ms"]))
+    rows += _turn_cost_rows()
     if not rows:
         return []
     return ["## Targets", "", "| target | this run | status |", "|---|---|---|",
             *[f"| {name} | {figure} | {'met' if ok else 'missed'} |" for name, figure, ok in rows], ""]
+
+
+def _turn_cost_rows() -> list[tuple[str, str, bool]]:
+    """The issue's other targets, from the turn-cost benchmarks' latest results (named as such)."""
+    rows: list[tuple[str, str, bool]] = []
+    cost = RESULTS / "turn_cost.json"
+    if cost.is_file():
+        turn = json.loads(cost.read_text())
+        growth = turn["growth_190_200_over_1_11"]
+        rows.append(("latency of turns 190-200 ≤ 1.2 × turns 1-11 (turn_cost.md)", f"{growth}×", growth <= 1.2))
+        rows.append(("services started (trained model present) to the first answer ≤ 20 s (turn_cost.md)", f"{turn['cold_start_s']} s",
+                     turn["cold_start_s"] <= 20))
+    versus = RESULTS / "turn_cost_versus.json"
+    if versus.is_file():
+        vs = json.loads(versus.read_text())
+        rows.append((f"CPU per turn (Rasa + gateway) halved against `{vs['baseline']}` (turn_cost_versus.md)",
+                     f"{vs['median']['current']['total']} vs {vs['median']['baseline']['total']} ms ({vs['ratio']}×)",
+                     vs["ratio"] <= 0.5))
+    return rows
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ a retrieve first asks the database for the conversation's newest event id (one i
 hands back the tracker it already holds when nothing was written since, by this process or another
 replica; otherwise it reads the window again. A turn used to retrieve twice (the channel's "already
 ran?" check and Rasa's own) and to parse and replay the window each time. A held tracker is dropped
-when a turn changed it without saving (a failed turn), when its events outgrow twice the window, after
+when a turn changed it without saving (a failed turn), when its events outgrow the window by a turn or two, after
 ``IDLE_S`` without use, and within ``SWEEP_S`` of the conversation's erasure (a background sweep drops
 every held tracker whose newest event id is no longer the database's).
 """
@@ -52,6 +52,10 @@ WINDOW_ENV = "SWITCHBOARD_TRACKER_WINDOW"
 # conversation each: turns 190-200 took 0.97x / 1.07x turns 1-11 (60: 1.4x / 1.3x) and 80-83 ms (60: 92-117 ms).
 DEFAULT_WINDOW = 30
 _HEADER_LIMIT = 12
+#: Events a held tracker may gain beyond a fresh window (one or two turns) before it is read again.
+_HELD_EXTRA = 10
+#: Attribute on a retrieved tracker: how many events the window held when it was read.
+_LOADED = "_switchboard_loaded_events"
 CACHE_ENV = "SWITCHBOARD_TRACKER_CACHE"
 #: Conversations held in memory per Rasa process (0 turns the cache off).
 DEFAULT_CACHE = 2000
@@ -103,7 +107,8 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             events = [json.loads(row.data) for row in rows]
         tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
         setattr(tracker, _STORED, len(tracker.events))
-        self.memory.put(sender_id, tracker, last_id, self.domain, self._max_held_events)
+        setattr(tracker, _LOADED, len(tracker.events))
+        self.memory.put(sender_id, tracker, last_id, self.domain, self._max_held_events(tracker))
         self.memory.start_sweeping(self._newest_ids)
         return tracker
 
@@ -113,9 +118,12 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             return dict(session.query(event.sender_id, sa.func.max(event.id))
                         .filter(event.sender_id.in_(sender_ids)).group_by(event.sender_id).all())
 
-    @property
-    def _max_held_events(self) -> int:
-        return 2 * self.window + _HEADER_LIMIT
+    def _max_held_events(self, tracker: DialogueStateTracker) -> int:
+        # Past this a held tracker is read again as a window: the policies' cost grows with its events
+        # (with twice the window held, turns 190-200 of a conversation took 1.23x turns 1-11). The
+        # bound counts from what the window held when it was read (slots carried from long ago too).
+        loaded = getattr(tracker, _LOADED, 0)
+        return max(self.window + _HEADER_LIMIT, loaded) + _HELD_EXTRA
 
     def _last_id(self, session: Any, sender_id: Text) -> Optional[int]:
         event = self.SQLEvent
@@ -186,4 +194,4 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             last_id = self._last_id(session, tracker.sender_id)
             session.commit()
         setattr(tracker, _STORED, stored + len(new_events))
-        self.memory.put(tracker.sender_id, tracker, last_id, self.domain, self._max_held_events)
+        self.memory.put(tracker.sender_id, tracker, last_id, self.domain, self._max_held_events(tracker))

@@ -20,9 +20,10 @@ def test_a_long_conversation_is_retrieved_in_a_bounded_window_with_every_slot_an
     report = json.loads(result.stdout.strip().splitlines()[-1])
     # Every event the turns added was stored once: the plain SQL store reads back the whole conversation.
     assert report["stored_events"] == report["expected_events"]
-    # What a turn loads stops growing with the conversation (a held tracker is read again past 2x the window).
+    # What a turn loads stops growing with the conversation (a held tracker is read again a turn or two
+    # past the window).
     first, middle, last = report["retrieved_sizes"]
-    assert max(middle, last) <= 2 * 20 + 12
+    assert max(middle, last) <= 20 + 12 + 3 + 10  # window, session opening, three slots, a turn or two held
     # A slot and a form set at turn 2 are still there at turn 120; the session's opening too.
     assert report["slots_match"] and report["slots"]["order_number"] == "A1234"
     assert report["active_loop"] == "order_form"
