@@ -1,11 +1,13 @@
 """What one turn costs: by position in a long conversation, in CPU per process, and from a cold start.
 
-    python -m bench.turn_cost [--turns 200] [--conversations 8] [--rounds 5] [--seconds 30]   (make bench-turns)
+    python -m bench.turn_cost [--turns 200] [--repeats 3] [--conversations 8] [--rounds 5] [--seconds 30]
+    (make bench-turns)
 
 On the embedded stack (started here on free ports, rate limits raised):
 
 * cold start: from starting the processes (trained model present) to the first answered turn;
-* latency by turn index: one conversation of ``--turns`` turns, one at a time, through the HTTP API;
+* latency by turn index: ``--repeats`` conversations of ``--turns`` turns, one turn at a time, through the
+  HTTP API; each index's latency is the median over the conversations (one turn swings by half with the VM);
 * CPU per turn: ``--conversations`` customers, each starting conversations of ``--rounds`` turns one after
   another for ``--seconds`` (a closed loop); the CPU seconds
   each process (Rasa, gateway, action server) spent, divided by the turns.
@@ -70,7 +72,7 @@ class Customer:
         return elapsed
 
 
-def run(turns: int, conversations: int, rounds: int, loop_s: float = 30.0) -> dict[str, Any]:
+def run(turns: int, conversations: int, rounds: int, loop_s: float = 30.0, repeats: int = 3) -> dict[str, Any]:
     """Start the stack, measure, stop it."""
     with tempfile.TemporaryDirectory(prefix="switchboard-turns-") as tmp:
         settings = scratch_settings(Path(tmp), rate_ip_per_min=100000, rate_ip_burst=10000,
@@ -88,13 +90,18 @@ def run(turns: int, conversations: int, rounds: int, loop_s: float = 30.0) -> di
                 for text in SCRIPT:
                     warm.say(text)
                 print(f"cold start to the first answer: {cold_start_s:.1f} s", flush=True)
-                long = Customer(client)
-                by_index = []
-                for n in range(turns):
-                    by_index.append(round(long.say(SCRIPT[n % len(SCRIPT)]), 1))
-                    if (n + 1) % 25 == 0:
-                        print(f"turn {n + 1}: {statistics.median(by_index[-10:]):.0f} ms (median of the last 10)",
-                              flush=True)
+                # Several long conversations, one after another: a single turn's latency swings by half
+                # with the VM, so each index is the median over the repeats.
+                runs: list[list[float]] = []
+                for repeat in range(repeats):
+                    long, latencies = Customer(client), []
+                    for n in range(turns):
+                        latencies.append(long.say(SCRIPT[n % len(SCRIPT)]))
+                        if (n + 1) % 50 == 0:
+                            print(f"conversation {repeat + 1}, turn {n + 1}: {statistics.median(latencies[-10:]):.0f} ms "
+                                  "(median of the last 10)", flush=True)
+                    runs.append(latencies)
+                by_index = [round(statistics.median(values), 1) for values in zip(*runs)]
             before = process_cpu(stack)
             done = 0
 
@@ -120,7 +127,7 @@ def run(turns: int, conversations: int, rounds: int, loop_s: float = 30.0) -> di
             stack.stop()
     cpu = {name: round((after[name] - before[name]) * 1000 / done, 1) for name in before}
     window = lambda a, b: round(statistics.median(by_index[a:b]), 1)  # noqa: E731
-    return {"turns": turns, "cold_start_s": round(cold_start_s, 1), "latency_by_index_ms": by_index,
+    return {"turns": turns, "repeats": repeats, "cold_start_s": round(cold_start_s, 1), "latency_by_index_ms": by_index,
             "median_ms": {label: window(a, b) for label, a, b in
                           (("1-11", 0, 11), ("50-60", 49, 60), ("100-110", 99, 110)) if b <= turns}
             | {f"{turns - 10}-{turns}": window(turns - 11, turns)},
@@ -152,7 +159,8 @@ def write(result: dict[str, Any]) -> None:
     cpu = result["cpu_ms_per_turn"]
     lines = ["# Turn cost (embedded stack, one run)", "",
              f"- Cold start (processes started, trained model present) to the first answer: **{result['cold_start_s']} s**",
-             f"- One conversation of {result['turns']} turns, one at a time, median latency: "
+             f"- {result.get('repeats', 1)} conversations of {result['turns']} turns, one at a time (each turn index: "
+             "the median over them), median latency: "
              + ", ".join(f"turns {label} **{value} ms**" for label, value in m.items())
              + f" ({result['growth_190_200_over_1_11']}× turns 1-11 for the last)",
              f"- Closed loop, {result['closed_loop']['conversations']} customers starting 5-turn conversations for "
@@ -172,9 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conversations", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the closed loop")
+    parser.add_argument("--repeats", type=int, default=3, help="long conversations; each index is their median")
     parser.add_argument("--json-out", type=Path, help="write the result here only (bench.turn_cost_versus)")
     args = parser.parse_args(argv)
-    result = run(args.turns, args.conversations, args.rounds, args.seconds)
+    result = run(args.turns, args.conversations, args.rounds, args.seconds, args.repeats)
     if args.json_out:
         args.json_out.write_text(json.dumps(result))
     else:
