@@ -46,14 +46,24 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+def check_conversation_token(services: GatewayServices, tenant_id: str, conversation_id: str,
+                             token: str | None) -> None:
+    """Ensure the caller holds this conversation's token (no database read).
+
+    Raises:
+        ApiError: 403 for a missing / wrong token.
+    """
+    if not services.tokens.verify(tenant_id, conversation_id, token):
+        raise ApiError(403, "bad_conversation_token", "the conversation token does not match this conversation")
+
+
 def check_conversation(services: GatewayServices, tenant_id: str, conversation_id: str, token: str | None) -> None:
     """Ensure the caller may use this conversation.
 
     Raises:
         ApiError: 403 for a missing / wrong token, 404 for an unknown conversation.
     """
-    if not services.tokens.verify(tenant_id, conversation_id, token):
-        raise ApiError(403, "bad_conversation_token", "the conversation token does not match this conversation")
+    check_conversation_token(services, tenant_id, conversation_id, token)
     if not services.conversations.exists(tenant_id, conversation_id):
         raise ApiError(404, "unknown_conversation", "no such conversation")
 

@@ -10,7 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from fastapi import Request, Response
 
-from gateway.api.deps import check_conversation, client_ip, get_services, tenant_id_from_header
+from gateway.api.deps import (check_conversation, check_conversation_token, client_ip, get_services,
+                              tenant_id_from_header)
 from gateway.api.errors import ApiError
 from gateway.message_router import MessageRejectedError, TurnResult
 from gateway.services import GatewayServices
@@ -111,7 +112,9 @@ async def send_message(
         )
     else:
         conversation_id = body.conversation_id
-        await run_in_threadpool(check_conversation, services, tenant_id, conversation_id, x_conversation_token)
+        # The token is checked here; the conversation's existence by storing the message (an unknown or
+        # erased one is a 404 below), one read less per message.
+        check_conversation_token(services, tenant_id, conversation_id, x_conversation_token)
     wait = services.rate_limits.message(conversation_id, client_ip(request))
     if wait:
         raise _limited(wait, "too many messages; slow down")
