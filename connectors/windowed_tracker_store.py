@@ -119,9 +119,9 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
                         .filter(event.sender_id.in_(sender_ids)).group_by(event.sender_id).all())
 
     def _max_held_events(self, tracker: DialogueStateTracker) -> int:
-        # Past this a held tracker is read again as a window: the policies' cost grows with its events
-        # (with twice the window held, turns 190-200 of a conversation took 1.23x turns 1-11). The
-        # bound counts from what the window held when it was read (slots carried from long ago too).
+        # Past this a held tracker is read again as a window, so the policies (whose cost grows with
+        # the tracker's events) never walk much more than one. The bound counts from what the window
+        # held when it was read (slots carried from long ago too).
         loaded = getattr(tracker, _LOADED, 0)
         return max(self.window + _HEADER_LIMIT, loaded) + _HELD_EXTRA
 
