@@ -61,6 +61,7 @@ class LevelResult:
     errors: int = 0
     conversations: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    error_kinds: dict[str, int] = field(default_factory=dict)
 
     def percentile(self, p: float) -> float | None:
         if not self.latencies_ms:
@@ -74,14 +75,16 @@ class LevelResult:
                 "errors": self.errors, "conversations": self.conversations,
                 "throughput_turns_per_s": round(self.turns / self.duration_s, 2) if self.duration_s else 0,
                 "error_rate": round(self.errors / total, 4) if total else 0.0,
-                "p50_ms": self.percentile(50), "p95_ms": self.percentile(95), "p99_ms": self.percentile(99)}
+                "p50_ms": self.percentile(50), "p95_ms": self.percentile(95), "p99_ms": self.percentile(99),
+                "error_kinds": dict(self.error_kinds)}
 
 
-Turn = Callable[[httpx.AsyncClient, dict[str, Any], str], Awaitable[bool]]
+#: A turn's outcome: None when the bot answered, else what went wrong (``http_503``, ``trouble``, …).
+Turn = Callable[[httpx.AsyncClient, dict[str, Any], str], Awaitable[str | None]]
 
 
-async def switchboard_turn(client: httpx.AsyncClient, state: dict[str, Any], text: str) -> bool:
-    """One customer message through the gateway's public API; True when the bot answered."""
+async def switchboard_turn(client: httpx.AsyncClient, state: dict[str, Any], text: str) -> str | None:
+    """One customer message through the gateway's public API; None when the bot answered, else the error."""
     body: dict[str, Any] = {"text": text}
     headers = {"X-Widget-Key": state["key"]}
     if state.get("conversation_id"):
@@ -89,17 +92,21 @@ async def switchboard_turn(client: httpx.AsyncClient, state: dict[str, Any], tex
         headers["X-Conversation-Token"] = state["token"]
     response = await client.post("/api/v1/messages", json=body, headers=headers)
     if response.status_code != 200:
-        return False
+        return f"http_{response.status_code}"
     data = response.json()
     state["conversation_id"], state["token"] = data["conversation_id"], data["conversation_token"]
     replies = [r.get("text") or "" for r in data.get("replies", [])]
-    return bool(replies) and not any(TROUBLE in r for r in replies)
+    if not replies:
+        return "no_reply"
+    return "trouble" if any(TROUBLE in r for r in replies) else None
 
 
-async def rasa_turn(client: httpx.AsyncClient, state: dict[str, Any], text: str) -> bool:
-    """One message through Rasa's REST channel."""
+async def rasa_turn(client: httpx.AsyncClient, state: dict[str, Any], text: str) -> str | None:
+    """One message through Rasa's REST channel; None when it answered, else the error."""
     response = await client.post("/webhooks/rest/webhook", json={"sender": state["sender"], "message": text})
-    return response.status_code == 200 and isinstance(response.json(), list) and bool(response.json())
+    if response.status_code != 200:
+        return f"http_{response.status_code}"
+    return None if isinstance(response.json(), list) and bool(response.json()) else "no_reply"
 
 
 async def run_level(base_url: str, concurrency: int, duration_s: float, think_s: float, turn: Turn,
@@ -121,9 +128,10 @@ async def run_level(base_url: str, concurrency: int, duration_s: float, think_s:
             for text in script(rng):
                 began = time.monotonic()
                 try:
-                    ok = await turn(client, state, text)
-                except (httpx.HTTPError, ValueError):
-                    ok = False
+                    error = await turn(client, state, text)
+                except (httpx.HTTPError, ValueError) as exc:
+                    error = f"client_{exc.__class__.__name__}"
+                ok = error is None
                 ended = time.monotonic()
                 if began >= measure_from and ended <= stop_at:
                     if ok:
@@ -131,6 +139,7 @@ async def run_level(base_url: str, concurrency: int, duration_s: float, think_s:
                         result.latencies_ms.append((ended - began) * 1000)
                     else:
                         result.errors += 1
+                        result.error_kinds[error] = result.error_kinds.get(error, 0) + 1
                 if not ok or ended >= stop_at:
                     break
                 await asyncio.sleep(think_s * rng.uniform(0.5, 1.5))
@@ -357,6 +366,12 @@ def _turn_cost_rows() -> list[tuple[str, str, bool]]:
     return rows
 
 
+def _errors_cell(row: dict[str, Any]) -> str:
+    """The error count, with what the errors were (``1 (trouble 1)``)."""
+    kinds = row.get("error_kinds") or {}
+    return f"{row['errors']} ({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))})" if kinds else str(row["errors"])
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = ["# Load benchmark", "",
              f"Measured on commit `{report['commit']}` on {report['machine']}, {report['date']}; "
@@ -369,7 +384,7 @@ def markdown(report: dict[str, Any]) -> str:
     for name, rows in report["results"].items():
         for r in rows:
             lines.append(f"| {name} | {r['concurrency']} | {r['throughput_turns_per_s']} | {r['p50_ms']} | {r['p95_ms']} "
-                         f"| {r['p99_ms']} | {r['errors']} | {r['error_rate'] * 100:.2f} % | {r['conversations']} |")
+                         f"| {r['p99_ms']} | {_errors_cell(r)} | {r['error_rate'] * 100:.2f} % | {r['conversations']} |")
     lines += ["", "![latency by concurrency](load.svg)", ""]
     lines += targets_section(report["results"])
     lines += ["", "CPU per turn by process, latency by turn index in a 200-turn conversation and the cold start "

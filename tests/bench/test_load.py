@@ -17,6 +17,14 @@ def test_percentiles_throughput_and_error_rate() -> None:
     assert LevelResult(5, 10.0).to_json()["p50_ms"] is None
 
 
+def test_errors_are_reported_with_their_kinds() -> None:
+    level = LevelResult(concurrency=10, duration_s=10.0, turns=10, errors=3, latencies_ms=[10.0] * 10,
+                        error_kinds={"trouble": 2, "http_503": 1})
+    text = markdown({"commit": "abc1234", "machine": "2 CPU cores", "date": "2026-12-06", "duration_s": 10.0,
+                     "think_s": 2.0, "results": {"embedded": [level.to_json()]}})
+    assert "| 3 (http_503 1, trouble 2) |" in text
+
+
 def test_report_has_a_row_per_system_and_level_and_a_valid_chart() -> None:
     rows = {name: [LevelResult(c, 10.0, turns=10, latencies_ms=[100.0 * c, 200.0 * c]).to_json() for c in (10, 50)]
             for name in ("embedded", "rasa-init")}
