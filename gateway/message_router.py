@@ -240,16 +240,17 @@ class MessageRouter:
         messages = list(turn.messages)
         nlu["fallback"] = was_fallback(nlu, messages)
         request = requested_by_bot(messages)
-        previous: list[dict[str, Any] | None] | None = None
-        if request is None and self._handoff is not None:
+        gateway_request = None
+        if request is None:
             # One read of the customer's recent messages serves the streak rules and the sentiment offer.
-            policy = await run_in_threadpool(self._handoff.policies.get, tenant_id)
-            depth = max(policy.repeated_fallback, policy.negative_streak, self._sentiment_trigger.cooldown_messages + 2)
+            policy = await run_in_threadpool(self._handoff.policies.get, tenant_id) if self._handoff else None
+            streak_depth = max(policy.repeated_fallback, policy.negative_streak) if policy else 0
+            depth = max(streak_depth, self._sentiment_trigger.cooldown_messages + 2)
             recent = await run_in_threadpool(self._store.recent_customer_messages, tenant_id, conversation_id, depth)
             previous = [m.nlu for m in recent[1:]]
-        gateway_request = None if previous is None else streak_request(
-            nlu, previous[:max(policy.repeated_fallback, policy.negative_streak) - 1],
-            policy.repeated_fallback, policy.negative_streak)
+            if policy is not None:
+                gateway_request = streak_request(nlu, previous[:streak_depth - 1], policy.repeated_fallback,
+                                                 policy.negative_streak)
         if request is None and gateway_request is None:
             offer = await self._sentiment_offer(tenant_id, conversation_id, nlu, messages, previous)
             if offer is not None:
@@ -336,18 +337,13 @@ class MessageRouter:
 
     async def _sentiment_offer(
         self, tenant_id: str, conversation_id: str, nlu: dict[str, Any], replies: list[dict[str, Any]],
-        previous: list[dict[str, Any] | None] | None,
+        previous: list[dict[str, Any] | None],
     ) -> tuple[str, list[dict[str, Any]]] | None:
         """Ask Rasa to offer a human when the customer's sentiment calls for it.
 
-        ``previous``: the NLU of the customer's earlier messages, newest first (None: read them here).
+        ``previous``: the NLU of the customer's earlier messages, newest first.
         """
         trigger = self._sentiment_trigger
-        if previous is None:
-            recent = await run_in_threadpool(
-                self._store.recent_customer_messages, tenant_id, conversation_id, trigger.cooldown_messages + 2
-            )
-            previous = [m.nlu for m in recent[1:]]
         previous = previous[:trigger.cooldown_messages + 1]
         offered_within = next((i + 1 for i, p in enumerate(previous) if (p or {}).get("handoff_offer")), None)
         reason = trigger.should_offer(nlu, previous, offered_within, replies)
