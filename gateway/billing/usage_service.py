@@ -31,7 +31,30 @@ logger = logging.getLogger(__name__)
 
 WARNING_LEVELS = (80, 100)
 _PLAN_CACHE_S = 5.0
-_METERED_KEPT = 20_000
+
+
+class _StoredKeys:
+    """Keys this process knows are stored for good (ledger keys, alerts): a bounded, thread-safe memo.
+
+    Args:
+        size: Most keys kept; the least recently seen goes first (forgetting one only costs a statement).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._keys: OrderedDict[tuple[str, ...], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: tuple[str, ...]) -> bool:
+        return key in self._keys
+
+    def add(self, key: tuple[str, ...]) -> None:
+        """Remember ``key`` as stored."""
+        with self._lock:
+            self._keys[key] = None
+            self._keys.move_to_end(key)
+            if len(self._keys) > self.size:
+                self._keys.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -65,10 +88,10 @@ class UsageService:
         self._lock = threading.Lock()
         # Alerts this process knows are stored (they are never deleted): past 80 % of a limit every
         # message would otherwise open a transaction per level only to find the alert already there.
-        self._announced: set[tuple[str, str, str, int]] = set()
+        self._announced = _StoredKeys(100_000)
         # Conversations whose meter this process saw stored (a ledger key is recorded once, for good): their
         # later messages skip that insert, one statement of three per message.
-        self._metered: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._metered = _StoredKeys(20_000)
 
     # ----------------------------------------------------------------- plans
     def plan_for(self, tenant_id: str, at: datetime | None = None) -> Plan | None:
@@ -125,11 +148,7 @@ class UsageService:
         except QuotaExceededError as exc:
             self._announce(tenant_id, plan, {exc.unit: exc.total - 1}, force_level=100)
             return QuotaDecision(False, "limit_reached", exc.unit, offer_handoff=bool(plan and plan.handoff_on_limit))
-        with self._lock:
-            self._metered[conversation_key] = None
-            self._metered.move_to_end(conversation_key)
-            if len(self._metered) > _METERED_KEPT:
-                self._metered.popitem(last=False)
+        self._metered.add(conversation_key)
         self._announce(tenant_id, plan, totals)
         return QuotaDecision(True, totals=totals)
 
@@ -193,7 +212,7 @@ class UsageService:
             if force_level:
                 levels.append(force_level)
             for level in sorted(set(levels)):
-                key = (tenant_id, period, unit.value, level)
+                key = (tenant_id, period, unit.value, str(level))
                 if key in self._announced:
                     continue
                 with self._sessions.begin() as session:
@@ -201,21 +220,15 @@ class UsageService:
                         tenant_id=tenant_id, period=period, unit=unit.value, level=level, created_at=utcnow(),
                     ).on_conflict_do_nothing().returning(UsageAlert.level)).scalar_one_or_none()
                     if new is None:
-                        self._remember_announced(key)
+                        self._announced.add(key)
                         continue
                     event = "usage.warning" if level < 100 else "usage.limit_reached"
                     queue_event(session, tenant_id, event, {"unit": unit.value, "period": period, "used": total,
                                                             "limit": limit, "percent": level, "plan": plan.id,
                                                             "policy": "hard_stop" if plan.hard_stop(unit) else "overage"})
-                self._remember_announced(key)
+                self._announced.add(key)
                 logger.warning("tenant %s used %s%% of its %s %s limit (%s of %s)", tenant_id, level, period,
                                unit.value, total, limit)
-
-    def _remember_announced(self, key: tuple[str, str, str, int]) -> None:
-        with self._lock:
-            if len(self._announced) > 100_000:  # a long-lived process: old periods' keys go
-                self._announced.clear()
-            self._announced.add(key)
 
     def alerts(self, tenant_id: str, period: str) -> list[dict[str, Any]]:
         """The warnings of a period, for the usage page's banner."""
