@@ -64,6 +64,7 @@ def build_services(settings: Settings, dialogue: DialogueEngine | None = None) -
     dialogue = dialogue or RasaClient(
         settings.rasa_url, settings.rasa_token.get_secret_value(), settings.rasa_timeout_s,
         max_in_flight=settings.rasa_max_in_flight, queue_timeout_s=settings.rasa_queue_timeout_s,
+        replica_urls=settings.rasa_urls,
     )
     if settings.redis_url:
         from gateway.events.redis_hub import RedisEventHub

@@ -3,6 +3,10 @@
 aiohttp, not httpx: every turn makes one request, and httpx spent about 1.3 ms of the gateway's CPU on
 each against aiohttp's 0.1 ms (15 % of the gateway's busy time under load, py-spy). An aiohttp session
 belongs to one event loop, so the client keeps one per loop (the app has one; tests make several).
+
+With several Rasa replicas the client sends each conversation's turns to the same replica
+(``gateway.replica_router``) instead of through the round-robin proxy: that replica holds the
+conversation's tracker from the last turn, and one hop fewer is one proxy fewer per turn.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
+
+from gateway.replica_router import ReplicaRouter
 
 #: Path of the channel defined in ``connectors/rasa_channel.py`` (``GatewayInput``).
 WEBHOOK_PATH = "/webhooks/gateway/webhook"
@@ -38,6 +44,10 @@ class NoAssistantError(RasaUnavailableError):
 
 class RasaTransportError(RasaUnavailableError):
     """The connection to Rasa failed or broke before an answer arrived (safe to retry an idempotent turn)."""
+
+
+class RasaConnectError(RasaTransportError):
+    """No connection could be made: nothing reached Rasa, so any replica may take the request."""
 
 
 @dataclass(frozen=True)
@@ -79,12 +89,15 @@ class RasaClient:
         base_url: Rasa server URL (private network only).
         token: Shared secret checked by the gateway channel and Rasa's HTTP API.
         timeout_s: Upper bound for one turn (actions included).
+        replica_urls: Every Rasa replica, when there are several: a conversation's turns go to one of
+            them directly (``base_url``, the proxy, still answers health checks).
     """
 
     def __init__(self, base_url: str, token: str, timeout_s: float = 30.0, retries: int = 2,
-                 max_in_flight: int = 8, queue_timeout_s: float = 30.0) -> None:
+                 max_in_flight: int = 8, queue_timeout_s: float = 30.0, replica_urls: list[str] | None = None) -> None:
         self._token = token
         self._base_url = base_url.rstrip("/")
+        self.router = ReplicaRouter(replica_urls) if replica_urls and len(replica_urls) > 1 else None
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]" = (
             weakref.WeakKeyDictionary())
@@ -103,24 +116,26 @@ class RasaClient:
             self._sessions[loop] = session
         return session
 
-    async def _request(self, method: str, path: str, timeout_s: float | None = None,
+    async def _request(self, method: str, path: str, timeout_s: float | None = None, base_url: str | None = None,
                        **kwargs: Any) -> tuple[int, bytes]:
         if timeout_s is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout_s)
         try:
-            async with self._session().request(method, self._base_url + path, **kwargs) as response:
+            async with self._session().request(method, (base_url or self._base_url) + path, **kwargs) as response:
                 return response.status, await response.read()
         except asyncio.TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors too: checked first
             # Rasa may still be working on the turn; waiting again would only double the wait.
             raise RasaUnavailableError(f"Rasa did not answer: {exc.__class__.__name__}") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise RasaConnectError(f"Rasa unreachable: {exc.__class__.__name__}") from exc
         except aiohttp.ClientConnectionError as exc:
             # The connection failed or broke (a replica died): an idempotent turn may be sent again.
             raise RasaTransportError(f"Rasa unreachable: {exc.__class__.__name__}") from exc
         except aiohttp.ClientError as exc:
             raise RasaUnavailableError(f"Rasa did not answer: {exc.__class__.__name__}") from exc
 
-    async def _post(self, path: str, payload: dict[str, Any]) -> Any:
-        status, body = await self._request("POST", path, json=payload,
+    async def _post(self, path: str, payload: dict[str, Any], base_url: str | None = None) -> Any:
+        status, body = await self._request("POST", path, base_url=base_url, json=payload,
                                            headers={"Authorization": f"Bearer {self._token}"})
         if status == 404 and _error_of(body) == "no_assistant":
             raise NoAssistantError("the tenant has no assistant in production")
@@ -130,6 +145,34 @@ class RasaClient:
             return json.loads(body)
         except ValueError as exc:
             raise RasaUnavailableError("Rasa answered with a body that is not JSON") from exc
+
+    async def _post_routed(self, conversation_id: str, path: str, payload: dict[str, Any], retries: int) -> Any:
+        """POST to the conversation's replica, moving on where a connection fails.
+
+        A connection that could not be made reached nobody, so the next replica is tried whatever
+        ``retries`` says; a connection that broke mid-request is tried again (on the next replica)
+        only ``retries`` times, which callers allow only for requests Rasa runs once however often sent.
+        """
+        route = self.router.order(conversation_id) if self.router is not None else [self._base_url]
+        index = 0
+        while True:
+            base = route[index % len(route)]
+            try:
+                body = await self._post(path, payload, base)
+            except RasaTransportError as exc:
+                if self.router is not None:
+                    self.router.report_down(base)
+                index += 1
+                if isinstance(exc, RasaConnectError) and index < len(route):
+                    continue  # the next replica at once: this one never saw the request
+                if retries == 0:
+                    raise
+                retries -= 1
+                await asyncio.sleep(0.2 * (self.retries - retries))
+                continue
+            if self.router is not None and index:
+                self.router.report_up(base)
+            return body
 
     async def send(self, conversation_id: str, text: str, metadata: dict[str, Any],
                    message_id: str | None = None) -> BotTurn:
@@ -144,20 +187,13 @@ class RasaClient:
         payload: dict[str, Any] = {"sender": conversation_id, "message": text, "metadata": metadata}
         if message_id is not None:
             payload["message_id"] = message_id
-        attempts = 1 + (self.retries if message_id is not None else 0)
         try:
             await asyncio.wait_for(self._in_flight.acquire(), self.queue_timeout_s)
         except asyncio.TimeoutError as exc:
             raise RasaUnavailableError(f"Rasa is saturated: no turn slot within {self.queue_timeout_s:.0f}s") from exc
         try:
-            for attempt in range(attempts):
-                try:
-                    body = await self._post(WEBHOOK_PATH, payload)
-                    break
-                except RasaTransportError:
-                    if attempt == attempts - 1:
-                        raise
-                    await asyncio.sleep(0.2 * (attempt + 1))
+            body = await self._post_routed(conversation_id, WEBHOOK_PATH, payload,
+                                           self.retries if message_id is not None else 0)
         finally:
             self._in_flight.release()
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
@@ -170,7 +206,8 @@ class RasaClient:
 
     async def trigger_intent(self, conversation_id: str, intent: str, tenant_id: str) -> list[dict[str, Any]]:
         """Run an external intent on the tenant's bot (the channel's ``/trigger``) and return its messages."""
-        body = await self._post(TRIGGER_PATH, {"sender": conversation_id, "intent": intent, "tenant_id": tenant_id})
+        body = await self._post_routed(conversation_id, TRIGGER_PATH,
+                                       {"sender": conversation_id, "intent": intent, "tenant_id": tenant_id}, 0)
         messages = body.get("messages", []) if isinstance(body, dict) else []
         return [m for m in messages if isinstance(m, dict)]
 

@@ -1,4 +1,4 @@
-"""Rasa client: a broken connection is retried with the same message id; a timeout is not."""
+"""Rasa client: a broken connection is retried with the same message id; a timeout is not; a conversation keeps its replica."""
 
 from __future__ import annotations
 
@@ -133,3 +133,66 @@ def test_an_unreachable_rasa_is_unhealthy_not_an_error() -> None:
             await client.aclose()
 
     assert run_async(scenario()) is False
+
+
+def test_each_conversation_stays_on_one_replica_and_every_gateway_picks_the_same() -> None:
+    async def scenario() -> tuple[dict[str, set[int]], list[int]]:
+        seen: list[list[dict]] = [[], []]
+        servers = [await _server([], seen[0]), await _server([], seen[1])]
+        urls = [f"http://127.0.0.1:{port}" for _, port in servers]
+        # Two gateway processes: two clients that share nothing.
+        clients = [RasaClient("http://127.0.0.1:1", "t" * 32, timeout_s=5, replica_urls=urls) for _ in range(2)]
+        for turn in range(3):
+            for n in range(20):
+                await clients[(n + turn) % 2].send(f"c{n}", "hello", {}, message_id=f"{n}-{turn}")
+        for client in clients:
+            await client.aclose()
+        for server, _ in servers:
+            server.close()
+        replicas: dict[str, set[int]] = {}
+        for index, requests in enumerate(seen):
+            for request in requests:
+                replicas.setdefault(request["sender"], set()).add(index)
+        return replicas, [len(requests) for requests in seen]
+
+    replicas, counts = run_async(scenario())
+    assert len(replicas) == 20 and all(len(used) == 1 for used in replicas.values())
+    assert min(counts) >= 12  # 60 turns spread over both replicas (each conversation's on one)
+
+
+def test_a_replica_that_refuses_connections_is_skipped_even_for_a_turn_without_id() -> None:
+    async def scenario() -> tuple[int, list[str]]:
+        seen: list[dict] = []
+        server, port = await _server([], seen)
+        client = RasaClient("http://127.0.0.1:1", "t" * 32, timeout_s=5,
+                            replica_urls=["http://127.0.0.1:1", f"http://127.0.0.1:{port}"])
+        replies = []
+        for n in range(10):  # about half of these conversations prefer the dead replica
+            replies += [m["text"] for m in (await client.send(f"c{n}", "hello", {})).messages]
+        await client.aclose()
+        server.close()
+        return len(seen), replies
+
+    reached, replies = run_async(scenario())
+    assert reached == 10 and replies == ["hi"] * 10
+
+
+def test_a_connection_broken_mid_turn_moves_an_idempotent_turn_to_the_other_replica() -> None:
+    async def scenario() -> tuple[list[str], list[str]]:
+        behaviours: list[list[str]] = [[], []]
+        seen: list[list[dict]] = [[], []]
+        servers = [await _server(behaviours[i], seen[i]) for i in range(2)]
+        urls = [f"http://127.0.0.1:{port}" for _, port in servers]
+        client = RasaClient("http://127.0.0.1:1", "t" * 32, timeout_s=5, replica_urls=urls)
+        preferred = urls.index(client.router.order("c1")[0])
+        behaviours[preferred].append("drop")  # the conversation's replica dies mid-turn
+        turn = await client.send("c1", "hello", {}, message_id="9")
+        again = await client.send("c1", "and again", {}, message_id="10")  # tried last for a while
+        await client.aclose()
+        for server, _ in servers:
+            server.close()
+        assert turn.messages == again.messages == [{"text": "hi"}]
+        return [r["message"] for r in seen[preferred]], [r["message"] for r in seen[1 - preferred]]
+
+    on_preferred, on_other = run_async(scenario())
+    assert on_preferred == ["hello"] and on_other == ["hello", "and again"]
