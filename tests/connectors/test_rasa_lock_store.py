@@ -38,3 +38,35 @@ def test_four_processes_never_hold_one_conversations_lock_at_the_same_time() -> 
         assert entered.startswith("enter ") and left == "leave " + entered.removeprefix("enter "), journal[i:i + 2]
     # Every ticket was served and released: nothing is left waiting.
     assert client.zcard(f"switchboard_lock:{conversation}:tickets") == 0
+
+
+EXPIRY_DRILL = """
+import asyncio, sys, time
+from connectors.rasa_lock_store import AtomicRedisLockStore
+
+async def main(conversation):
+    store = AtomicRedisLockStore(host="127.0.0.1", db=int(sys.argv[2]))
+    dead = store.issue_ticket(conversation, lock_lifetime=0.5)  # a replica that died holding the lock
+    started = time.monotonic()
+    async with store.lock(conversation) as lock:
+        waited = time.monotonic() - started
+        mine = lock.tickets[0].number
+    print(dead, mine, round(waited, 2), store.red.zcard(store._tickets(conversation)))
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not service_up(6379), reason="Redis is NOT running on 127.0.0.1:6379: the lock store is untested")
+def test_a_ticket_of_a_replica_that_died_holding_it_is_skipped_when_it_expires() -> None:
+    conversation = f"expiry-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "RASA_TELEMETRY_ENABLED": "false"}
+    done = subprocess.run([str(RASA_PYTHON), "-c", EXPIRY_DRILL, conversation, str(DB)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    dead, mine, waited, left = done.stdout.split()
+    assert int(mine) == int(dead) + 1  # queued behind the dead ticket, then served
+    assert 0.3 <= float(waited) < 5.0  # waited for the expiry, not for ever
+    assert int(left) == 0  # nothing left behind once released
+    redis.Redis(host="127.0.0.1", db=DB).delete(f"switchboard_lock:{conversation}:next")
