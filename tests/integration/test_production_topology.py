@@ -145,23 +145,29 @@ def test_two_rasa_replicas_process_fifty_interleaved_messages_of_one_conversatio
         if response.status_code != 200 or not response.json()["messages"]:
             failures.append(f"{n}: {response.status_code} {response.text[:200]}")
 
-    # Message n+1 is sent as soon as message n holds its ticket (it queued behind the turns before it on
-    # either replica), so the turns overlap while "the order they arrived in" is well defined.
+    # The test takes the conversation's lock first, with a ticket like a replica's, so every turn queues
+    # behind it whatever the machine's speed. Message n+1 is sent as soon as message n holds its ticket,
+    # so "the order they arrived in" is well defined; then the test lets go and both replicas drain it.
     tickets = redis.Redis(host="127.0.0.1", db=1)
     counter = f"switchboard_lock:{conversation}:next"
-    issued = int(tickets.get(counter) or 0)
+    queue = f"switchboard_lock:{conversation}:tickets"
+    gate = int(tickets.incr(counter))
+    # Live tickets are served in order of expiry: the gate's must expire before the replicas' (60 s).
+    tickets.zadd(queue, {str(gate): time.time() + 30})
     threads = []
-    most_waiting = 0  # the longest queue seen while sending: read during the loop, not after it drained
-    for n in range(50):
-        thread = threading.Thread(target=send, args=(n,))
-        thread.start()
-        threads.append(thread)
-        deadline = time.monotonic() + 60
-        while int(tickets.get(counter) or 0) < issued + n + 1:
-            assert time.monotonic() < deadline, f"message {n} never got a ticket"
-            time.sleep(0.005)
-        most_waiting = max(most_waiting, int(tickets.zcard(f"switchboard_lock:{conversation}:tickets")))
-    assert most_waiting > 1  # turns really queued up
+    try:
+        for n in range(50):
+            thread = threading.Thread(target=send, args=(n,))
+            thread.start()
+            threads.append(thread)
+            deadline = time.monotonic() + 60
+            while int(tickets.get(counter) or 0) < gate + n + 1:
+                assert time.monotonic() < deadline, f"message {n} never got a ticket"
+                time.sleep(0.005)
+        waiting = int(tickets.zcard(queue))
+    finally:
+        tickets.zrem(queue, str(gate))
+    assert waiting == 51  # all fifty queued behind the test's ticket on two replicas
     for thread in threads:
         thread.join(300)
     assert not failures, failures
