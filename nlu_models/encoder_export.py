@@ -12,27 +12,11 @@ import os
 import shutil
 from pathlib import Path
 
-import torch
-from onnxruntime.quantization import QuantType, quantize_dynamic
-from transformers import AutoModel, AutoTokenizer
-
 from nlu_models.encoder_pool import POOLED_OUTPUT
-from nlu_models.model import mean_pool
-from nlu_models.onnx_export import export_onnx, save_fast_tokenizer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENCODER_FP32 = "encoder.onnx"
 ENCODER_INT8 = "encoder.int8.onnx"
-
-
-class _PooledEncoder(torch.nn.Module):
-    def __init__(self, encoder: torch.nn.Module) -> None:
-        super().__init__()
-        self.encoder = encoder
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return mean_pool(hidden, attention_mask)
 
 
 def encoder_key(encoder_path: str) -> str:
@@ -64,13 +48,34 @@ def export_encoder(encoder_path: str) -> Path:
     staging = folder.with_name(folder.name + f".partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    tokenizer = AutoTokenizer.from_pretrained(encoder_path)
-    save_fast_tokenizer(tokenizer, staging)
-    fp32 = staging / ENCODER_FP32
-    export_onnx(_PooledEncoder(AutoModel.from_pretrained(encoder_path)), tokenizer, fp32, [POOLED_OUTPUT])
-    quantize_dynamic(str(fp32), str(staging / ENCODER_INT8), weight_type=QuantType.QInt8)
+    _build(encoder_path, staging)
     try:
         staging.rename(folder)
     except OSError:  # another process finished first: use its export
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _build(encoder_path: str, staging: Path) -> None:
+    """Export the encoder into ``staging`` (torch is imported here only: a cached export never loads it)."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel, AutoTokenizer
+
+    from nlu_models.model import mean_pool
+    from nlu_models.onnx_export import export_onnx, save_fast_tokenizer
+
+    class PooledEncoder(torch.nn.Module):
+        def __init__(self, encoder: torch.nn.Module) -> None:
+            super().__init__()
+            self.encoder = encoder
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            return mean_pool(hidden, attention_mask)
+
+    tokenizer = AutoTokenizer.from_pretrained(encoder_path)
+    save_fast_tokenizer(tokenizer, staging)
+    fp32 = staging / ENCODER_FP32
+    export_onnx(PooledEncoder(AutoModel.from_pretrained(encoder_path)), tokenizer, fp32, [POOLED_OUTPUT])
+    quantize_dynamic(str(fp32), str(staging / ENCODER_INT8), weight_type=QuantType.QInt8)
