@@ -160,11 +160,12 @@ class RasaClient:
             try:
                 body = await self._post(path, payload, base)
             except RasaTransportError as exc:
-                if self.router is not None:
-                    self.router.report_down(base)
                 index += 1
-                if isinstance(exc, RasaConnectError) and index < len(route):
-                    continue  # the next replica at once: this one never saw the request
+                if isinstance(exc, RasaConnectError):
+                    if self.router is not None:  # refused: down, tried last for a while
+                        self.router.report_down(base)
+                    if index < len(route):
+                        continue  # the next replica at once: this one never saw the request
                 if retries == 0:
                     raise
                 retries -= 1

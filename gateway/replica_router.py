@@ -51,7 +51,7 @@ class ReplicaRouter:
         return [url for url in ranked if url not in down] + [url for url in ranked if url in down]
 
     def report_down(self, url: str) -> None:
-        """A replica refused a connection or broke one: try the others first for a while."""
+        """A replica refused a connection: try the others first for a while."""
         with self._lock:
             self._down_until[url.rstrip("/")] = time.monotonic() + self.down_s
 
