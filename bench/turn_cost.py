@@ -72,6 +72,10 @@ def cpu_seconds(pid: int) -> float:
     return total / ticks
 
 
+def process_cpu(stack: Stack) -> dict[str, float]:
+    return {m.name: cpu_seconds(m.process.pid) for m in stack.processes if m.process is not None}
+
+
 class Customer:
     """One conversation through the gateway's HTTP API."""
 
