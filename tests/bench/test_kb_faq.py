@@ -28,3 +28,15 @@ def test_report_lists_modes_and_answer_rates(tmp_path: Path) -> None:
     write_report(results, tmp_path)
     text = (tmp_path / "kb_faq.md").read_text()
     assert "| bm25 | 50.00 | 0.6000 |" in text and "| 90.0 % | 4.0 % |" in text and "| 96.0 % | 3.0 % |" in text
+
+
+def test_the_frontier_says_what_any_threshold_could_do() -> None:
+    import numpy as np
+
+    from bench.kb_faq import frontier
+
+    in_domain = np.linspace(0.3, 0.9, 100)  # the lowest 5 % lie below 0.33
+    apart = frontier(in_domain, np.linspace(0.0, 0.2, 100))
+    assert apart == {"off_topic_at_95": 0.0, "in_domain_at_5": 1.0}
+    overlapping = frontier(in_domain, np.linspace(0.2, 0.8, 100))
+    assert overlapping["off_topic_at_95"] > 0.7 and overlapping["in_domain_at_5"] < 0.25
