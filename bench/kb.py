@@ -238,8 +238,9 @@ def write_report(results: dict[str, Any]) -> None:
                 lines.append(f"| {row['threshold']:.2f} | {100 * row['in_domain_answered']:.1f} | {100 * row['oos_refused']:.1f} |")
         rule = quality_part.get("answerability_rule")
         if rule:
-            lines += ["", f"The bot's rule (cosine ≥ {rule['strong_threshold']}, or ≥ {rule['answer_threshold']} with the passage in "
-                      f"BM25's top {rule['lexical_support']}): answers {100 * rule['in_domain_answered']:.1f} % of in-domain queries "
+            tier = (f", or ≥ {rule['answer_threshold']} with the passage in BM25's top {rule['lexical_support']}"
+                    if rule["lexical_support"] else "; the BM25-supported tier is off")
+            lines += ["", f"The bot's rule (cosine ≥ {rule['strong_threshold']}{tier}): answers {100 * rule['in_domain_answered']:.1f} % of in-domain queries "
                       f"({100 * rule['in_domain_answered_correctly']:.1f} % with the right article) and refuses "
                       f"{100 * rule['oos_refused']:.1f} % of out-of-scope ones."]
     if results.get("scale"):
