@@ -7,7 +7,7 @@ replicas issuing tickets for one conversation at the same moment overwrite each 
 waiter whose ticket vanished then waits forever (RasaHQ/rasa#9213; the concurrent variant was reverted
 in RasaHQ/rasa#11428). Seen here: two replicas given 50 interleaved messages of one conversation stopped
 after eight. This store keeps, per conversation, a counter (``INCR`` hands out ticket numbers) and a
-sorted set of live tickets scored by expiry; the lowest live ticket holds the lock. Taking a ticket and
+sorted set of live tickets scored by expiry; the lowest live ticket number holds the lock. Taking a ticket and
 looking whose turn it is run as one Lua script (atomic in Redis, one round trip), so nothing is lost
 whatever the interleaving and an uncontended turn costs two round trips (take, give back) instead of
 six. Waiters poll every 20 ms (Rasa's store waits a whole second), and an expired ticket (a replica
@@ -36,6 +36,16 @@ logger = logging.getLogger(__name__)
 
 _KEY_PREFIX = "switchboard_lock:"
 
+#: The lowest live ticket *number* (0: none). Not the lowest score: expiries come from each caller's
+#: clock, read before its script runs, so a ticket issued later can expire earlier; serving by score
+#: let two holders in at once (the four-process drill caught it).
+_LOWEST = """
+local lowest = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local number = tonumber(member)
+  if lowest == 0 or number < lowest then lowest = number end
+end
+"""
 #: KEYS: counter, tickets. ARGV: now, this ticket's expiry, the counter's lifetime in seconds.
 #: Issues the next ticket, drops expired ones and returns {ticket, lowest live ticket}.
 _ISSUE = """
@@ -43,14 +53,14 @@ local number = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[2], number)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
-local first = redis.call('ZRANGE', KEYS[2], 0, 0)
-return {number, tonumber(first[1] or '0')}
+""" + _LOWEST + """
+return {number, lowest}
 """
-#: KEYS: tickets. ARGV: now. Drops expired tickets and returns the lowest live one (0: none).
+#: KEYS: counter (unused), tickets. ARGV: now. Drops expired tickets and returns the lowest live one.
 _SERVING = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local first = redis.call('ZRANGE', KEYS[1], 0, 0)
-return tonumber(first[1] or '0')
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+""" + _LOWEST + """
+return lowest
 """
 
 
@@ -107,7 +117,8 @@ class AtomicRedisLockStore(LockStore):
 
     def _serving(self, conversation_id: Text) -> Optional[int]:
         """The lowest live ticket, after dropping tickets of replicas that died holding them."""
-        return int(self._serving_script(keys=[self._tickets(conversation_id)], args=[time.time()])) or None
+        keys = [self._counter(conversation_id), self._tickets(conversation_id)]
+        return int(self._serving_script(keys=keys, args=[time.time()])) or None
 
     @asynccontextmanager
     async def lock(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME,

@@ -70,3 +70,43 @@ def test_a_ticket_of_a_replica_that_died_holding_it_is_skipped_when_it_expires()
     assert 0.3 <= float(waited) < 5.0  # waited for the expiry, not for ever
     assert int(left) == 0  # nothing left behind once released
     redis.Redis(host="127.0.0.1", db=DB).delete(f"switchboard_lock:{conversation}:next")
+
+
+SKEW_DRILL = """
+import asyncio, sys
+from connectors.rasa_lock_store import AtomicRedisLockStore
+
+async def main(conversation):
+    store = AtomicRedisLockStore(host="127.0.0.1", db=int(sys.argv[2]))
+    order = []
+
+    async def first():
+        async with store.lock(conversation, lock_lifetime=60):
+            order.append("first in")
+            await asyncio.sleep(0.3)
+            order.append("first out")
+
+    async def second():
+        await asyncio.sleep(0.05)
+        # Expires before the first ticket: what a replica whose clock runs behind issues.
+        async with store.lock(conversation, lock_lifetime=10):
+            order.append("second in")
+            order.append("second out")
+
+    await asyncio.gather(first(), second())
+    print(",".join(order))
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not service_up(6379), reason="Redis is NOT running on 127.0.0.1:6379: the lock store is untested")
+def test_a_later_ticket_that_expires_sooner_still_waits_its_turn() -> None:
+    conversation = f"skew-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "RASA_TELEMETRY_ENABLED": "false"}
+    done = subprocess.run([str(RASA_PYTHON), "-c", SKEW_DRILL, conversation, str(DB)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "first in,first out,second in,second out"
+    redis.Redis(host="127.0.0.1", db=DB).delete(f"switchboard_lock:{conversation}:next")

@@ -152,8 +152,7 @@ def test_two_rasa_replicas_process_fifty_interleaved_messages_of_one_conversatio
     counter = f"switchboard_lock:{conversation}:next"
     queue = f"switchboard_lock:{conversation}:tickets"
     gate = int(tickets.incr(counter))
-    # Live tickets are served in order of expiry: the gate's must expire before the replicas' (60 s).
-    tickets.zadd(queue, {str(gate): time.time() + 30})
+    tickets.zadd(queue, {str(gate): time.time() + 30})  # the lowest number: served first, until released
     threads = []
     try:
         for n in range(50):
