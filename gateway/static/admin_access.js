@@ -90,24 +90,30 @@
       return data;
     },
     // Finds the signed-in admin (or shows the login form) and calls onOpen once the tenant is known.
-    // Returns the live state: {tenant, token (the session's CSRF token), me}.
+    // Returns the live state: {tenant, token (the session's CSRF token), me, ready}. ``ready`` resolves
+    // to whether the page is open, so an action clicked before the session was read waits for it
+    // instead of calling the API without a tenant.
     access: function (onOpen) {
       var state = { tenant: "", token: "", me: null };
+      var opened;
+      state.ready = new Promise(function (resolve) { opened = resolve; });
       var form = $("access");
       navigation(null);
       fetch("/api/v1/agent/me", { credentials: "same-origin" }).then(async function (response) {
-        if (!response.ok) { loginForm(form, "Log in with your admin account."); return; }
+        if (!response.ok) { loginForm(form, "Log in with your admin account."); opened(false); return; }
         var me = await response.json();
         navigation(me);
         if (me.agent.role !== "admin") {
           if (form) form.hidden = true;
           status("Signed in as " + me.agent.email + ", who is not an admin of " + me.tenant + ".", false);
+          opened(false);
           return;
         }
         if (form) form.hidden = true;
         state.tenant = me.tenant; state.token = me.csrf_token; state.me = me;
+        opened(true);
         onOpen();
-      });
+      }).catch(function () { status("The server did not answer; reload the page.", false); opened(false); });
       return state;
     }
   };
