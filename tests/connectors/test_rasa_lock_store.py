@@ -40,6 +40,19 @@ def test_four_processes_never_hold_one_conversations_lock_at_the_same_time() -> 
     assert client.zcard(f"switchboard_lock:{conversation}:tickets") == 0
 
 
+def _run_drill(code: str, prefix: str) -> str:
+    """Run a drill script in Rasa's environment on a fresh conversation; its output, stripped."""
+    conversation = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "RASA_TELEMETRY_ENABLED": "false"}
+    try:
+        done = subprocess.run([str(RASA_PYTHON), "-c", code, conversation, str(DB)], env=env,
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        redis.Redis(host="127.0.0.1", db=DB).delete(f"switchboard_lock:{conversation}:next")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip()
+
+
 EXPIRY_DRILL = """
 import asyncio, sys, time
 from connectors.rasa_lock_store import AtomicRedisLockStore
@@ -60,16 +73,10 @@ asyncio.run(main(sys.argv[1]))
 @pytest.mark.integration
 @pytest.mark.skipif(not service_up(6379), reason="Redis is NOT running on 127.0.0.1:6379: the lock store is untested")
 def test_a_ticket_of_a_replica_that_died_holding_it_is_skipped_when_it_expires() -> None:
-    conversation = f"expiry-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "RASA_TELEMETRY_ENABLED": "false"}
-    done = subprocess.run([str(RASA_PYTHON), "-c", EXPIRY_DRILL, conversation, str(DB)], env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    dead, mine, waited, left = done.stdout.split()
+    dead, mine, waited, left = _run_drill(EXPIRY_DRILL, "expiry").split()
     assert int(mine) == int(dead) + 1  # queued behind the dead ticket, then served
     assert 0.3 <= float(waited) < 5.0  # waited for the expiry, not for ever
     assert int(left) == 0  # nothing left behind once released
-    redis.Redis(host="127.0.0.1", db=DB).delete(f"switchboard_lock:{conversation}:next")
 
 
 SKEW_DRILL = """
@@ -103,10 +110,4 @@ asyncio.run(main(sys.argv[1]))
 @pytest.mark.integration
 @pytest.mark.skipif(not service_up(6379), reason="Redis is NOT running on 127.0.0.1:6379: the lock store is untested")
 def test_a_later_ticket_that_expires_sooner_still_waits_its_turn() -> None:
-    conversation = f"skew-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "RASA_TELEMETRY_ENABLED": "false"}
-    done = subprocess.run([str(RASA_PYTHON), "-c", SKEW_DRILL, conversation, str(DB)], env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip() == "first in,first out,second in,second out"
-    redis.Redis(host="127.0.0.1", db=DB).delete(f"switchboard_lock:{conversation}:next")
+    assert _run_drill(SKEW_DRILL, "skew") == "first in,first out,second in,second out"
