@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import KnowledgeChunk, KnowledgeDocument, Tenant, utcnow
@@ -66,6 +66,19 @@ class UnknownTenantError(LookupError):
     """The tenant does not exist."""
 
 
+class DocumentLimitError(Exception):
+    """A new document would take the tenant past its plan's document limit.
+
+    Attributes:
+        limit: The plan's limit.
+        in_use: Documents the tenant already has.
+    """
+
+    def __init__(self, limit: int, in_use: int) -> None:
+        super().__init__(f"the plan includes {limit} knowledge-base documents and {in_use} are in use")
+        self.limit, self.in_use = limit, in_use
+
+
 class KnowledgeDocumentStore:
     """SQL side of the knowledge base: every read and write is scoped to one tenant."""
 
@@ -74,15 +87,26 @@ class KnowledgeDocumentStore:
         self._tenants = TenantStore(sessions)
 
     def replace_document(
-        self, tenant_id: str, source: str, title: str, url: str | None, kind: str, content_hash: str, chunks: list[Chunk]
+        self, tenant_id: str, source: str, title: str, url: str | None, kind: str, content_hash: str, chunks: list[Chunk],
+        document_limit: int | None = None,
     ) -> ReplaceResult:
         """Create or replace the document ``source`` of a tenant with ``chunks``, in one transaction.
 
         Chunks whose text another document of the tenant already has are skipped (de-duplication
         by content hash). An unchanged file (same content hash) changes nothing.
+
+        Args:
+            document_limit: The most documents the tenant may have; a new document past it is refused
+                inside the same transaction, so concurrent uploads cannot together exceed it.
+
+        Raises:
+            UnknownTenantError: The tenant does not exist.
+            DocumentLimitError: ``source`` is new and the tenant already has ``document_limit`` documents.
         """
         with self._sessions.begin() as session:
-            if session.get(Tenant, tenant_id) is None:
+            # The tenant row's lock (PostgreSQL) serialises a tenant's document writes so the count
+            # below is exact; SQLite gets the same from its single writer, held from the first INSERT.
+            if session.get(Tenant, tenant_id, with_for_update=document_limit is not None) is None:
                 raise UnknownTenantError(tenant_id)
             document = session.execute(
                 select(KnowledgeDocument).where(KnowledgeDocument.tenant_id == tenant_id, KnowledgeDocument.source == source)
@@ -95,6 +119,11 @@ class KnowledgeDocumentStore:
                                              content_hash=content_hash, chunk_count=0)
                 session.add(document)
                 session.flush()
+                if document_limit is not None:
+                    count = session.execute(select(func.count()).select_from(KnowledgeDocument)
+                                            .where(KnowledgeDocument.tenant_id == tenant_id)).scalar_one()
+                    if count > document_limit:
+                        raise DocumentLimitError(document_limit, count - 1)  # rolls the insert back
             else:
                 removed = list(session.execute(select(KnowledgeChunk.id).where(KnowledgeChunk.document_id == document.id)).scalars())
                 session.execute(delete(KnowledgeChunk).where(KnowledgeChunk.document_id == document.id))
@@ -134,22 +163,6 @@ class KnowledgeDocumentStore:
         with self._sessions() as session:
             document = self._find(session, tenant_id, document_id_or_source)
             return _record(document) if document else None
-
-    def admission_rank(self, tenant_id: str, document_id: str) -> int:
-        """How many of the tenant's documents were created before this one (ties broken by id).
-
-        With a document limit, the first ``limit`` documents by this order are the ones that fit: two
-        uploads racing for the last place agree on which of them keeps it.
-        """
-        with self._sessions() as session:
-            row = session.get(KnowledgeDocument, document_id)
-            if row is None or row.tenant_id != tenant_id:
-                return 0
-            earlier = session.execute(select(func.count()).select_from(KnowledgeDocument).where(
-                KnowledgeDocument.tenant_id == tenant_id,
-                or_(KnowledgeDocument.created_at < row.created_at,
-                    and_(KnowledgeDocument.created_at == row.created_at, KnowledgeDocument.id < row.id)))).scalar_one()
-            return int(earlier)
 
     def list_documents(self, tenant_id: str) -> list[DocumentRecord]:
         """A tenant's documents, by source."""

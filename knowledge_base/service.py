@@ -98,15 +98,21 @@ class KnowledgeBase:
         self.embedder.embed(["warm up"])
 
     # ------------------------------------------------------------------------------------ writing
-    def ingest_bytes(self, tenant: str, name: str, data: bytes, url: str | None = None) -> IngestReport:
+    def ingest_bytes(
+        self, tenant: str, name: str, data: bytes, url: str | None = None, document_limit: int | None = None
+    ) -> IngestReport:
         """Ingest one file's bytes; a broken file is rejected with its reason and changes nothing.
+
+        Args:
+            document_limit: The plan's document limit, enforced atomically for a new file.
 
         Raises:
             UnknownTenantError: The tenant does not exist.
+            DocumentLimitError: The file is new and the tenant is at ``document_limit``.
         """
         if not self.store.tenant_exists(tenant):
             raise UnknownTenantError(tenant)
-        report, upserts, deletes = self._store_file(tenant, name, data, url)
+        report, upserts, deletes = self._store_file(tenant, name, data, url, document_limit)
         if upserts or deletes:
             self.indexes.apply(tenant, upserts, deletes)
         return report
@@ -151,7 +157,7 @@ class KnowledgeBase:
         return reports
 
     def _store_file(
-        self, tenant: str, name: str, data: bytes, url: str | None
+        self, tenant: str, name: str, data: bytes, url: str | None, document_limit: int | None = None
     ) -> tuple[IngestReport, dict[int, tuple[np.ndarray, str]], set[int]]:
         """Parse, embed and store one file in SQL; returns its report and the index changes."""
         source = Path(name).name
@@ -171,7 +177,7 @@ class KnowledgeBase:
         by_hash = {c.content_hash: v for c, v in zip(chunks, vectors)}
         question_by_hash = {c.content_hash: v for c, v in zip(chunks, vectors[len(chunks):])} if faq else {}
         result = self.store.replace_document(tenant, source, document.title, url or document.url, document.kind,
-                                             content_hash, chunks)
+                                             content_hash, chunks, document_limit)
         if result.unchanged:
             return IngestReport(source, "unchanged", result.document.id, result.document.chunk_count), {}, set()
         status = "replaced" if existing is not None else "added"

@@ -20,7 +20,7 @@ from gateway.api.deps import get_services
 from gateway.api.errors import ApiError
 from gateway.billing.plans import Unit
 from gateway.services import GatewayServices
-from knowledge_base.document_store import DocumentRecord
+from knowledge_base.document_store import DocumentLimitError, DocumentRecord
 from knowledge_base.parsers import DocumentError, kind_of
 from knowledge_base.service import KnowledgeBase
 
@@ -58,16 +58,15 @@ async def upload_document(
     if not replacing and limit is not None and len(documents) >= limit:
         raise _plan_limit(limit, len(documents))
     data = await request.body()
-    report = await run_in_threadpool(kb.ingest_bytes, tenant, filename, data, url)
+    try:
+        # The limit is checked again inside the write's transaction: uploads racing for the last
+        # place cannot both take it.
+        report = await run_in_threadpool(kb.ingest_bytes, tenant, filename, data, url, limit)
+    except DocumentLimitError as exc:
+        raise _plan_limit(exc.limit, exc.in_use) from None
     if report.status == "rejected":
         status = 413 if "limit" in (report.reason or "") else 422
         raise ApiError(status, "invalid_document", report.reason or "the document was rejected")
-    if report.status == "added" and limit is not None and report.document_id:
-        # Uploads racing for the last place: the earliest documents are the ones that fit, the rest go.
-        rank = await run_in_threadpool(kb.store.admission_rank, tenant, report.document_id)
-        if rank >= limit:
-            await run_in_threadpool(kb.delete, tenant, report.document_id)
-            raise _plan_limit(limit, limit)
     return report.to_dict()
 
 

@@ -85,7 +85,7 @@
     } catch (e) { status(e.message, false); }
   }
 
-  $("filters").addEventListener("submit", function (event) { event.preventDefault(); if (state.token) load(); });
+  $("filters").addEventListener("submit", function (event) { event.preventDefault(); state.ready.then(function (open) { if (open) load(); }); });
   var state = admin.access(load);
   if (state.token) load();
 })();

@@ -11,7 +11,11 @@
 
   function base() { return "/api/v1/admin/tenants/" + encodeURIComponent(state.tenant) + "/models"; }
 
-  function api(method, path, body) { return admin.request(state.token, base() + path, method, body); }
+  // Waits for the session: an action clicked before the page read it must not call /tenants//….
+  async function api(method, path, body) {
+    if (!(await state.ready)) throw new Error("Log in with your admin account first.");
+    return admin.request(state.token, base() + path, method, body);
+  }
 
   function svg(tag, attrs) { var e = document.createElementNS(SVG, tag); Object.keys(attrs).forEach(function (k) { e.setAttribute(k, String(attrs[k])); }); return e; }
 

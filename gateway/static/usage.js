@@ -108,7 +108,7 @@
     banner.textContent = warnings.length ? "Usage warning: " + warnings.join(", ") + "." : "";
   }
 
-  $("filters").addEventListener("submit", function (event) { event.preventDefault(); if (state.token) load(); });
+  $("filters").addEventListener("submit", function (event) { event.preventDefault(); state.ready.then(function (open) { if (open) load(); }); });
   var state = admin.access(load);
   if (state.token) load();
 })();
