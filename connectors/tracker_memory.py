@@ -84,6 +84,11 @@ class TrackerMemory:
                     del self._held[sender_id]
             return len(self._held)
 
+    def holds(self, sender_id: Text) -> bool:
+        """Whether a tracker of the conversation is held (still to be checked with ``get``)."""
+        with self._lock:
+            return sender_id in self._held
+
     def get(self, sender_id: Text, last_id: Optional[int], domain: Any) -> Optional[DialogueStateTracker]:
         """The held tracker if it is exactly what the database holds (same newest id, saved, same domain)."""
         now = time.monotonic()

@@ -93,14 +93,28 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             # time); a crashed process loses nothing committed, a power cut at most the last turns.
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
+        # Its own small pool, always in autocommit: switching a pooled psycopg2 connection in and out of
+        # autocommit costs a SET round trip of its own.
+        self._single_reads = sa.create_engine(self.engine.url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.QueuePool,
+                                              pool_size=2, max_overflow=8, **self._connect_args())
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self._single_reads, "connect", _sqlite_pragmas)
+
+    def _connect_args(self) -> Dict[str, Any]:
+        return {"connect_args": {"check_same_thread": False}} if self.engine.dialect.name == "sqlite" else {}
 
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         """The tracker of the latest session, bounded (see the module doc); None for an unknown sender."""
-        with self.session_scope() as session:
-            last_id = self._last_id(session, sender_id)
+        if self.memory.holds(sender_id):
+            # One statement outside a transaction: on PostgreSQL a session would add BEGIN and ROLLBACK
+            # round trips to the turn's most common path.
+            with self._single_reads.connect() as connection:
+                last_id = connection.execute(self._last_id_query(sender_id)).scalar()
             held = self.memory.get(sender_id, last_id, self.domain)
             if held is not None:
                 return held
+        with self.session_scope() as session:
+            last_id = self._last_id(session, sender_id)
             rows = self._windowed_rows(session, sender_id) if last_id is not None else []
             if not rows or not self.domain:
                 return None
@@ -125,9 +139,12 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         loaded = getattr(tracker, _LOADED, 0)
         return max(self.window + _HEADER_LIMIT, loaded) + _HELD_EXTRA
 
+    def _last_id_query(self, sender_id: Text) -> Any:
+        event = self.SQLEvent.__table__
+        return sa.select(sa.func.max(event.c.id)).where(event.c.sender_id == sender_id)
+
     def _last_id(self, session: Any, sender_id: Text) -> Optional[int]:
-        event = self.SQLEvent
-        return session.query(sa.func.max(event.id)).filter(event.sender_id == sender_id).scalar()
+        return session.execute(self._last_id_query(sender_id)).scalar()
 
     def _windowed_rows(self, session: Any, sender_id: Text) -> List[Any]:
         event = self.SQLEvent

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
+
+#: A pooled server connection idle longer than this is pinged before use. A connection used within it
+#: is trusted: a database restart takes longer, and a connection that still dies mid-statement makes
+#: SQLAlchemy drop every pooled connection opened before the failure (so one request fails, not many).
+PING_AFTER_IDLE_S = 1.0
 
 
 def create_db_engine(database_url: str) -> Engine:
@@ -39,9 +46,50 @@ def create_db_engine(database_url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(database_url, pool_pre_ping=True)
+    engine = create_engine(database_url)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection on checkout only if it sat idle for ``PING_AFTER_IDLE_S``.
+
+    ``pool_pre_ping`` pings on every checkout: a round trip per transaction, and a turn of the
+    gateway opens several (about one in four of its PostgreSQL round trips). A connection returned a
+    moment ago is as good as a ping.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_S:
+            return  # new (just connected) or recently used
+        try:
+            if not engine.dialect.do_ping(dbapi_connection):
+                raise exc.DisconnectionError("ping failed")
+        except exc.DisconnectionError:
+            raise
+        except Exception as error:  # the driver's own "connection closed"
+            # The pool retries the checkout on a fresh connection.
+            raise exc.DisconnectionError(str(error)) from error
 
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory whose objects stay readable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def single_read_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions for reads of one statement: each statement runs outside a transaction.
+
+    A read in a normal session costs two more round trips on PostgreSQL (``BEGIN`` before it,
+    ``ROLLBACK`` when the session closes); the hot per-turn lookups (widget key, who owns the
+    conversation, recent messages) each run one statement, so the transaction buys them nothing.
+    Never use these for writes or for reads that need several statements to see one snapshot.
+    """
+    engine = sessions.kw["bind"]
+    return sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)

@@ -93,23 +93,26 @@ class EventLogWriter:
             return
         with self.sessions.begin() as session:
             tenants = self._tenant_of(session, {e["sender_id"] for e in events})
+            rows = []
             for body in events:
                 conversation_id = body["sender_id"]
                 if conversation_id not in tenants:
                     self.stats.skipped += 1
                     continue
                 metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-                inserted = session.execute(dialect_insert(session, ConversationEvent).values(
-                    event_key=event_key(body), tenant_id=tenants[conversation_id],
-                    conversation_id=conversation_id[:100], event=str(body["event"])[:64],
-                    timestamp=float(body.get("timestamp") or 0.0), model_id=(metadata.get("model_id") or None),
-                    body=body,
-                ).on_conflict_do_nothing(index_elements=["event_key"]).returning(ConversationEvent.id)
-                ).scalar_one_or_none()
-                if inserted is None:
-                    self.stats.duplicates += 1
-                else:
-                    self.stats.stored += 1
+                rows.append({"event_key": event_key(body), "tenant_id": tenants[conversation_id],
+                             "conversation_id": conversation_id[:100], "event": str(body["event"])[:64],
+                             "timestamp": float(body.get("timestamp") or 0.0),
+                             "model_id": metadata.get("model_id") or None, "body": body})
+            if not rows:
+                return
+            # One multi-row statement per batch (ids follow the batch's order); a key already stored, or
+            # twice in the batch, is skipped by the unique index.
+            stored = session.execute(dialect_insert(session, ConversationEvent).values(rows)
+                                     .on_conflict_do_nothing(index_elements=["event_key"])
+                                     .returning(ConversationEvent.id)).scalars().all()
+            self.stats.stored += len(stored)
+            self.stats.duplicates += len(rows) - len(stored)
 
 
 class RabbitEventLogConsumer:

@@ -26,6 +26,7 @@ from gateway.db.models import (
 )
 from gateway.webhooks import queue_event
 from gateway.handoff.states import OPEN_STATES, HandoffConflictError, HandoffRuleError, HandoffState, check_move
+from gateway.db.session import single_read_sessions
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class HandoffStore:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._reads = single_read_sessions(sessions)  # one-statement lookups
 
     # ----------------------------------------------------------------- reads
     def get(self, tenant_id: str, handoff_id: str) -> HandoffRecord | None:
@@ -132,7 +134,7 @@ class HandoffStore:
 
     def owner_state(self, tenant_id: str, conversation_id: str) -> HandoffState:
         """Who owns the conversation right now (``BOT`` or an open handoff state)."""
-        with self._sessions() as session:
+        with self._reads() as session:
             state = session.execute(
                 select(Conversation.handoff_state).where(
                     Conversation.id == conversation_id, Conversation.tenant_id == tenant_id)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from gateway.db.models import aware, Conversation, Message, Sender, utcnow
+from gateway.db.session import single_read_sessions
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class ConversationStore:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._reads = single_read_sessions(sessions)  # one-statement lookups
 
     def create_conversation(self, tenant_id: str, channel: str) -> str:
         """Start a conversation and return its id."""
@@ -253,7 +255,7 @@ class ConversationStore:
 
     def recent_customer_messages(self, tenant_id: str, conversation_id: str, limit: int) -> list[StoredMessage]:
         """The last ``limit`` customer messages of a conversation, newest first."""
-        with self._sessions() as session:
+        with self._reads() as session:
             rows = session.execute(
                 select(Message)
                 .where(

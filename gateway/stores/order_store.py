@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import Order
+from gateway.db.session import single_read_sessions
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,11 @@ class OrderStore:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._reads = single_read_sessions(sessions)  # one-statement lookups
 
     def find(self, tenant_id: str, number: str) -> OrderRecord | None:
         """Look an order up by number (case-insensitive) within a tenant."""
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.execute(
                 select(Order).where(
                     Order.tenant_id == tenant_id, func.upper(Order.number) == number.strip().upper()

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import Tenant, WidgetKey
+from gateway.db.session import single_read_sessions
 
 
 class TenantExistsError(ValueError):
@@ -20,6 +21,7 @@ class TenantStore:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._reads = single_read_sessions(sessions)  # one-statement lookups
 
     def ensure_tenant(self, tenant_id: str, name: str) -> Tenant:
         """Create the tenant if it does not exist yet and return it."""
@@ -68,7 +70,7 @@ class TenantStore:
         """Return the tenant id of an active widget key, or None for unknown / revoked keys."""
         if not key or len(key) > 128:
             return None
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.execute(
                 select(WidgetKey.tenant_id).where(WidgetKey.key == key, WidgetKey.revoked.is_(False))
             ).first()

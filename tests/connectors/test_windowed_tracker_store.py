@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
+
+import pytest
 
 from gateway.settings import PROJECT_ROOT
+from tests.conftest import postgres_database
 
 RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
 DRILL = PROJECT_ROOT / "tests" / "support" / "tracker_window_drill.py"
@@ -31,10 +35,21 @@ def test_a_long_conversation_is_retrieved_in_a_bounded_window_with_every_slot_an
     assert report["first_event"] == "session_started"
 
 
-def test_held_trackers_are_reused_only_while_the_database_holds_exactly_them() -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> Iterator[list[str]]:
+    """The drill's extra arguments: none for a SQLite file, else a fresh PostgreSQL database's name."""
+    if request.param == "sqlite":
+        yield []
+        return
+    urls = postgres_database("sb_tracker_drill")
+    yield [next(urls).rsplit("/", 1)[1]]
+    next(urls, None)
+
+
+def test_held_trackers_are_reused_only_while_the_database_holds_exactly_them(backend: list[str]) -> None:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "RASA_TELEMETRY_ENABLED": "false"}
-    result = subprocess.run([str(RASA_PYTHON), str(DRILL), "3", "20"], env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run([str(RASA_PYTHON), str(DRILL), "3", "20", *backend], env=env, capture_output=True,
+                            text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     memory = json.loads(result.stdout.strip().splitlines()[-1])["memory"]
     assert memory["unchanged_is_held"]  # nothing written since: no read, no replay

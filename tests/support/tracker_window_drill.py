@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import sys
 import tempfile
 from pathlib import Path
 
+import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (ActionExecuted, ActiveLoop, BotUttered, SessionStarted, SlotSet,
@@ -30,10 +30,17 @@ DOMAIN = Domain.from_dict({
 })
 
 
-async def main(turns: int, window: int) -> dict:
-    folder = Path(tempfile.mkdtemp())
-    windowed = WindowedSQLTrackerStore(DOMAIN, dialect="sqlite", db=str(folder / "t.db"), window=window)
-    plain = SQLTrackerStore(DOMAIN, dialect="sqlite", db=str(folder / "t.db"))
+def store_options(postgres_db: str | None) -> dict:
+    """The tracker store's endpoint options: a SQLite file, or a PostgreSQL database on the machine."""
+    if postgres_db:
+        return {"dialect": "postgresql", "host": "127.0.0.1", "port": 5432, "username": "postgres", "db": postgres_db}
+    return {"dialect": "sqlite", "db": str(Path(tempfile.mkdtemp()) / "t.db")}
+
+
+async def main(turns: int, window: int, postgres_db: str | None = None) -> dict:
+    options = store_options(postgres_db)
+    windowed = WindowedSQLTrackerStore(DOMAIN, window=window, **options)
+    plain = SQLTrackerStore(DOMAIN, **options)
     sender = "drill"
     tracker = await windowed.get_or_create_tracker(sender)
     opening = [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")]
@@ -55,7 +62,7 @@ async def main(turns: int, window: int) -> dict:
         await windowed.save(tracker)
     windowed_tracker = await windowed.retrieve(sender)
     full = await plain.retrieve(sender)
-    memory = await memory_drill(windowed, folder / "t.db")
+    memory = await memory_drill(windowed, options)
     return {
         "memory": memory,
         "stored_events": len(full.events),
@@ -69,7 +76,7 @@ async def main(turns: int, window: int) -> dict:
     }
 
 
-async def memory_drill(store: WindowedSQLTrackerStore, db: Path) -> dict:
+async def memory_drill(store: WindowedSQLTrackerStore, options: dict) -> dict:
     """What the held trackers do when nothing changed, another replica wrote, a turn failed, an erasure."""
     sender = "memory"
     await store.get_or_create_tracker(sender)  # a new conversation, saved Rasa's way
@@ -78,7 +85,7 @@ async def memory_drill(store: WindowedSQLTrackerStore, db: Path) -> dict:
     await store.save(tracker)
     unchanged_is_held = (await store.retrieve(sender)) is tracker
     # Another replica (its own store and memory) adds a turn: this process must read it.
-    other = WindowedSQLTrackerStore(DOMAIN, dialect="sqlite", db=str(db))
+    other = WindowedSQLTrackerStore(DOMAIN, **options)
     theirs = await other.retrieve(sender)
     theirs.update(UserUttered("from the other replica", {"name": "inform", "confidence": 1.0}))
     await other.save(theirs)
@@ -93,8 +100,8 @@ async def memory_drill(store: WindowedSQLTrackerStore, db: Path) -> dict:
     after_swap = await store.retrieve(sender)
     held_before_erasure = len(store.memory)
     # Erasure deletes the rows behind the store's back: the sweep drops the held tracker.
-    with sqlite3.connect(db) as connection:
-        connection.execute("DELETE FROM events WHERE sender_id = ?", (sender,))
+    with other.engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM events WHERE sender_id = :sender"), {"sender": sender})
     held_after_sweep = store.memory.sweep(store._newest_ids)
     return {
         "unchanged_is_held": unchanged_is_held,
@@ -109,4 +116,4 @@ async def memory_drill(store: WindowedSQLTrackerStore, db: Path) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))))
+    print(json.dumps(asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:4]))))

@@ -1,0 +1,77 @@
+"""The gateway's PostgreSQL engine pings a pooled connection only after it sat idle, and still survives a
+connection the server dropped."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+
+from gateway.db import session as db_session
+from tests.conftest import postgres_database
+
+
+@pytest.fixture
+def engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    monkeypatch.setattr(db_session, "PING_AFTER_IDLE_S", 0.3)
+    urls = postgres_database("sb_session")
+    engine = db_session.create_db_engine(next(urls))
+    yield engine
+    engine.dispose()
+    next(urls, None)
+
+
+def _pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    calls: list[float] = []
+    original = engine.dialect.do_ping
+
+    def counted(dbapi_connection):  # type: ignore[no-untyped-def]
+        calls.append(time.monotonic())
+        return original(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
+    return calls
+
+
+def _backend_pid(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(pid: int) -> None:
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_a_connection_used_a_moment_ago_is_not_pinged(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    pings = _pings(engine, monkeypatch)
+    first = _backend_pid(engine)
+    for _ in range(5):
+        assert _backend_pid(engine) == first  # the same pooled connection, reused
+    assert pings == []
+    time.sleep(0.4)
+    assert _backend_pid(engine) == first
+    assert len(pings) == 1  # idle past the threshold: pinged once, found alive
+
+
+def test_an_idle_connection_the_server_dropped_is_replaced_before_use(engine: Engine,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    pings = _pings(engine, monkeypatch)
+    dropped = _backend_pid(engine)
+    _terminate(dropped)
+    time.sleep(0.4)
+    # The ping finds the dead connection; the pool opens a new one and the statement succeeds.
+    assert _backend_pid(engine) != dropped
+    assert len(pings) == 1
+
+
+def test_a_dropped_connection_used_at_once_fails_one_statement_only(engine: Engine) -> None:
+    dropped = _backend_pid(engine)
+    _terminate(dropped)
+    time.sleep(0.05)
+    with pytest.raises(Exception):  # trusted (used a moment ago): this statement meets the dead connection
+        _backend_pid(engine)
+    assert _backend_pid(engine) != dropped  # and the pool has already let it go

@@ -1,0 +1,60 @@
+"""The log consumer's writer stores a batch in one statement, once per event, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.db.models import ConversationEvent
+from gateway.db.session import create_db_engine, create_session_factory
+from gateway.events.log_consumer import EventLogWriter, event_key
+from gateway.migrate import upgrade_database
+from gateway.stores.conversation_store import ConversationStore
+from gateway.stores.tenant_store import TenantStore
+from tests.conftest import postgres_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    urls: Iterator[str] = (iter([f"sqlite:///{tmp_path / 'events.db'}"]) if request.param == "sqlite"
+                           else postgres_database("sb_eventlog"))
+    url = next(urls)
+    upgrade_database(url)
+    engine = create_db_engine(url)
+    factory = create_session_factory(engine)
+    TenantStore(factory).ensure_tenant("northwind", "Northwind")
+    yield factory
+    engine.dispose()
+    next(urls, None)
+
+
+def _event(conversation: str, n: int) -> bytes:
+    return json.dumps({"sender_id": conversation, "event": "user", "timestamp": 1000.0 + n, "text": f"message {n}",
+                       "metadata": {"model_id": "m1"}}).encode()
+
+
+def test_a_batch_is_stored_in_order_once_per_event(sessions: sessionmaker[Session]) -> None:
+    conversation = ConversationStore(sessions).create_conversation("northwind", "web")
+    writer = EventLogWriter(sessions)
+    first, second, third = (_event(conversation, n) for n in range(3))
+    # The same event twice in one batch, one event of an unknown conversation, one malformed message.
+    writer.write([first, second, first, _event("gone", 9), b"\xff not json", third])
+    assert (writer.stats.stored, writer.stats.duplicates, writer.stats.skipped, writer.stats.malformed) == (3, 1, 1, 1)
+    writer.write([second, third])  # redelivered
+    assert (writer.stats.stored, writer.stats.duplicates) == (3, 3)
+    with sessions() as session:
+        rows = list(session.execute(select(ConversationEvent).order_by(ConversationEvent.id)).scalars())
+    assert [r.event_key for r in rows] == [event_key(json.loads(e)) for e in (first, second, third)]
+    assert {(r.tenant_id, r.model_id, r.event) for r in rows} == {("northwind", "m1", "user")}
+    assert [r.body["text"] for r in rows] == ["message 0", "message 1", "message 2"]
+
+
+def test_a_batch_of_only_unknown_conversations_writes_nothing(sessions: sessionmaker[Session]) -> None:
+    writer = EventLogWriter(sessions)
+    writer.write([_event("erased-1", 0), _event("erased-2", 1)])
+    assert (writer.stats.stored, writer.stats.skipped) == (0, 2)
