@@ -93,12 +93,13 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             # time); a crashed process loses nothing committed, a power cut at most the last turns.
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
-        # Its own small pool, always in autocommit: switching a pooled psycopg2 connection in and out of
-        # autocommit costs a SET round trip of its own.
-        self._single_reads = sa.create_engine(self.engine.url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.QueuePool,
+        # Its own small pool, always in autocommit, for statements that need no transaction (the held-tracker
+        # check; a save on PostgreSQL): switching a pooled psycopg2 connection in and out of autocommit
+        # costs a SET round trip of its own.
+        self._autocommit = sa.create_engine(self.engine.url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.QueuePool,
                                               pool_size=2, max_overflow=8, **self._connect_args())
         if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self._single_reads, "connect", _sqlite_pragmas)
+            sa.event.listen(self._autocommit, "connect", _sqlite_pragmas)
 
     def _connect_args(self) -> Dict[str, Any]:
         return {"connect_args": {"check_same_thread": False}} if self.engine.dialect.name == "sqlite" else {}
@@ -108,7 +109,7 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         if self.memory.holds(sender_id):
             # One statement outside a transaction: on PostgreSQL a session would add BEGIN and ROLLBACK
             # round trips to the turn's most common path.
-            with self._single_reads.connect() as connection:
+            with self._autocommit.connect() as connection:
                 last_id = connection.execute(self._last_id_query(sender_id)).scalar()
             held = self.memory.get(sender_id, last_id, self.domain)
             if held is not None:
@@ -205,10 +206,18 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
                          "timestamp": data.get("timestamp"), "intent_name": intent,
                          "action_name": data.get("name"), "data": json.dumps(data)})
         self.memory.forget(tracker.sender_id)  # until the write is known to have landed
-        with self.session_scope() as session:
-            # One multi-row insert instead of the ORM's one statement (and identity map) per event.
-            session.execute(self.SQLEvent.__table__.insert(), rows)
-            last_id = self._last_id(session, tracker.sender_id)
-            session.commit()
+        table = self.SQLEvent.__table__
+        if self.engine.dialect.name == "postgresql":
+            # One statement, atomic on its own, that also returns the ids: one round trip instead of
+            # BEGIN, INSERT, the newest-id query and COMMIT. Turns of a conversation hold its lock, so the
+            # newest id returned is the conversation's newest.
+            with self._autocommit.connect() as connection:
+                last_id = max(connection.execute(table.insert().values(rows).returning(table.c.id)).scalars())
+        else:
+            with self.session_scope() as session:
+                # One multi-row insert instead of the ORM's one statement (and identity map) per event.
+                session.execute(table.insert(), rows)
+                last_id = self._last_id(session, tracker.sender_id)
+                session.commit()
         setattr(tracker, _STORED, stored + len(new_events))
         self.memory.put(tracker.sender_id, tracker, last_id, self.domain, self._max_held_events(tracker))

@@ -16,10 +16,11 @@ RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
 DRILL = PROJECT_ROOT / "tests" / "support" / "tracker_window_drill.py"
 
 
-def test_a_long_conversation_is_retrieved_in_a_bounded_window_with_every_slot_and_stored_exactly() -> None:
+def test_a_long_conversation_is_retrieved_in_a_bounded_window_with_every_slot_and_stored_exactly(
+        backend: list[str]) -> None:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "RASA_TELEMETRY_ENABLED": "false"}
-    result = subprocess.run([str(RASA_PYTHON), str(DRILL), "120", "20"], env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run([str(RASA_PYTHON), str(DRILL), "120", "20", *backend], env=env, capture_output=True,
+                            text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     # Every event the turns added was stored once: the plain SQL store reads back the whole conversation.
