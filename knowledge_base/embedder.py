@@ -77,10 +77,9 @@ class SentenceEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         encoder = self._encoder()
         if encoder is not None:
-            # Serialised as the torch path is: concurrent ingestions relied on it (a plan's document
-            # limit let a third concurrent upload in without it; the limit's own race is still to fix).
-            with self._lock:
-                return _unit(_pooled(encoder, texts, batch_size, progress))
+            # ONNX Runtime sessions run concurrently (searches need not queue behind an upload's batch);
+            # the document limit is enforced in the store's transaction, not by this being serial.
+            return _unit(_pooled(encoder, texts, batch_size, progress))
         model = self._loaded()
         with self._lock:
             vectors = model.encode(

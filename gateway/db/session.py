@@ -92,4 +92,6 @@ def single_read_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Sessio
     Never use these for writes or for reads that need several statements to see one snapshot.
     """
     engine = sessions.kw["bind"]
+    if engine.dialect.name == "sqlite":
+        return sessions  # in-process: no round trip to save, and switching modes costs more than it saves
     return sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
