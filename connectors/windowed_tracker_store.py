@@ -186,12 +186,33 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         await self.save(tracker)
         return tracker
 
+    def _adopt(self, tracker: DialogueStateTracker) -> None:
+        """Hold a tracker saved Rasa's way when it is the whole stored conversation (a new one).
+
+        Rasa creates a new conversation's tracker itself (not through ``create_tracker`` of this
+        store), so its first saves went Rasa's way and the next turn read the window back. When the
+        database holds exactly the tracker's events (one statement checks), it is what a retrieve
+        would build: it is marked and held like a retrieved one.
+        """
+        if not tracker.events:
+            return  # nothing stored yet (Rasa saves a new tracker before its session starts)
+        table = self.SQLEvent.__table__
+        query = sa.select(sa.func.max(table.c.id), sa.func.count()).where(table.c.sender_id == tracker.sender_id)
+        with self._autocommit.connect() as connection:
+            last_id, count = connection.execute(query).one()
+        if last_id is None or count != len(tracker.events) or count > self.window + _HEADER_LIMIT:
+            return  # not the whole conversation, or a long one (a full tracker): the window reads it
+        setattr(tracker, _STORED, count)
+        setattr(tracker, _LOADED, count)
+        self.memory.put(tracker.sender_id, tracker, last_id, self.domain, self._max_held_events(tracker))
+
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Store (and stream) the events added since the tracker was retrieved."""
         stored = getattr(tracker, _STORED, None)
         if stored is None:  # a tracker this store did not hand out: Rasa's own way
             self.memory.forget(tracker.sender_id)
             await super().save(tracker)
+            self._adopt(tracker)
             return
         new_events = list(tracker.events)[stored:]
         if not new_events:  # nothing to write; a held tracker stays valid

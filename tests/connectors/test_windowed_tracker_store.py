@@ -54,6 +54,9 @@ def test_held_trackers_are_reused_only_while_the_database_holds_exactly_them(bac
     assert result.returncode == 0, result.stderr[-3000:]
     memory = json.loads(result.stdout.strip().splitlines()[-1])["memory"]
     assert memory["unchanged_is_held"]  # nothing written since: no read, no replay
+    # A new conversation saved Rasa's way is held; a tracker missing stored events is read back instead.
+    assert memory["rasa_made_is_held"] and memory["partial_not_held"]
+    assert memory["partial_read_back"] == ["session_started", "action"]  # what is stored, from the session start
     assert memory["other_replica_seen"] == "from the other replica"
     assert memory["after_failure"] == "from the other replica" and memory["after_failure_is_new_object"]
     assert memory["swap_has_new_slot"]

@@ -103,7 +103,21 @@ async def memory_drill(store: WindowedSQLTrackerStore, options: dict) -> dict:
     with other.engine.begin() as connection:
         connection.execute(sa.text("DELETE FROM events WHERE sender_id = :sender"), {"sender": sender})
     held_after_sweep = store.memory.sweep(store._newest_ids)
+    # A new conversation's tracker made and saved Rasa's way (not by this store) is held once the
+    # database holds exactly its events; a tracker missing stored events is not.
+    fresh = store.init_tracker("rasa-made")
+    for event in (ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")):
+        fresh.update(event)
+    await store.save(fresh)
+    rasa_made_is_held = (await store.retrieve("rasa-made")) is fresh
+    partial = store.init_tracker("rasa-made")
+    partial.update(UserUttered("a tracker that lacks the stored events", {"name": "greet", "confidence": 1.0}))
+    await store.save(partial)
+    again = await store.retrieve("rasa-made")
     return {
+        "rasa_made_is_held": rasa_made_is_held,
+        "partial_not_held": again is not partial,
+        "partial_read_back": [e.type_name for e in again.events],
         "unchanged_is_held": unchanged_is_held,
         "other_replica_seen": other_replica_seen,
         "after_failure": after_failure.latest_message.text,
