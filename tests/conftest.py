@@ -62,6 +62,30 @@ def postgres_database(prefix: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def migrated_sessions(backend: str, tmp_path: Path, prefix: str,
+                      tenants: tuple[str, ...] = ("acme", "globex")) -> Iterator[sessionmaker[Session]]:
+    """Yields the session factory of a migrated gateway database with ``tenants``, on ``backend``.
+
+    ``backend`` is ``"sqlite"`` (a file under ``tmp_path``) or ``"postgresql"`` (a fresh database on the
+    machine's server, dropped afterwards; the test skips without one). Contract tests parametrise over both.
+    """
+    from gateway.stores.tenant_store import TenantStore
+
+    urls: Iterator[str] = (iter([f"sqlite:///{tmp_path / f'{prefix}.db'}"]) if backend == "sqlite"
+                           else postgres_database(prefix))
+    url = next(urls)
+    upgrade_database(url)
+    engine = create_db_engine(url)
+    sessions = create_session_factory(engine)
+    for tenant in tenants:
+        TenantStore(sessions).ensure_tenant(tenant, tenant.title())
+    try:
+        yield sessions
+    finally:
+        engine.dispose()
+        next(urls, None)  # drops the PostgreSQL database
+
+
 def tenant_admin_headers(database_url: str, tenant_id: str, email: str | None = None) -> dict[str, str]:
     """Headers of a new admin of ``tenant_id`` (its session token as a bearer token, as API clients send it).
 

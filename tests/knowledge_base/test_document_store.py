@@ -10,28 +10,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.db.session import create_db_engine, create_session_factory
-from gateway.migrate import upgrade_database
-from gateway.stores.tenant_store import TenantStore
 from knowledge_base.chunker import Chunk
 from knowledge_base.document_store import DocumentLimitError, KnowledgeDocumentStore
-from tests.conftest import postgres_database
+from tests.conftest import migrated_sessions
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     """A migrated gateway database with tenants acme and globex, on each backend."""
-    urls: Iterator[str] = (iter([f"sqlite:///{tmp_path / 'kb.db'}"]) if request.param == "sqlite"
-                           else postgres_database("sb_kbstore"))
-    url = next(urls)
-    upgrade_database(url)
-    engine = create_db_engine(url)
-    factory = create_session_factory(engine)
-    for tenant in ("acme", "globex"):
-        TenantStore(factory).ensure_tenant(tenant, tenant.title())
-    yield factory
-    engine.dispose()
-    next(urls, None)
+    yield from migrated_sessions(request.param, tmp_path, "sb_kbstore")
 
 
 def _chunk(n: int) -> Chunk:

@@ -11,26 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import ConversationEvent
-from gateway.db.session import create_db_engine, create_session_factory
 from gateway.events.log_consumer import EventLogWriter, event_key
-from gateway.migrate import upgrade_database
 from gateway.stores.conversation_store import ConversationStore
-from gateway.stores.tenant_store import TenantStore
-from tests.conftest import postgres_database
+from tests.conftest import migrated_sessions
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    urls: Iterator[str] = (iter([f"sqlite:///{tmp_path / 'events.db'}"]) if request.param == "sqlite"
-                           else postgres_database("sb_eventlog"))
-    url = next(urls)
-    upgrade_database(url)
-    engine = create_db_engine(url)
-    factory = create_session_factory(engine)
-    TenantStore(factory).ensure_tenant("northwind", "Northwind")
-    yield factory
-    engine.dispose()
-    next(urls, None)
+    yield from migrated_sessions(request.param, tmp_path, "sb_eventlog", ("northwind",))
 
 
 def _event(conversation: str, n: int) -> bytes:
