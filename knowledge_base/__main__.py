@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                           f"these {len(new)} new files do not fit (upgrade the plan or delete documents)",
                           file=sys.stderr)
                     return 2
-            reports = kb.ingest_paths(args.tenant, args.paths, progress=True)
+            # The count above fails fast; the limit is enforced again inside each file's write.
+            reports = kb.ingest_paths(args.tenant, args.paths, progress=True, document_limit=limit)
             for report in reports:
                 if report.reason:  # the reason names the file already
                     print(f"{report.status:9} {report.reason}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from knowledge_base.chunker import chunk_document
-from knowledge_base.document_store import DocumentRecord, KnowledgeDocumentStore, UnknownTenantError
+from knowledge_base.document_store import DocumentLimitError, DocumentRecord, KnowledgeDocumentStore, UnknownTenantError
 from knowledge_base.embedder import SentenceEmbedder
 from knowledge_base.parsers import KINDS, MAX_FILE_BYTES, DocumentError, parse_bytes, read_file
 from knowledge_base.retriever import HybridRetriever
@@ -117,10 +117,13 @@ class KnowledgeBase:
             self.indexes.apply(tenant, upserts, deletes)
         return report
 
-    def ingest_paths(self, tenant: str, paths: list[Path], progress: bool = False) -> list[IngestReport]:
+    def ingest_paths(self, tenant: str, paths: list[Path], progress: bool = False,
+                     document_limit: int | None = None) -> list[IngestReport]:
         """Ingest files and folders (recursively, supported types only), one report per file.
 
         The index is updated once for the whole batch, so a folder of many files costs one swap.
+        With ``document_limit`` a new file past the plan's limit is rejected (checked inside its write,
+        so concurrent ingests cannot pass it together); replacements always fit.
         """
         if not self.store.tenant_exists(tenant):
             raise UnknownTenantError(tenant)
@@ -145,7 +148,11 @@ class KnowledgeBase:
                 except DocumentError as exc:
                     reports.append(IngestReport(file.name, "rejected", reason=str(exc)))
                     continue
-                report, added, removed = self._store_file(tenant, file.name, data, None)
+                try:
+                    report, added, removed = self._store_file(tenant, file.name, data, None, document_limit)
+                except DocumentLimitError as exc:
+                    reports.append(IngestReport(file.name, "rejected", reason=f"{file.name}: {exc}"))
+                    continue
                 reports.append(report)
                 deletes |= removed
                 for chunk_id in removed:

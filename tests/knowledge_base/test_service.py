@@ -157,3 +157,17 @@ def test_hostile_queries_do_not_crash(help_centre: KnowledgeBase) -> None:
     for query in ("", "   ", "🙂🙂🙂", "\x00\x01\x02", "x" * 100_000, "<script>alert(1)</script>", "¿Dónde está mi pedido?"):
         answer = help_centre.search("northwind", query)
         assert isinstance(answer.answerable, bool)
+
+
+def test_a_folder_past_the_plans_document_limit_stores_what_fits(kb: KnowledgeBase, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in ("a.md", "b.md", "c.md"):
+        (folder / name).write_text(f"# Topic {name}\n\nEverything about the topic of {name}.\n")
+    reports = kb.ingest_paths("northwind", [folder], document_limit=2)
+    assert [(r.source, r.status) for r in reports] == [("a.md", "added"), ("b.md", "added"), ("c.md", "rejected")]
+    assert "c.md" in (reports[2].reason or "") and "includes 2 knowledge-base documents" in (reports[2].reason or "")
+    assert sorted(d.source for d in kb.list_documents("northwind")) == ["a.md", "b.md"]
+    assert all(r.source != "c.md" for r in kb.search("northwind", "topic of c.md", k=5).results)
+    (folder / "a.md").write_text("# Topic a.md\n\nA new text about the topic of a.md.\n")
+    assert kb.ingest_paths("northwind", [folder / "a.md"], document_limit=2)[0].status == "replaced"
