@@ -68,6 +68,19 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _pooled_engine(url: Any, pool_size: int, **options: Any) -> Any:
+    """An engine with a small pool; a SQLite file's connections get the pragmas above and may cross threads."""
+    sqlite = url.get_backend_name() == "sqlite"
+    if sqlite:
+        options["connect_args"] = {"check_same_thread": False}
+    engine = sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=pool_size, max_overflow=8, **options)
+    if sqlite:
+        # WAL with synchronous=NORMAL: a commit no longer waits for the disk (11 % of Rasa's busy
+        # time); a crashed process loses nothing committed, a power cut at most the last turns.
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
 class WindowedSQLTrackerStore(SQLTrackerStore):
     """``SQLTrackerStore`` that retrieves a bounded window of each conversation (see the module doc).
 
@@ -87,22 +100,12 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             # keeps them open (Rasa calls the store from its event loop and from worker threads).
             url = self.engine.url
             self.engine.dispose()
-            self.engine = sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=4, max_overflow=8,
-                                           connect_args={"check_same_thread": False})
-            # WAL with synchronous=NORMAL: a commit no longer waits for the disk (11 % of Rasa's busy
-            # time); a crashed process loses nothing committed, a power cut at most the last turns.
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            self.engine = _pooled_engine(url, pool_size=4)
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         # Its own small pool, always in autocommit, for statements that need no transaction (the held-tracker
         # check; a save on PostgreSQL): switching a pooled psycopg2 connection in and out of autocommit
         # costs a SET round trip of its own.
-        self._autocommit = sa.create_engine(self.engine.url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.QueuePool,
-                                              pool_size=2, max_overflow=8, **self._connect_args())
-        if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self._autocommit, "connect", _sqlite_pragmas)
-
-    def _connect_args(self) -> Dict[str, Any]:
-        return {"connect_args": {"check_same_thread": False}} if self.engine.dialect.name == "sqlite" else {}
+        self._autocommit = _pooled_engine(self.engine.url, pool_size=2, isolation_level="AUTOCOMMIT")
 
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         """The tracker of the latest session, bounded (see the module doc); None for an unknown sender."""

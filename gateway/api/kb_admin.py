@@ -56,23 +56,23 @@ async def upload_document(
     replacing = any(d.source == filename for d in documents)
     limit = await run_in_threadpool(services.usage.gauge_limit, tenant, Unit.KB_DOCUMENTS)
     if not replacing and limit is not None and len(documents) >= limit:
-        raise _plan_limit(limit, len(documents))
+        raise _plan_limit(DocumentLimitError(limit, len(documents)))
     data = await request.body()
     try:
         # The limit is checked again inside the write's transaction: uploads racing for the last
         # place cannot both take it.
         report = await run_in_threadpool(kb.ingest_bytes, tenant, filename, data, url, limit)
     except DocumentLimitError as exc:
-        raise _plan_limit(exc.limit, exc.in_use) from None
+        raise _plan_limit(exc) from None
     if report.status == "rejected":
         status = 413 if "limit" in (report.reason or "") else 422
         raise ApiError(status, "invalid_document", report.reason or "the document was rejected")
     return report.to_dict()
 
 
-def _plan_limit(limit: int, in_use: int) -> ApiError:
-    return ApiError(402, "plan_limit", f"the plan includes {limit} knowledge-base documents and {in_use} are in "
-                                       "use; upgrade the plan or delete one to add more", limit=limit, in_use=in_use)
+def _plan_limit(error: DocumentLimitError) -> ApiError:
+    return ApiError(402, "plan_limit", f"{error}; upgrade the plan or delete one to add more",
+                    limit=error.limit, in_use=error.in_use)
 
 
 @router.get("/{tenant}/kb/documents")

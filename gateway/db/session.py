@@ -69,11 +69,8 @@ def _ping_when_idle(engine: Engine) -> None:
         if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_S:
             return  # new (just connected) or recently used
         try:
-            if not engine.dialect.do_ping(dbapi_connection):
-                raise exc.DisconnectionError("ping failed")
-        except exc.DisconnectionError:
-            raise
-        except Exception as error:  # the driver's own "connection closed"
+            engine.dialect.do_ping(dbapi_connection)  # raises the driver's own "connection closed"
+        except Exception as error:
             # The pool retries the checkout on a fresh connection.
             raise exc.DisconnectionError(str(error)) from error
 

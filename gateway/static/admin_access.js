@@ -81,6 +81,11 @@
       Object.keys(extra || {}).forEach(function (k) { h[k] = extra[k]; });
       return h;
     },
+    // Resolves once the page's session is open; rejects when it is not (an action clicked before the
+    // page read the session must not call /tenants//…).
+    opened: async function (state) {
+      if (!(await state.ready)) throw new Error("Log in with your admin account first.");
+    },
     // JSON call of the admin API; rejects with the API's own error detail.
     request: async function (token, url, method, body) {
       var response = await fetch(url, { method: method, body: body ? JSON.stringify(body) : undefined,

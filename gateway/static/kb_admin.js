@@ -9,7 +9,7 @@
   function status(text, ok) { var s = $("status"); s.textContent = text; s.className = ok ? "ok" : "error"; }
 
   async function api(method, path, body) {
-    if (!(await state.ready)) throw new Error("Log in with your admin account first.");
+    await admin.opened(state);
     var response = await fetch(base() + path, { method: method, body: body, headers: admin.headers(state.token) });
     if (response.status === 204) return null;
     var data = await response.json().catch(function () { return {}; });

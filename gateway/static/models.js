@@ -11,9 +11,8 @@
 
   function base() { return "/api/v1/admin/tenants/" + encodeURIComponent(state.tenant) + "/models"; }
 
-  // Waits for the session: an action clicked before the page read it must not call /tenants//….
   async function api(method, path, body) {
-    if (!(await state.ready)) throw new Error("Log in with your admin account first.");
+    await admin.opened(state);
     return admin.request(state.token, base() + path, method, body);
   }
 
