@@ -1,4 +1,4 @@
-"""Two costs Rasa 3.6 pays on every turn that buy nothing, removed where the Rasa process starts.
+"""Three costs Rasa 3.6 pays on every turn that buy nothing, removed where the Rasa process starts.
 
 Imported by the Rasa process (``connectors/rasa_channel.py`` installs it): Rasa and jsonschema only.
 
@@ -11,6 +11,10 @@ Imported by the Rasa process (``connectors/rasa_channel.py`` installs it): Rasa 
   the (constant) schema itself before validating the answer: 28 % of Rasa's busy time under load
   (py-spy). Here the schema is checked once and the same validator is reused; answers are validated
   exactly as before and a bad one raises the same ``ValidationError``.
+* Every event read back (a tracker's window, the events an action returns) found its class by walking
+  all of ``Event``'s subclasses recursively, with an ``inspect.isabstract`` test for each (a third of a
+  tracker retrieval's time). Here a type name's class is remembered once found; an unknown name
+  still walks the classes (one defined later is found) and fails as before.
 """
 
 from __future__ import annotations
@@ -67,11 +71,30 @@ def _sequential_run(self: Any, inputs: Optional[Dict[Text, Any]] = None,
     return dict(values[target] if target in values else (target, target) for target in run_targets)
 
 
+def _cached_event_types() -> None:
+    """``Event.resolve_by_type`` with a memory of the classes it found (same answers, same errors)."""
+    from rasa.shared.core.events import Event
+
+    original = Event.resolve_by_type
+    found: Dict[Text, Any] = {}
+
+    def resolve_by_type(type_name: Text, default: Optional[Any] = None) -> Optional[Any]:
+        cls = found.get(type_name)
+        if cls is None:
+            cls = original(type_name, default)
+            if cls is not None and cls is not default:
+                found[type_name] = cls
+        return cls
+
+    Event.resolve_by_type = staticmethod(resolve_by_type)
+
+
 def install() -> None:
-    """Patch ``RemoteAction._validate_action_result`` and ``DaskGraphRunner.run`` (idempotent)."""
+    """Patch ``RemoteAction._validate_action_result``, ``DaskGraphRunner.run`` and ``Event.resolve_by_type`` (idempotent)."""
     global _installed
     if _installed:
         return
+    _cached_event_types()
     from rasa.engine.runner.dask import DaskGraphRunner
 
     DaskGraphRunner.run = _sequential_run

@@ -39,7 +39,7 @@ from typing import Any, Dict, List, Optional, Text
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
-from rasa.shared.core.events import ActionExecuted
+from rasa.shared.core.events import ActionExecuted, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from connectors.tracker_memory import STORED_EVENTS_ATTR as _STORED
@@ -59,6 +59,10 @@ _LOADED = "_switchboard_loaded_events"
 CACHE_ENV = "SWITCHBOARD_TRACKER_CACHE"
 #: Conversations held in memory per Rasa process (0 turns the cache off).
 DEFAULT_CACHE = 2000
+#: The index the window's statements need besides Rasa's own on ``sender_id``: a sender's rows of one
+#: type (its session starts, its slots) without walking the whole conversation. Created at start-up
+#: when missing (Rasa creates the table; an existing database gains it on its first start).
+EVENT_INDEX = "ix_events_sender_type_action"
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
@@ -106,6 +110,17 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         # check; a save on PostgreSQL): switching a pooled psycopg2 connection in and out of autocommit
         # costs a SET round trip of its own.
         self._autocommit = _pooled_engine(self.engine.url, pool_size=2, isolation_level="AUTOCOMMIT")
+        self._ensure_index()
+
+    def _ensure_index(self) -> None:
+        """Create :data:`EVENT_INDEX` unless it exists (without it a window costs a scan of the conversation)."""
+        table = self.SQLEvent.__tablename__
+        statement = sa.text(f'CREATE INDEX IF NOT EXISTS {EVENT_INDEX} ON "{table}" (sender_id, type_name, action_name, id)')
+        try:
+            with self._autocommit.connect() as connection:
+                connection.execute(statement)
+        except sa.exc.DBAPIError as e:  # a replica starting at the same moment created it first
+            logger.info("tracker event index not created here (%s)", e.__class__.__name__)
 
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         """The tracker of the latest session, bounded (see the module doc); None for an unknown sender."""
@@ -117,12 +132,13 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             held = self.memory.get(sender_id, last_id, self.domain)
             if held is not None:
                 return held
-        with self.session_scope() as session:
-            last_id = self._last_id(session, sender_id)
-            rows = self._windowed_rows(session, sender_id) if last_id is not None else []
-            if not rows or not self.domain:
-                return None
-            events = [json.loads(row.data) for row in rows]
+        # One transaction for the window's statements: they read one state of the conversation.
+        with self.engine.begin() as connection:
+            rows = self._windowed_rows(connection, sender_id)
+        if not rows or not self.domain:
+            return None
+        last_id = max(row.id for row in rows)  # the session's newest event is the conversation's newest
+        events = [json.loads(row.data) for row in rows]
         tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
         setattr(tracker, _STORED, len(tracker.events))
         setattr(tracker, _LOADED, len(tracker.events))
@@ -150,33 +166,44 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
     def _last_id(self, session: Any, sender_id: Text) -> Optional[int]:
         return session.execute(self._last_id_query(sender_id)).scalar()
 
-    def _windowed_rows(self, session: Any, sender_id: Text) -> List[Any]:
-        event = self.SQLEvent
-        in_session = self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
-        latest = in_session.order_by(None).order_by(event.id.desc()).limit(self.window).all()
+    def _windowed_rows(self, connection: Any, sender_id: Text) -> List[Any]:
+        """The window's rows (``id``, ``type_name``, ``action_name``, ``data``) in id order: three statements.
+
+        Every statement is bounded by an index (:data:`EVENT_INDEX` and Rasa's ``sender_id``), so the
+        cost does not grow with the conversation: the session's start is found among the sender's
+        ``session_started`` rows, the slots carried from before the window among its slot rows.
+        """
+        table = self.SQLEvent.__table__
+        columns = (table.c.id, table.c.type_name, table.c.action_name, table.c.data)
+        # Rasa's definition of the latest session: events stamped at or after its last session_started.
+        start = (sa.select(sa.func.max(table.c.timestamp))
+                 .where(table.c.sender_id == sender_id, table.c.type_name == SessionStarted.type_name)
+                 .scalar_subquery())
+        in_session = sa.and_(table.c.sender_id == sender_id, sa.or_(table.c.timestamp >= start, start.is_(None)))
+        latest = connection.execute(sa.select(*columns).where(in_session)
+                                    .order_by(table.c.id.desc()).limit(self.window)).all()
         if not latest:
             return []
         latest.reverse()
         if len(latest) < self.window:  # the whole session fits
             return latest
         # Start the window at a turn boundary, so the policies see whole turns.
-        start = next((i for i, row in enumerate(latest)
-                      if row.type_name == "action" and row.action_name == "action_listen"), 0)
-        window = latest[start:]
+        first = next((i for i, row in enumerate(latest)
+                      if row.type_name == "action" and row.action_name == ACTION_LISTEN_NAME), 0)
+        window = latest[first:]
         header: List[Any] = []
-        for row in in_session.limit(_HEADER_LIMIT).all():
-            if row.id >= window[0].id:
-                break
+        for row in connection.execute(sa.select(*columns).where(in_session, table.c.id < window[0].id)
+                                      .order_by(table.c.id).limit(_HEADER_LIMIT)):
             header.append(row)
-            if row.type_name == "action" and row.action_name == "action_listen":
+            if row.type_name == "action" and row.action_name == ACTION_LISTEN_NAME:
                 break
         # The latest value of each slot and the latest active loop from before the window.
         lower = header[-1].id if header else 0
-        newest = [row[0] for row in session.query(sa.func.max(event.id))
-                  .filter(event.sender_id == sender_id, event.id > lower, event.id < window[0].id,
-                          event.type_name.in_(("slot", "active_loop")))
-                  .group_by(event.type_name, event.action_name).all()]
-        carried = session.query(event).filter(event.id.in_(newest)).all() if newest else []
+        newest = (sa.select(sa.func.max(table.c.id))
+                  .where(table.c.sender_id == sender_id, table.c.id > lower, table.c.id < window[0].id,
+                         table.c.type_name.in_(("slot", "active_loop")))
+                  .group_by(table.c.type_name, table.c.action_name))
+        carried = connection.execute(sa.select(*columns).where(table.c.id.in_(newest))).all()
         rows: Dict[int, Any] = {r.id: r for r in header + carried + window}
         return [rows[key] for key in sorted(rows)]
 

@@ -34,6 +34,9 @@ def test_a_long_conversation_is_retrieved_in_a_bounded_window_with_every_slot_an
     assert report["active_loop"] == "order_form"
     assert report["latest_message"] == "message 119"
     assert report["first_event"] == "session_started"
+    # Only the latest session is read, however long the one before it was.
+    assert report["second_session"] == ["second 0", "second 1"]
+    assert report["event_index"]  # the index the window's statements need is created at start-up
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -18,7 +18,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (ActionExecuted, ActiveLoop, BotUttered, SessionStarted, SlotSet,
                                      UserUttered)
 
-from connectors.windowed_tracker_store import WindowedSQLTrackerStore
+from connectors.windowed_tracker_store import EVENT_INDEX, WindowedSQLTrackerStore
 
 DOMAIN = Domain.from_dict({
     "intents": ["greet", "inform"],
@@ -63,8 +63,11 @@ async def main(turns: int, window: int, postgres_db: str | None = None) -> dict:
     windowed_tracker = await windowed.retrieve(sender)
     full = await plain.retrieve(sender)
     memory = await memory_drill(windowed, options)
+    second = await second_session(windowed, window)
     return {
         "memory": memory,
+        "second_session": second,
+        "event_index": any(index["name"] == EVENT_INDEX for index in sa.inspect(windowed.engine).get_indexes("events")),
         "stored_events": len(full.events),
         "expected_events": 1 + len(opening) + turns * 5,  # Rasa's first action_listen, the opening, 5 a turn
         "retrieved_sizes": [sizes[0], sizes[len(sizes) // 2], sizes[-1]],
@@ -74,6 +77,24 @@ async def main(turns: int, window: int, postgres_db: str | None = None) -> dict:
         "latest_message": windowed_tracker.latest_message.text,
         "first_event": windowed_tracker.events[0].type_name,
     }
+
+
+async def second_session(store: WindowedSQLTrackerStore, window: int) -> list[str]:
+    """Texts of the user messages retrieved after a long first session and a short second one."""
+    sender = "two-sessions"
+    tracker = await store.get_or_create_tracker(sender)
+    for session, turns in (("first", window), ("second", 2)):
+        tracker = await store.retrieve(sender)
+        for event in (ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")):
+            tracker.update(event)
+        for n in range(turns):
+            tracker.update(UserUttered(f"{session} {n}", {"name": "inform", "confidence": 1.0}))
+            tracker.update(ActionExecuted("utter_greet"))
+            tracker.update(ActionExecuted("action_listen"))
+        await store.save(tracker)
+        store.memory.forget(sender)  # read from the database, not the held tracker
+    tracker = await store.retrieve(sender)
+    return [event.text for event in tracker.events if isinstance(event, UserUttered)]
 
 
 async def memory_drill(store: WindowedSQLTrackerStore, options: dict) -> dict:
