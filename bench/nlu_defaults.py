@@ -94,11 +94,13 @@ class _Embedded:
 
     def __init__(self, probe: Any, texts: list[str]) -> None:
         self.probe, self.intents = probe, probe.intents
-        self.pooled = dict(zip(texts, probe.pooled(texts)))
+        pooled, features = probe.encoded(texts)
+        self.pooled, self.features = dict(zip(texts, pooled)), dict(zip(texts, features))
 
     def logits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         pooled = np.stack([self.pooled[t] for t in texts])
-        return self.probe.intent_head.logits(pooled), self.probe.sentiment_head.logits(pooled)
+        features = np.stack([self.features[t] for t in texts])
+        return self.probe.intent_head.logits(features), self.probe.sentiment_head.logits(pooled)
 
     def intents_from_logits(self, logits: np.ndarray, oos_label: str = "oos") -> list[str]:
         return self.probe.intents_from_logits(logits, oos_label)

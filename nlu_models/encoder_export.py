@@ -1,8 +1,10 @@
-"""Export a frozen encoder to ONNX (mean-pooled output), fp32 and dynamic int8, cached per encoder.
+"""Export a frozen encoder to ONNX (mean-pooled outputs), fp32 and dynamic int8, cached per encoder.
 
 Every probe model of one encoder carries the same file, so the serving process shares one session
 (``nlu_models.encoder_pool``). The export is cached under ``SWITCHBOARD_ENCODER_CACHE`` (default
-``var/encoders``) by a hash of the encoder folder, so only the first training run pays for it.
+``var/encoders``) by a hash of the encoder folder and the export's format, so only the first training
+run pays for it. Format 2 adds the middle layer's mean-pooled vectors (``MIDDLE_OUTPUT``) to the last
+layer's; models trained on format 1 keep their own copy of the file they were trained on.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import os
 import shutil
 from pathlib import Path
 
-from nlu_models.encoder_pool import POOLED_OUTPUT
+from nlu_models.encoder_pool import MIDDLE_OUTPUT, POOLED_OUTPUT
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENCODER_FP32 = "encoder.onnx"
 ENCODER_INT8 = "encoder.int8.onnx"
+#: Version of what an export holds (2: pooled and middle-layer outputs).
+EXPORT_FORMAT = 2
 
 
 def encoder_key(encoder_path: str) -> str:
@@ -42,7 +46,7 @@ def export_encoder(encoder_path: str) -> Path:
 
     Built once per encoder (atomically: staged, then renamed) and reused afterwards.
     """
-    folder = cache_root() / encoder_key(encoder_path)
+    folder = cache_root() / f"{encoder_key(encoder_path)}-f{EXPORT_FORMAT}"
     if (folder / ENCODER_INT8).exists():
         return folder
     staging = folder.with_name(folder.name + f".partial-{os.getpid()}")
@@ -70,12 +74,13 @@ def _build(encoder_path: str, staging: Path) -> None:
             super().__init__()
             self.encoder = encoder
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            return mean_pool(hidden, attention_mask)
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            states = self.encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True).hidden_states
+            middle = states[(len(states) - 1) // 2]  # states[0] is the embeddings: layer L/2 of L
+            return mean_pool(states[-1], attention_mask), mean_pool(middle, attention_mask)
 
     tokenizer = AutoTokenizer.from_pretrained(encoder_path)
     save_fast_tokenizer(tokenizer, staging)
     fp32 = staging / ENCODER_FP32
-    export_onnx(PooledEncoder(AutoModel.from_pretrained(encoder_path)), tokenizer, fp32, [POOLED_OUTPUT])
+    export_onnx(PooledEncoder(AutoModel.from_pretrained(encoder_path)), tokenizer, fp32, [POOLED_OUTPUT, MIDDLE_OUTPUT])
     quantize_dynamic(str(fp32), str(staging / ENCODER_INT8), weight_type=QuantType.QInt8)

@@ -18,6 +18,24 @@ from tokenizers import Tokenizer
 
 #: Output name of the exported encoder graph (mean-pooled token vectors).
 POOLED_OUTPUT = "pooled"
+#: Second output of exports since format 2: mean-pooled vectors of the middle layer.
+MIDDLE_OUTPUT = "middle"
+
+
+def intent_features(pooled: np.ndarray, middle: Optional[np.ndarray], middle_weight: float) -> np.ndarray:
+    """What a probe's intent head reads: the unit pooled vector, beside the unit middle-layer one scaled.
+
+    The last layer of a sentence encoder is trained to say what a sentence means; the middle layer still
+    holds which words it used, and intents often differ in a word ("card" against "account"). On draws
+    the benchmark does not report, the pair beat the last layer alone by 0.5 points of top-1 on average
+    (up to 4.5 on the bot's own data). ``middle_weight`` 0 is the last layer alone.
+    """
+    if middle_weight <= 0:
+        return pooled
+    if middle is None:
+        raise ValueError("this model reads the middle layer, which the encoder file does not export")
+    unit = lambda x: x / np.clip(np.linalg.norm(x, axis=-1, keepdims=True), 1e-9, None)  # noqa: E731
+    return np.concatenate([unit(pooled), middle_weight * unit(middle)], axis=-1).astype(np.float32)
 
 
 def file_sha256(path: Path) -> str:
@@ -61,9 +79,21 @@ class OnnxTextGraph:
 class SharedEncoder(OnnxTextGraph):
     """An exported encoder that turns texts into mean-pooled vectors (see ``OnnxTextGraph``)."""
 
+    @property
+    def has_middle(self) -> bool:
+        """Whether the graph also exports the middle layer (format 2 exports)."""
+        return MIDDLE_OUTPUT in {output.name for output in self.session.get_outputs()}
+
     def pooled(self, texts: List[str]) -> np.ndarray:
         """Mean-pooled vectors of texts, one row each."""
         return self.run(texts, [POOLED_OUTPUT])[0]
+
+    def encode(self, texts: List[str], middle: bool) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """Pooled vectors and, when asked for, the middle layer's (one encoder pass)."""
+        if not middle:
+            return self.pooled(texts), None
+        pooled, middle_vectors = self.run(texts, [POOLED_OUTPUT, MIDDLE_OUTPUT])
+        return pooled, middle_vectors
 
 
 class EncoderPool:

@@ -96,6 +96,7 @@ def _describe(model: TrainedClassifier | ProbeClassifier, kind: str, staging: Pa
         "oos_intents": model.oos_intents,
         "oos_score": model.config.oos_score,
         "oos_penalty": model.oos_penalty,
+        "middle_weight": getattr(model, "middle_weight", 0.0),
         "training_data_hash": training_data_hash,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "training_config": {k: v for k, v in vars(model.config).items() if k != "device"},

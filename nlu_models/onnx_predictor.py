@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from nlu_models.calibration import in_scope_scores, softmax
-from nlu_models.encoder_pool import EncoderPool, OnnxTextGraph
+from nlu_models.encoder_pool import EncoderPool, OnnxTextGraph, intent_features
 from nlu_models.probe import ProbeHead
 
 #: 2 adds probe models (``kind: probe``: a shared encoder file + ``heads.npz``); 1 is read as fine-tuned.
@@ -80,6 +80,8 @@ class OnnxIntentSentimentPredictor:
         # Classes trained from out-of-scope examples (e.g. CLINC150's "oos"); older exports have none.
         self.oos_classes = [self.intents.index(label) for label in self.meta.get("oos_intents", [])]
         self.kind = self.meta.get("kind", "finetuned")
+        # A probe's middle-layer weight in its intent features (older exports: the last layer alone).
+        self.middle_weight = float(self.meta.get("middle_weight", 0.0))
         self._encoder_key: Optional[str] = None
         if self.kind == "probe":
             self._encoder_key, self.encoder = EncoderPool.acquire(
@@ -88,6 +90,9 @@ class OnnxIntentSentimentPredictor:
             with np.load(self.folder / HEADS_FILE) as arrays:
                 heads = dict(arrays)
             self.intent_head = ProbeHead.from_arrays(heads, "intent", self.intents)
+            if self.middle_weight > 0 and not self.encoder.has_middle:
+                self.close()
+                raise ValueError(f"{self.folder}: the model reads the encoder's middle layer, its encoder file lacks it")
             self.sentiment_head = ProbeHead.from_arrays(heads, "sentiment", self.sentiments)
             self.precision = "int8" if "int8" in self.meta["encoder_file"] else "fp32"
             return
@@ -108,8 +113,9 @@ class OnnxIntentSentimentPredictor:
         if not texts:
             return np.zeros((0, len(self.intents)), np.float32), np.zeros((0, len(self.sentiments)), np.float32)
         if self.kind == "probe":
-            pooled = self.encoder.pooled(texts)
-            return self.intent_head.logits(pooled), self.sentiment_head.logits(pooled)
+            pooled, middle = self.encoder.encode(texts, self.middle_weight > 0)
+            features = intent_features(pooled, middle, self.middle_weight)
+            return self.intent_head.logits(features), self.sentiment_head.logits(pooled)
         intent, sentiment = self.graph.run(texts)
         return intent, sentiment
 

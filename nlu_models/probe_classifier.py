@@ -12,7 +12,7 @@ import numpy as np
 from nlu_models.calibration import in_scope_scores
 from nlu_models.encoder_export import ENCODER_FP32, ENCODER_INT8
 from nlu_models.onnx_export import TOKENIZER_FILE
-from nlu_models.encoder_pool import EncoderPool, SharedEncoder
+from nlu_models.encoder_pool import EncoderPool, SharedEncoder, intent_features
 from nlu_models.probe import ProbeHead
 
 
@@ -32,6 +32,9 @@ class ProbeClassifier:
         encoder_folder: The exported encoder (``encoder.onnx``, ``encoder.int8.onnx``, ``tokenizer.json``).
         metrics: What training measured.
         oos_penalty: Weight of the out-of-scope logit in the ``max_logit`` score.
+        middle_weight: Weight of the middle layer in the intent head's features (0: the last layer
+            alone; see ``nlu_models.encoder_pool.intent_features``). The sentiment head reads the last
+            layer alone.
     """
 
     intents: list[str]
@@ -45,6 +48,7 @@ class ProbeClassifier:
     encoder_folder: Path
     metrics: dict[str, Any] = field(default_factory=dict)
     oos_penalty: float = 0.0
+    middle_weight: float = 0.0
     quantized: bool = False  # which encoder file logits() runs; training and parity use fp32
     _encoders: dict[str, SharedEncoder] = field(default_factory=dict, repr=False, compare=False)
 
@@ -67,25 +71,40 @@ class ProbeClassifier:
             self._encoders[file.name] = cached
         return cached
 
-    def pooled(self, texts: list[str], quantized: bool | None = None, batch_size: int = 128) -> np.ndarray:
-        """Pooled vectors of texts, batched by length."""
+    def encoded(self, texts: list[str], quantized: bool | None = None,
+                batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+        """(pooled vectors, intent features) of texts, one encoder pass batched by length."""
         encoder = self.encoder(quantized)
-        out: np.ndarray | None = None
+        middle = self.middle_weight > 0
+        pooled: np.ndarray | None = None
+        features: np.ndarray | None = None
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
-            vectors = encoder.pooled([texts[i] for i in rows])
-            if out is None:
-                out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
-            out[rows] = vectors
-        return out if out is not None else np.zeros((0, 1), dtype=np.float32)
+            vectors, middle_vectors = encoder.encode([texts[i] for i in rows], middle)
+            combined = intent_features(vectors, middle_vectors, self.middle_weight)
+            if pooled is None or features is None:
+                pooled = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+                features = np.zeros((len(texts), combined.shape[1]), dtype=np.float32)
+            pooled[rows], features[rows] = vectors, combined
+        if pooled is None or features is None:
+            return np.zeros((0, 1), dtype=np.float32), np.zeros((0, 1), dtype=np.float32)
+        return pooled, features
+
+    def pooled(self, texts: list[str], quantized: bool | None = None) -> np.ndarray:
+        """Pooled (last-layer) vectors of texts: what the sentiment head and the frozen baseline read."""
+        return self.encoded(texts, quantized)[0]
+
+    def features(self, texts: list[str], quantized: bool | None = None) -> np.ndarray:
+        """What the intent head reads (see ``middle_weight``)."""
+        return self.encoded(texts, quantized)[1]
 
     def logits(self, texts: list[str], quantized: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Raw (intent, sentiment) logits."""
         if not texts:
             return np.zeros((0, len(self.intents))), np.zeros((0, len(self.sentiments)))
-        pooled = self.pooled(texts, quantized)
-        return self.intent_head.logits(pooled), self.sentiment_head.logits(pooled)
+        pooled, features = self.encoded(texts, quantized)
+        return self.intent_head.logits(features), self.sentiment_head.logits(pooled)
 
     def in_scope_score(self, intent_logits: np.ndarray) -> np.ndarray:
         """The score the out-of-scope threshold applies to (-inf where an out-of-scope class wins)."""

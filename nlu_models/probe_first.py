@@ -118,10 +118,11 @@ class ProbeFirstTrainer:
         intents = sorted({e.label for e in intent_examples})
         sentiments = list(SENTIMENT_LABELS)
         probe = ProbeClassifier(intents, sentiments, _neutral_head(intents, 1), _neutral_head(sentiments, 1),
-                                1.0, 1.0, 0.0, cfg, folder)
+                                1.0, 1.0, 0.0, cfg, folder, middle_weight=cfg.probe_middle_weight)
         trainer = ProbeTrainer(seed=cfg.seed)
-        vectors = probe.pooled([e.text for e in intent_examples])
-        probe.sentiment_head = _neutral_head(sentiments, vectors.shape[1])
+        # The intent head reads the last and middle layers; the sentiment head the last layer alone.
+        pooled, vectors = probe.encoded([e.text for e in intent_examples])
+        probe.sentiment_head = _neutral_head(sentiments, pooled.shape[1])
         anchors = self._name_anchors(probe, [e.label for e in intent_examples])
         fit = trainer.fit(vectors, [e.label for e in intent_examples], intents, anchors=anchors)
         self._inputs = _ProbeInputs(vectors, anchors, fit.anchors_used)
@@ -134,10 +135,11 @@ class ProbeFirstTrainer:
         sentiment_fit: ProbeFit | None = None
         ordinary: list[Example] = []
         if sentiment_examples:
-            sentiment_fit, ordinary = self._fit_sentiment(probe, trainer, sentiment_examples, intent_examples, vectors)
+            sentiment_fit, ordinary = self._fit_sentiment(probe, trainer, sentiment_examples, intent_examples, pooled)
         probe.metrics = {
             "kind": "probe",
             "probe_c": fit.c,
+            "probe_middle_weight": probe.middle_weight,
             "probe_cv_folds": fit.folds,
             "probe_cv_accuracy": fit.cv_accuracy,
             "probe_cv_grid": {str(c): a for c, a in fit.grid.items()},
@@ -166,10 +168,11 @@ class ProbeFirstTrainer:
                  and (text := label_text(label)) is not None]
         if not named:
             return None
-        return probe.pooled([text for _, text in named]), [label for label, _ in named]
+        return probe.features([text for _, text in named]), [label for label, _ in named]
 
     def _fit_sentiment(self, probe: ProbeClassifier, trainer: ProbeTrainer, sentiment_examples: list[Example],
                        intent_examples: list[Example], intent_vectors: np.ndarray) -> tuple[ProbeFit, list[Example]]:
+        # intent_vectors: the intent examples' pooled (last-layer) vectors, what this head reads.
         """The sentiment head, taught what ordinary turns look like and set to realistic label shares.
 
         A few hundred labelled sentences, a third of them angry, teach a head that anything short and

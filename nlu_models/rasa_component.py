@@ -74,6 +74,8 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
             "finetune": "auto",
             # Without out-of-scope examples: share of held-out in-scope messages the threshold may reject.
             "fallback_rate": 0.02,
+            # Weight of the encoder's middle layer beside its last in the probe's intent features.
+            "probe_middle_weight": 0.5,
             "epochs": 20,
             "patience": 4,
             "batch_size": 32,
@@ -183,6 +185,7 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
                 "--oos-prototypes", str(cfg["oos_prototypes"]),
                 "--oos-penalties", *[str(p) for p in cfg["oos_penalties"]],
                 "--finetune", str(cfg["finetune"]), "--fallback-rate", str(cfg["fallback_rate"]),
+                "--probe-middle-weight", str(cfg["probe_middle_weight"]),
             ]
             if cfg.get("train_threads"):
                 command += ["--threads", str(cfg["train_threads"])]

@@ -59,6 +59,40 @@ def test_probe_export_serves_what_training_predicted(probe_export) -> None:  # t
     trained_logits = selection.probe.logits(texts, quantized=meta["served_precision"] == "int8")[0]
     assert np.allclose(served_logits, trained_logits, atol=1e-4)
     assert predictor.predict(["where is my parcel"])[0].intent_ranking[0][0] == "order_status"
+    # The intent head reads the last and the middle layer; the sentiment head the last one alone.
+    assert meta["middle_weight"] == 0.5 and predictor.intent_head.weight.shape[1] == 2 * predictor.sentiment_head.weight.shape[1]
+    predictor.close()
+
+
+def test_a_model_reading_the_middle_layer_refuses_an_encoder_without_it(probe_export, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A probe folder whose encoder file lacks the middle output fails at load with a clear message."""
+    import shutil
+
+    import onnx
+
+    _, folder = probe_export
+    copy = tmp_path / "old_encoder"
+    shutil.copytree(folder, copy)
+    meta = json.loads((copy / "meta.json").read_text())
+    graph_file = copy / meta["encoder_file"]
+    proto = onnx.load(str(graph_file))
+    kept = [output for output in proto.graph.output if output.name != "middle"]
+    del proto.graph.output[:]
+    proto.graph.output.extend(kept)
+    onnx.save(proto, str(graph_file))
+    meta["encoder_sha256"] = None  # a different file now
+    (copy / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="middle layer"):
+        OnnxIntentSentimentPredictor(copy)
+    # An older model (last layer only) on that file still serves, with its heads' own width.
+    meta["middle_weight"] = 0.0
+    heads = dict(np.load(copy / "heads.npz"))
+    heads["intent_weight"] = heads["intent_weight"][:, :heads["sentiment_weight"].shape[1]]
+    np.savez(copy / "heads.npz", **heads)
+    (copy / "meta.json").write_text(json.dumps(meta))
+    old = OnnxIntentSentimentPredictor(copy)
+    assert len(old.predict(["where is my parcel"])[0].intent_ranking) == len(old.intents)
+    old.close()
 
 
 def test_probe_models_share_one_encoder_session(probe_export, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
