@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch  # after the data checks: a refused file costs no torch import
 
-    from nlu_models.export import export_classifier, export_probe
+    from nlu_models.export import MIN_INT8_PARITY, export_classifier, export_probe
     from nlu_models.probe_first import ProbeFirstTrainer
     from nlu_models.trainer import TrainingConfig
 
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     scores = (f"probe {comparison['probe_score']:.4f}, fine-tuned {comparison['finetuned_score']:.4f}, "
               f"{comparison['method']}" if "probe_score" in comparison else comparison.get("method", ""))
     print(f"exported the {selection.served} model to {args.out} ({scores}; oos threshold {meta['oos_threshold']:.3f}; "
-          f"serves {meta['served_precision']}, int8 parity {meta['parity']['int8']['top1_agreement_intent']:.3f})",
+          f"serves {meta['served_precision']}, int8 parity {meta['parity']['int8']['top1_agreement_intent']:.4f}; int8 needs {MIN_INT8_PARITY})",
           file=sys.stderr)
     return 0
 
