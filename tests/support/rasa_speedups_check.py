@@ -1,4 +1,4 @@
-"""Run with .venv-rasa: Rasa's event type lookup before and after ``rasa_speedups.install``, compared.
+"""Run with .venv-rasa: Rasa's event type lookup and BLAS threads before and after ``rasa_speedups.install``.
 
 Prints one JSON object of what each lookup returned (class names, or the error raised).
 """
@@ -26,8 +26,18 @@ def lookups() -> dict:
     return answers
 
 
+def blas_threads() -> list[int]:
+    """Threads of numpy's BLAS (what the probe heads' products run on)."""
+    import numpy  # noqa: F401 - loaded already; named for clarity
+    from threadpoolctl import threadpool_info
+
+    return [pool["num_threads"] for pool in threadpool_info()
+            if pool["user_api"] == "blas" and "numpy" in pool["filepath"]]
+
+
 def main() -> None:
     before = lookups()
+    blas_before = blas_threads()
     rasa_speedups.install()
     rasa_speedups.install()  # idempotent
     after = lookups()
@@ -37,7 +47,8 @@ def main() -> None:
         type_name = "late_event_for_check"
 
     late = Event.resolve_by_type("late_event_for_check").__name__
-    print(json.dumps({"before": before, "after": after, "again": again, "late": late}))
+    print(json.dumps({"before": before, "after": after, "again": again, "late": late,
+                      "blas_threads_before": blas_before, "blas_threads_after": blas_threads()}))
 
 
 if __name__ == "__main__":
