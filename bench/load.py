@@ -402,7 +402,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds measured per level")
     parser.add_argument("--think", type=float, default=2.0, help="mean seconds a customer reads between turns")
     parser.add_argument("--systems", default="embedded,production,rasa-init")
+    parser.add_argument("--render", action="store_true",
+                        help="measure nothing: write load.md again from load.json and the current turn-cost results")
     args = parser.parse_args(argv)
+    if args.render:
+        (RESULTS / "load.md").write_text(markdown(json.loads((RESULTS / "load.json").read_text())))
+        console.print(f"wrote {RESULTS / 'load.md'} from load.json")
+        return 0
     levels = [int(v) for v in args.levels.split(",")]
     runners = {"embedded": run_embedded, "production": run_production, "rasa-init": run_rasa_init}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
