@@ -1,6 +1,6 @@
 """Four costs Rasa 3.6 pays on every turn that buy nothing, removed where the Rasa process starts.
 
-Imported by the Rasa process (``connectors/rasa_channel.py`` installs it): Rasa and jsonschema only.
+Imported by the Rasa process (``connectors/rasa_channel.py`` installs it): Rasa, jsonschema and threadpoolctl only.
 
 * Every graph run (a message's parse, each action prediction: several per turn) rebuilt the minimal
   schema for its targets and handed it to dask's synchronous scheduler, about 6 % of Rasa's busy time

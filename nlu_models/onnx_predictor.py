@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from nlu_models.calibration import in_scope_scores, softmax
-from nlu_models.encoder_pool import EncoderPool, OnnxTextGraph, intent_features
+from nlu_models.encoder_pool import EncoderPool, OnnxTextGraph
 from nlu_models.probe import ProbeHead
 
 #: 2 adds probe models (``kind: probe``: a shared encoder file + ``heads.npz``); 1 is read as fine-tuned.
@@ -113,8 +113,7 @@ class OnnxIntentSentimentPredictor:
         if not texts:
             return np.zeros((0, len(self.intents)), np.float32), np.zeros((0, len(self.sentiments)), np.float32)
         if self.kind == "probe":
-            pooled, middle = self.encoder.encode(texts, self.middle_weight > 0)
-            features = intent_features(pooled, middle, self.middle_weight)
+            pooled, features = self.encoder.encode(texts, self.middle_weight)
             return self.intent_head.logits(features), self.sentiment_head.logits(pooled)
         intent, sentiment = self.graph.run(texts)
         return intent, sentiment

@@ -12,7 +12,7 @@ import numpy as np
 from nlu_models.calibration import in_scope_scores
 from nlu_models.encoder_export import ENCODER_FP32, ENCODER_INT8
 from nlu_models.onnx_export import TOKENIZER_FILE
-from nlu_models.encoder_pool import EncoderPool, SharedEncoder, intent_features
+from nlu_models.encoder_pool import EncoderPool, SharedEncoder
 from nlu_models.probe import ProbeHead
 
 
@@ -33,7 +33,7 @@ class ProbeClassifier:
         metrics: What training measured.
         oos_penalty: Weight of the out-of-scope logit in the ``max_logit`` score.
         middle_weight: Weight of the middle layer in the intent head's features (0: the last layer
-            alone; see ``nlu_models.encoder_pool.intent_features``). The sentiment head reads the last
+            alone; see ``nlu_models.encoder_pool.SharedEncoder.encode``). The sentiment head reads the last
             layer alone.
     """
 
@@ -75,14 +75,12 @@ class ProbeClassifier:
                 batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
         """(pooled vectors, intent features) of texts, one encoder pass batched by length."""
         encoder = self.encoder(quantized)
-        middle = self.middle_weight > 0
         pooled: np.ndarray | None = None
         features: np.ndarray | None = None
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
-            vectors, middle_vectors = encoder.encode([texts[i] for i in rows], middle)
-            combined = intent_features(vectors, middle_vectors, self.middle_weight)
+            vectors, combined = encoder.encode([texts[i] for i in rows], self.middle_weight)
             if pooled is None or features is None:
                 pooled = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
                 features = np.zeros((len(texts), combined.shape[1]), dtype=np.float32)

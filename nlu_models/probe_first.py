@@ -172,8 +172,9 @@ class ProbeFirstTrainer:
 
     def _fit_sentiment(self, probe: ProbeClassifier, trainer: ProbeTrainer, sentiment_examples: list[Example],
                        intent_examples: list[Example], intent_vectors: np.ndarray) -> tuple[ProbeFit, list[Example]]:
-        # intent_vectors: the intent examples' pooled (last-layer) vectors, what this head reads.
         """The sentiment head, taught what ordinary turns look like and set to realistic label shares.
+
+        ``intent_vectors`` are the intent examples' pooled (last-layer) vectors: what this head reads.
 
         A few hundred labelled sentences, a third of them angry, teach a head that anything short and
         unlike a request is negative ("goodbye" 0.98). Two corrections:

@@ -90,7 +90,7 @@ class TrainingConfig:
             sentiment head is set to them (see ``nlu_models.probe_first``).
         threads: Torch and ONNX Runtime threads (None: one per core, at most 4).
         probe_middle_weight: Weight of the encoder's middle layer beside its last in the probe's intent
-            features (0: the last layer alone; see ``nlu_models.encoder_pool.intent_features``). 0.5 was
+            features (0: the last layer alone; see ``nlu_models.encoder_pool.SharedEncoder.encode``). 0.5 was
             chosen on draws the benchmark does not report (seeds 1-3 of BANKING77, CLINC150 and the bot).
     """
 
