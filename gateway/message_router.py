@@ -25,6 +25,7 @@ from gateway.stores.feedback_store import FeedbackError, FeedbackStore
 
 if TYPE_CHECKING:
     from gateway.billing.usage_service import QuotaDecision, UsageService
+    from gateway.handoff.policy import HandoffPolicy
     from gateway.handoff.service import HandoffService
 
 logger = logging.getLogger(__name__)
@@ -175,8 +176,8 @@ class MessageRouter:
         valid_text = self.validate(text)
         async with self._locks[conversation_id]:
             try:
-                customer = await run_in_threadpool(
-                    self._store.append,
+                customer, owner = await run_in_threadpool(
+                    self._store.append_with_owner,
                     tenant_id,
                     conversation_id,
                     Sender.CUSTOMER,
@@ -197,12 +198,19 @@ class MessageRouter:
                                          channel, metadata, metered=True)
                 return replace(again, duplicate=True)
 
-            return await self._turn(tenant_id, conversation_id, customer, valid_text, channel, metadata)
+            return await self._turn(tenant_id, conversation_id, customer, valid_text, channel, metadata,
+                                    owner=HandoffState(owner))
 
     async def _turn(self, tenant_id: str, conversation_id: str, customer: StoredMessage, valid_text: str,
-                    channel: str, metadata: dict[str, Any] | None, metered: bool = False) -> TurnResult:
-        """Meter a stored customer message and run its bot (or agent) turn; the caller holds the lock."""
-        human_owned = self._handoff is not None and await self._owner(tenant_id, conversation_id) != HandoffState.BOT
+                    channel: str, metadata: dict[str, Any] | None, metered: bool = False,
+                    owner: HandoffState | None = None) -> TurnResult:
+        """Meter a stored customer message and run its bot (or agent) turn; the caller holds the lock.
+
+        ``owner``: who owned the conversation when the message was stored (read again when not given).
+        """
+        if self._handoff is not None and owner is None:
+            owner = await self._owner(tenant_id, conversation_id)
+        human_owned = self._handoff is not None and owner != HandoffState.BOT
         if self._usage is not None and not metered:
             usage = self._usage
             decision = await run_in_threadpool(usage.customer_message, tenant_id, conversation_id, customer.id,
@@ -242,11 +250,9 @@ class MessageRouter:
         request = requested_by_bot(messages)
         gateway_request = None
         if request is None:
-            # One read of the customer's recent messages serves the streak rules and the sentiment offer.
-            policy = await run_in_threadpool(self._handoff.policies.get, tenant_id) if self._handoff else None
-            streak_depth = max(policy.repeated_fallback, policy.negative_streak) if policy else 0
-            depth = max(streak_depth, self._sentiment_trigger.cooldown_messages + 2)
-            recent = await run_in_threadpool(self._store.recent_customer_messages, tenant_id, conversation_id, depth)
+            # One read of the customer's recent messages serves the streak rules and the sentiment offer
+            # (one trip to a worker thread for the policy and that read).
+            policy, streak_depth, recent = await run_in_threadpool(self._recent_context, tenant_id, conversation_id)
             previous = [m.nlu for m in recent[1:]]
             if policy is not None:
                 gateway_request = streak_request(nlu, previous[:streak_depth - 1], policy.repeated_fallback,
@@ -259,24 +265,25 @@ class MessageRouter:
                 messages += [{**m, "custom": {**(m.get("custom") or {}), "trigger": reason}} for m in offer_messages]
         await self._record_answer_vote(tenant_id, conversation_id, customer, nlu, channel)
 
-        # The bot stays silent when people took the conversation during the turn, and when the
-        # gateway itself hands over now (its own message replaces the bot's attempt).
-        silenced = gateway_request is not None or (
-            self._handoff is not None and await self._owner(tenant_id, conversation_id) != HandoffState.BOT)
+        # The bot stays silent when the gateway itself hands over now (its own message replaces the bot's
+        # attempt), and when people took the conversation during the turn: the store checks that as it
+        # writes the replies, in the same statement.
+        handed_over = gateway_request is not None
         handoff_request = request or gateway_request
         replies: list[tuple[Sender, str | None, dict[str, Any] | None]] = []
         for reply in merge_custom_payloads(messages):
             if handoff_request is not None and self._handoff is not None and _only_handoff_request(reply):
                 continue  # a control message: the handoff's own message below is what the customer reads
             payload = {key: reply[key] for key in _PAYLOAD_KEYS if key in reply} or None
-            if silenced:
+            if handed_over:
                 payload = {**(payload or {}), "suppressed": "handoff"}
             replies.append((Sender.BOT, reply.get("text"), payload))
         # The annotation and every reply in one transaction: the turn is stored whole or not at all.
-        stored = await run_in_threadpool(self._store.record_turn, tenant_id, conversation_id, customer.id, nlu,
-                                         turn.model_id, replies)
+        recorded = await run_in_threadpool(self._store.record_turn, tenant_id, conversation_id, customer.id, nlu,
+                                           turn.model_id, replies, self._handoff is not None)
+        silenced = handed_over or (self._handoff is not None and recorded.owner != HandoffState.BOT)
         customer = replace(customer, nlu=nlu, model_id=turn.model_id)
-        stored_replies = [] if silenced else list(stored)
+        stored_replies = [] if silenced else list(recorded.replies)
         if handoff_request is not None and self._handoff is not None:
             _, said = await self._handoff.start(tenant_id, conversation_id, handoff_request,
                                                 actor="bot" if request else "gateway", negative=is_negative(nlu),
@@ -330,6 +337,15 @@ class MessageRouter:
                                                             channel))
         except FeedbackError as exc:  # a vote must never break the turn
             logger.warning("could not record an answer vote in %s: %s", conversation_id, exc.detail)
+
+    def _recent_context(self, tenant_id: str, conversation_id: str
+                        ) -> tuple[HandoffPolicy | None, int, list[StoredMessage]]:
+        """The tenant's handoff policy, how many messages its streak rules look at, and the customer's recent
+        messages (newest first, deep enough for those rules and the sentiment offer's cool-down)."""
+        policy = self._handoff.policies.get(tenant_id) if self._handoff else None
+        streak_depth = max(policy.repeated_fallback, policy.negative_streak) if policy else 0
+        depth = max(streak_depth, self._sentiment_trigger.cooldown_messages + 2)
+        return policy, streak_depth, self._store.recent_customer_messages(tenant_id, conversation_id, depth)
 
     async def _owner(self, tenant_id: str, conversation_id: str) -> HandoffState:
         assert self._handoff is not None

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from gateway.db.models import aware, Conversation, Message, Sender, utcnow
 from gateway.db.session import single_read_sessions
+from gateway.stores.message_statements import BOT_OWNER, append_statement, turn_statement
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,13 @@ class StoredMessage:
         }
 
 
+def _from_row(row: Any) -> StoredMessage:
+    """A message from a statement's result row (the columns of ``message_statements``)."""
+    return StoredMessage(id=row.id, conversation_id=row.conversation_id, seq=row.seq, sender=row.sender, text=row.text,
+                         payload=row.payload, client_id=row.client_id, in_reply_to=row.in_reply_to,
+                         created_at=row.created_at, nlu=row.nlu, model_id=row.model_id)
+
+
 def _stored(row: Message) -> StoredMessage:
     return StoredMessage(
         id=row.id,
@@ -60,6 +68,14 @@ def _stored(row: Message) -> StoredMessage:
     )
 
 
+@dataclass(frozen=True)
+class RecordedTurn:
+    """A bot turn as stored: its replies, and who owned the conversation when they were written."""
+
+    replies: list[StoredMessage]
+    owner: str
+
+
 class ConversationNotFoundError(LookupError):
     """The conversation does not exist for this tenant."""
 
@@ -74,6 +90,8 @@ class ConversationStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
         self._reads = single_read_sessions(sessions)  # one-statement lookups
+        # PostgreSQL appends a message, or stores a bot turn, in one statement (message_statements.py).
+        self._one_statement = sessions.kw["bind"].dialect.name == "postgresql"
 
     def create_conversation(self, tenant_id: str, channel: str) -> str:
         """Start a conversation and return its id."""
@@ -166,10 +184,40 @@ class ConversationStore:
             ConversationNotFoundError: Unknown conversation, or one of another tenant.
             DuplicateClientIdError: A customer message with this client id is already stored.
         """
+        return self.append_with_owner(tenant_id, conversation_id, sender, text, payload, client_id, in_reply_to,
+                                      model_id)[0]
+
+    def append_with_owner(
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        sender: Sender,
+        text: str | None,
+        payload: dict[str, Any] | None = None,
+        client_id: str | None = None,
+        in_reply_to: int | None = None,
+        model_id: str | None = None,
+    ) -> tuple[StoredMessage, str]:
+        """``append``, and who owned the conversation as the message was stored (``bot`` or a handoff state).
+
+        The owner comes back from the statement that takes the message's position, so a turn needs no
+        separate read to learn whether people have the conversation.
+
+        Raises:
+            ConversationNotFoundError: Unknown conversation, or one of another tenant.
+            DuplicateClientIdError: A customer message with this client id is already stored.
+        """
         try:
+            if self._one_statement:
+                with self._reads() as session:  # autocommit: the statement is its own transaction
+                    row = session.execute(*append_statement(tenant_id, conversation_id, sender, text, payload,
+                                                            client_id, in_reply_to, model_id, utcnow())).first()
+                if row is None:
+                    raise ConversationNotFoundError(conversation_id)
+                return _from_row(row), row.owner
             with self._sessions.begin() as session:
                 now = utcnow()
-                seq, channel = self._take_positions(session, tenant_id, conversation_id, 1, now)
+                seq, channel, owner = self._take_positions(session, tenant_id, conversation_id, 1, now)
                 row = Message(
                     conversation_id=conversation_id,
                     tenant_id=tenant_id,
@@ -185,7 +233,7 @@ class ConversationStore:
                 )
                 session.add(row)
                 session.flush()
-                return _stored(row)
+                return _stored(row), owner
         except IntegrityError as exc:
             if client_id is not None and self.find_by_client_id(tenant_id, conversation_id, client_id):
                 raise DuplicateClientIdError(client_id) from exc
@@ -193,8 +241,9 @@ class ConversationStore:
 
     @staticmethod
     def _take_positions(session: Session, tenant_id: str, conversation_id: str, count: int,
-                        now: datetime) -> tuple[int, str]:
-        """Advance the conversation's counter by ``count``; returns the last position taken and its channel.
+                        now: datetime) -> tuple[int, str, str]:
+        """Advance the conversation's counter by ``count``; returns the last position taken, the channel and
+        the owner (``bot`` or the open handoff's state) as of this write.
 
         One statement checks the tenant and increments atomically (concurrent writers never share a
         position), instead of reading the conversation first.
@@ -207,38 +256,54 @@ class ConversationStore:
             values["last_seq"] = Conversation.last_seq + count
         row = session.execute(
             update(Conversation).where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id)
-            .values(**values).returning(Conversation.last_seq, Conversation.channel)
+            .values(**values).returning(Conversation.last_seq, Conversation.channel, Conversation.handoff_state)
         ).first()
         if row is None:
             raise ConversationNotFoundError(conversation_id)
-        return row[0], row[1]
+        return row[0], row[1], row[2] or BOT_OWNER
 
     def record_turn(self, tenant_id: str, conversation_id: str, customer_id: int, nlu: dict[str, Any],
-                    model_id: str | None, replies: list[tuple[Sender, str | None, dict[str, Any] | None]]
-                    ) -> list[StoredMessage]:
+                    model_id: str | None, replies: list[tuple[Sender, str | None, dict[str, Any] | None]],
+                    silence_if_owned: bool = False) -> RecordedTurn:
         """What the bot understood of a customer message and every reply it gave, in one transaction.
 
         All or nothing: a turn is either finished (annotated, with all its replies) or looks unfinished
         and is run again (see ``replies_to``), never half stored. One commit instead of one per write.
 
+        Args:
+            silence_if_owned: When people own the conversation as the turn is written (an agent took it
+                while the bot was thinking), store the replies marked ``suppressed: handoff``: logged, never
+                shown. The owner is read by the same statement that takes the replies' positions, so no
+                takeover can fall between the check and the write.
+
         Raises:
             ConversationNotFoundError: Unknown conversation, or one of another tenant.
         """
+        if self._one_statement:
+            with self._reads() as session:  # autocommit: the statement is its own transaction
+                rows = session.execute(*turn_statement(tenant_id, conversation_id, customer_id, nlu, model_id, replies,
+                                                       silence_if_owned, utcnow())).all()
+            if not rows:
+                raise ConversationNotFoundError(conversation_id)
+            return RecordedTurn([_from_row(row) for row in rows if row.id is not None], rows[0].owner)
         with self._sessions.begin() as session:
             now = utcnow()
             # Taking the replies' positions first also checks the conversation (and takes SQLite's write lock).
-            last, channel = self._take_positions(session, tenant_id, conversation_id, len(replies), now)
+            last, channel, owner = self._take_positions(session, tenant_id, conversation_id, len(replies), now)
             session.execute(update(Message).where(Message.id == customer_id, Message.tenant_id == tenant_id)
                             .values(nlu=nlu, model_id=model_id))
             if not replies:
-                return []
+                return RecordedTurn([], owner)
+            if silence_if_owned and owner != BOT_OWNER:
+                replies = [(sender, text, {**(payload or {}), "suppressed": "handoff"})
+                           for sender, text, payload in replies]
             rows = [Message(conversation_id=conversation_id, tenant_id=tenant_id, channel=channel,
                             seq=last - len(replies) + 1 + i, sender=sender, text=text, payload=payload,
                             in_reply_to=customer_id, model_id=model_id, created_at=now)
                     for i, (sender, text, payload) in enumerate(replies)]
             session.add_all(rows)
             session.flush()
-            return [_stored(row) for row in rows]
+            return RecordedTurn([_stored(row) for row in rows], owner)
 
     def last_kb_answer(self, tenant_id: str, conversation_id: str, before_seq: int) -> StoredMessage | None:
         """The latest knowledge-base answer (a bot message with citations) before position ``before_seq``."""

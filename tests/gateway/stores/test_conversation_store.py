@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import update
 
-from gateway.db.models import Sender
+from gateway.db.models import Conversation, Sender
 from gateway.stores.conversation_store import (
     ConversationNotFoundError,
     ConversationStore,
     DuplicateClientIdError,
 )
-from gateway.stores.tenant_store import TenantStore
+from tests.conftest import migrated_sessions
 
 
-@pytest.fixture
-def store(sessions: sessionmaker[Session]) -> ConversationStore:
-    tenants = TenantStore(sessions)
-    tenants.ensure_tenant("acme", "Acme")
-    tenants.ensure_tenant("globex", "Globex")
-    return ConversationStore(sessions)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ConversationStore]:
+    """The store on both backends (PostgreSQL writes a message or a turn in one statement, SQLite in several)."""
+    for sessions in migrated_sessions(request.param, tmp_path, "conversations"):
+        yield ConversationStore(sessions)
 
 
 def test_messages_come_back_in_order_with_their_payloads(store: ConversationStore) -> None:
@@ -72,8 +73,10 @@ def test_a_turn_is_recorded_whole_in_order_or_not_at_all(store: ConversationStor
     conversation = store.create_conversation("acme", "web")
     customer = store.append("acme", conversation, Sender.CUSTOMER, "where is my order?")
     racer = store.append("acme", conversation, Sender.SYSTEM, "an agent note")  # another writer in between
-    replies = store.record_turn("acme", conversation, customer.id, {"intent": {"name": "order_status"}}, "m1",
-                                [(Sender.BOT, "Which order?", None), (Sender.BOT, None, {"buttons": []})])
+    recorded = store.record_turn("acme", conversation, customer.id, {"intent": {"name": "order_status"}}, "m1",
+                                 [(Sender.BOT, "Which order?", None), (Sender.BOT, None, {"buttons": []})])
+    replies = recorded.replies
+    assert recorded.owner == "bot"
     assert [r.seq for r in replies] == [racer.seq + 1, racer.seq + 2]
     history = store.history("acme", conversation)
     assert [m.seq for m in history] == [1, 2, 3, 4]
@@ -81,6 +84,33 @@ def test_a_turn_is_recorded_whole_in_order_or_not_at_all(store: ConversationStor
     assert [r.text for r in store.replies_to("acme", customer.id)] == ["Which order?", None]
     # Another tenant's turn on this conversation stores nothing at all, not even the annotation.
     with pytest.raises(ConversationNotFoundError):
-        store.record_turn("globex", conversation, customer.id, {"intent": {"name": "x"}}, "m2", [(Sender.BOT, "no", None)])
+        store.record_turn("globex", conversation, customer.id, {"intent": {"name": "x"}}, "m2",
+                          [(Sender.BOT, "no", None)])
     assert len(store.history("acme", conversation)) == 4
     assert store.history("acme", conversation)[0].model_id == "m1"
+
+
+def test_writes_say_who_owned_the_conversation_and_silence_replies_written_after_a_takeover(
+        store: ConversationStore) -> None:
+    sessions = store._sessions  # to play the agent who takes the conversation
+    conversation = store.create_conversation("acme", "web")
+    customer, owner = store.append_with_owner("acme", conversation, Sender.CUSTOMER, "hi")
+    assert owner == "bot"
+    with sessions.begin() as session:  # an agent takes the conversation while the bot thinks
+        session.execute(update(Conversation).where(Conversation.id == conversation).values(handoff_state="human"))
+    recorded = store.record_turn("acme", conversation, customer.id, {"intent": {"name": "greet"}}, "m1",
+                                 [(Sender.BOT, "Hello!", {"buttons": []}), (Sender.BOT, "Anything else?", None)],
+                                 silence_if_owned=True)
+    assert recorded.owner == "human"
+    assert [r.payload for r in recorded.replies] == [{"buttons": [], "suppressed": "handoff"},
+                                                     {"suppressed": "handoff"}]
+    assert [m.payload for m in store.replies_to("acme", customer.id)] == [r.payload for r in recorded.replies]
+    # Without the flag the replies are stored as given (the owner still comes back).
+    second, owner = store.append_with_owner("acme", conversation, Sender.CUSTOMER, "hello?")
+    assert owner == "human"
+    plain = store.record_turn("acme", conversation, second.id, {}, "m1", [(Sender.BOT, "Hi", None)])
+    assert plain.owner == "human" and plain.replies[0].payload is None
+    # A turn without replies still stores its annotation, and says who owns the conversation.
+    silent = store.record_turn("acme", conversation, second.id, {"intent": {"name": "bye"}}, "m2", [])
+    assert silent.replies == [] and silent.owner == "human"
+    assert [m.nlu for m in store.history("acme", conversation) if m.id == second.id] == [{"intent": {"name": "bye"}}]
