@@ -239,6 +239,15 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Store (and stream) the events added since the tracker was retrieved."""
         stored = getattr(tracker, _STORED, None)
+        if stored is None and not tracker.events and self.domain:
+            # A new conversation's tracker, empty: Rasa makes it (after this store's retrieve found no
+            # event of the sender; with a domain that is the only None it returns) and saves it before
+            # its session starts. Rasa's way would retrieve, count and commit to write nothing; marked as
+            # holding nothing stored, its first events go the one-statement way below.
+            self.memory.forget(tracker.sender_id)
+            setattr(tracker, _STORED, 0)
+            setattr(tracker, _LOADED, 0)
+            return
         if stored is None:  # a tracker this store did not hand out: Rasa's own way
             self.memory.forget(tracker.sender_id)
             await super().save(tracker)

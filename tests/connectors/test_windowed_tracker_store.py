@@ -60,6 +60,10 @@ def test_held_trackers_are_reused_only_while_the_database_holds_exactly_them(bac
     # A new conversation saved Rasa's way is held; a tracker missing stored events is read back instead.
     assert memory["rasa_made_is_held"] and memory["partial_not_held"]
     assert memory["partial_read_back"] == ["session_started", "action"]  # what is stored, from the session start
+    # A new, empty tracker's save writes nothing; its first turn's save stores every event once, and holds it.
+    assert memory["empty_save_statements"] == 0  # Rasa's way: a retrieve, a count and a commit
+    assert memory["new_empty_stored"] == ["action", "session_started", "action", "user"]
+    assert memory["new_empty_is_held"]
     assert memory["other_replica_seen"] == "from the other replica"
     assert memory["after_failure"] == "from the other replica" and memory["after_failure_is_new_object"]
     assert memory["swap_has_new_slot"]

@@ -135,7 +135,29 @@ async def memory_drill(store: WindowedSQLTrackerStore, options: dict) -> dict:
     partial.update(UserUttered("a tracker that lacks the stored events", {"name": "greet", "confidence": 1.0}))
     await store.save(partial)
     again = await store.retrieve("rasa-made")
+    # Rasa's processor makes a new conversation's tracker empty and saves it before its session starts:
+    # that save writes nothing, and the turn's save then stores every event once and holds the tracker.
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001 - SQLAlchemy's event signature
+        statements.append(statement)
+
+    for engine in {store.engine, store._autocommit}:
+        sa.event.listen(engine, "before_cursor_execute", count)
+    empty = store.init_tracker("new-empty")
+    await store.save(empty)
+    empty_save_statements = len(statements)
+    for event in (ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen"),
+                  UserUttered("hi", {"name": "greet", "confidence": 1.0})):
+        empty.update(event)
+    await store.save(empty)
+    with store.engine.connect() as connection:
+        new_empty_stored = [row[0] for row in connection.execute(
+            sa.text("SELECT type_name FROM events WHERE sender_id = 'new-empty' ORDER BY id"))]
     return {
+        "empty_save_statements": empty_save_statements,
+        "new_empty_stored": new_empty_stored,
+        "new_empty_is_held": (await store.retrieve("new-empty")) is empty,
         "rasa_made_is_held": rasa_made_is_held,
         "partial_not_held": again is not partial,
         "partial_read_back": [e.type_name for e in again.events],
