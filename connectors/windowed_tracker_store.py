@@ -37,6 +37,7 @@ import os
 from typing import Any, Dict, List, Optional, Text
 
 import sqlalchemy as sa
+from rasa.core.brokers.pika import PikaEventBroker
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import ActionExecuted, SessionStarted
@@ -235,6 +236,19 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         setattr(tracker, _STORED, count)
         setattr(tracker, _LOADED, count)
         self.memory.put(tracker.sender_id, tracker, last_id, self.domain, self._max_held_events(tracker))
+
+    async def _stream_new_events(self, event_broker: Any, new_events: List[Any], sender_id: Text) -> None:
+        """Publish a save's events to RabbitMQ as one message, ``{"sender_id": …, "events": [event, …]}``.
+
+        Rasa publishes one message per event; a turn adds about ten, and each one costs this process's
+        event loop, the broker and the log consumer on its own. The log consumer stores every event of a
+        batch as it stores Rasa's one-event messages (same key, same order). Other brokers (Kafka, SQL)
+        keep Rasa's one message per event: their readers expect it.
+        """
+        if not isinstance(event_broker, PikaEventBroker):
+            await super()._stream_new_events(event_broker, new_events, sender_id)
+        elif new_events:
+            event_broker.publish({"sender_id": sender_id, "events": [event.as_dict() for event in new_events]})
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Store (and stream) the events added since the tracker was retrieved."""

@@ -2,6 +2,8 @@
 
 At scale several Rasa replicas publish every tracker event to the ``rasa-exchange`` fanout exchange;
 this consumer reads the durable queue bound to it and stores each event in ``conversation_events``.
+A message is one event (Rasa's shape) or a turn's events (``{"sender_id", "events": [...]}``, what
+``connectors/windowed_tracker_store.py`` publishes: one message per turn instead of about ten).
 
 * **Idempotent**: an event's key is the SHA-256 of its canonical JSON, unique in the table, so a message
   the broker redelivers (after a consumer crash or a broker restart) or a replayed queue is stored once.
@@ -43,6 +45,26 @@ def event_key(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
+def _events_of(body: Any) -> list[dict[str, Any]]:
+    """The events of one message: Rasa's one event (``{"sender_id", "event", …}``), or the tracker store's
+    batch of a turn (``{"sender_id", "events": [event, …]}``), each event then with its sender as Rasa
+    would have published it alone, so its key is the same either way.
+
+    Raises:
+        ValueError: Neither shape (a malformed message, skipped whole).
+    """
+    if not isinstance(body, dict) or not isinstance(body.get("sender_id"), str):
+        raise ValueError("not a Rasa event")
+    if "events" in body and "event" not in body:
+        batch = body["events"]
+        if not isinstance(batch, list) or not all(isinstance(e, dict) and e.get("event") for e in batch):
+            raise ValueError("not a batch of Rasa events")
+        return [{"sender_id": body["sender_id"], **event} for event in batch]
+    if not body.get("event"):
+        raise ValueError("not a Rasa event")
+    return [body]
+
+
 @dataclass
 class ConsumerStats:
     """What the consumer did since it started."""
@@ -82,10 +104,7 @@ class EventLogWriter:
         events = []
         for raw in raw_bodies:
             try:
-                body = json.loads(raw)
-                if not isinstance(body, dict) or not isinstance(body.get("sender_id"), str) or not body.get("event"):
-                    raise ValueError("not a Rasa event")
-                events.append(body)
+                events += _events_of(json.loads(raw))
             except (ValueError, UnicodeDecodeError):
                 self.stats.malformed += 1
                 logger.warning("skipping a malformed broker message (%d bytes)", len(raw))

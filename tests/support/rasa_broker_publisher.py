@@ -2,16 +2,20 @@
 
     .venv-rasa/bin/python tests/support/rasa_broker_publisher.py < spec.json > published.json
 
-spec: {"host": "127.0.0.1", "queue": "...", "exchange": "...", "conversations": [{"sender_id": "...", "tenant_id": "...", "turns": 3}]}
+spec: {"host": "127.0.0.1", "queue": "...", "exchange": "...", "conversations": [{"sender_id": "...", "tenant_id": "...", "turns": 3}],
+       "store": "rasa" | "windowed"}
 Prints the bodies Rasa published (a last line ``PUBLISHED <JSON list>``), so a test can compare what the log consumer stored.
-This is Rasa's real publishing path: ``TrackerStore.save`` → ``stream_events`` → ``PikaEventBroker.publish``.
+This is Rasa's real publishing path: ``TrackerStore.save`` → ``stream_events`` → ``PikaEventBroker.publish``, through
+Rasa's in-memory store (one message per event) or the product's windowed SQL store on SQLite (one message per save).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
+import tempfile
 
 from rasa.core.brokers.pika import PikaEventBroker
 from rasa.core.tracker_store import InMemoryTrackerStore
@@ -34,7 +38,14 @@ async def main() -> None:
     broker = RecordingBroker(spec.get("host", "127.0.0.1"), "guest", "guest", queues=[spec["queue"]],
                              exchange_name=spec["exchange"], connection_attempts=3, retry_delay_in_seconds=1)
     await broker.connect()
-    store = InMemoryTrackerStore(Domain.empty(), event_broker=broker)
+    if spec.get("store") == "windowed":
+        from connectors.windowed_tracker_store import WindowedSQLTrackerStore
+
+        folder = tempfile.mkdtemp(prefix="publisher-")
+        store = WindowedSQLTrackerStore(Domain.from_dict({"intents": ["greet"], "responses": {"utter_greet": [{"text": "hi"}]}}),
+                                        dialect="sqlite", db=os.path.join(folder, "tracker.db"), event_broker=broker)
+    else:
+        store = InMemoryTrackerStore(Domain.empty(), event_broker=broker)
     for conversation in spec["conversations"]:
         sender = conversation["sender_id"]
         meta = {"tenant_id": conversation.get("tenant_id"), "model_id": "test-model"}

@@ -46,3 +46,23 @@ def test_a_batch_of_only_unknown_conversations_writes_nothing(sessions: sessionm
     writer = EventLogWriter(sessions)
     writer.write([_event("erased-1", 0), _event("erased-2", 1)])
     assert (writer.stats.stored, writer.stats.skipped) == (0, 2)
+
+
+def test_a_turns_message_stores_each_of_its_events_as_rasa_would_have_published_it(
+        sessions: sessionmaker[Session]) -> None:
+    conversation = ConversationStore(sessions).create_conversation("northwind", "web")
+    writer = EventLogWriter(sessions)
+    singles = [json.loads(_event(conversation, n)) for n in range(3)]
+    turn = {"sender_id": conversation, "events": [{k: v for k, v in e.items() if k != "sender_id"} for e in singles]}
+    bad = [{"sender_id": conversation, "events": "not a list"},
+           {"sender_id": conversation, "events": [{"text": "an event without its type"}]},
+           {"events": [{"event": "user"}]}]
+    writer.write([json.dumps(turn).encode(), *(json.dumps(b).encode() for b in bad)])
+    assert (writer.stats.stored, writer.stats.malformed) == (3, 3)
+    # The same events as Rasa's one-event messages (a replica publishing the old way) are the same events.
+    writer.write([json.dumps(e).encode() for e in singles] + [json.dumps(turn).encode()])
+    assert (writer.stats.stored, writer.stats.duplicates) == (3, 6)
+    with sessions() as session:
+        rows = list(session.execute(select(ConversationEvent).order_by(ConversationEvent.id)).scalars())
+    assert [r.event_key for r in rows] == [event_key(e) for e in singles]
+    assert [r.body["text"] for r in rows] == ["message 0", "message 1", "message 2"]

@@ -61,10 +61,13 @@ def conversations(sessions: sessionmaker[Session]) -> list[str]:
     return [store.create_conversation("northwind", "web") for _ in range(3)]
 
 
-def publish_with_rasa(queue: str, exchange: str, spec: list[dict[str, object]]) -> list[dict[str, object]]:
-    """Publish conversations through Rasa's tracker store + PikaEventBroker; returns the bodies published."""
+def publish_with_rasa(queue: str, exchange: str, spec: list[dict[str, object]],
+                      store: str = "rasa") -> list[dict[str, object]]:
+    """Publish conversations through a tracker store (Rasa's in-memory one, or the product's windowed SQL
+    store) and Rasa's PikaEventBroker; returns the bodies published."""
     result = subprocess.run([str(RASA_PYTHON), str(PUBLISHER)], input=json.dumps(
-        {"queue": queue, "exchange": exchange, "conversations": spec}), capture_output=True, text=True, timeout=120,
+        {"queue": queue, "exchange": exchange, "conversations": spec, "store": store}), capture_output=True,
+        text=True, timeout=120,
         env={"PATH": "/usr/bin:/bin", "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(PROJECT_ROOT)})
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(line for line in reversed(result.stdout.splitlines()) if line.startswith("PUBLISHED "))
@@ -139,6 +142,25 @@ def test_every_rasa_event_is_stored_once_in_order(sessions: sessionmaker[Session
         assert [r.body.get("text") for r in own if r.event == "user"] == [f"message {i} of {conversation}" for i in range(3)]
     assert {r.model_id for r in rows if r.event != "action" or r.body.get("name") != "action_listen"} >= {"test-model"}
     assert queue_depth(queue) == 0
+
+
+def test_the_product_tracker_stores_one_message_per_turn_is_stored_as_rasas_events(
+        sessions: sessionmaker[Session], names: tuple[str, str], conversations: list[str]) -> None:
+    queue, exchange = names
+    with RunningConsumer(sessions, queue, exchange) as consumer:
+        published = publish_with_rasa(queue, exchange, [{"sender_id": conversations[0], "turns": 3}], store="windowed")
+        # One message per save: the new tracker's (its first action_listen), then one per turn.
+        assert [len(b["events"]) for b in published] == [1, 4, 4, 4]
+        events = [{"sender_id": b["sender_id"], **e} for b in published for e in b["events"]]
+        wait_for(lambda: consumer.stats.stored == len(events), what="every event of every turn stored")
+        republish(exchange, events[:6])  # the same events as Rasa's one-event messages: already stored
+        wait_for(lambda: consumer.stats.duplicates == 6, what="one-event replays seen")
+    rows = stored(sessions)
+    assert [r.event_key for r in rows] == [event_key(e) for e in events]
+    assert [r.event for r in rows] == ["action"] + ["user", "action", "bot", "action"] * 3
+    assert [r.body.get("text") for r in rows if r.event == "user"] == [f"message {i} of {conversations[0]}"
+                                                                      for i in range(3)]
+    assert consumer.stats.malformed == 0 and queue_depth(queue) == 0
 
 
 def test_replayed_messages_are_not_stored_again(sessions: sessionmaker[Session], names: tuple[str, str],
