@@ -12,9 +12,10 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.billing.periods import period_of
@@ -49,6 +50,29 @@ def dialect_insert(session: Session, table: Any) -> Any:
     return insert(table)
 
 
+@lru_cache(maxsize=4)
+def _statements(dialect: str) -> tuple[Any, Any]:
+    """The ledger's two writes for a dialect, built once with bound parameters (compiled once, and
+    prepared by PostgreSQL): the record (nothing when its key is known) and the counter's increment."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    records, counters = UsageRecord.__table__, UsageCounter.__table__
+    record = (insert(records)
+              .values(tenant_id=bindparam("p_tenant"), unit=bindparam("p_unit"), quantity=bindparam("p_quantity"),
+                      period=bindparam("p_period"), occurred_at=bindparam("p_at", type_=records.c.occurred_at.type),
+                      idempotency_key=bindparam("p_key"), source=bindparam("p_source", type_=records.c.source.type))
+              .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+              .returning(records.c.id))
+    upsert = insert(counters).values(tenant_id=bindparam("p_tenant"), period=bindparam("p_period"),
+                                     unit=bindparam("p_unit"), quantity=bindparam("p_quantity"))
+    count = (upsert.on_conflict_do_update(index_elements=["tenant_id", "period", "unit"],
+                                          set_={"quantity": counters.c.quantity + upsert.excluded.quantity})
+             .returning(counters.c.quantity))
+    return record, count
+
+
 class UsageLedger:
     """Writes and reads the ledger and its counters."""
 
@@ -66,21 +90,16 @@ class UsageLedger:
         period = period_of(at)
         totals: dict[Unit, int] = {}
         with self._sessions.begin() as session:
+            record, count = _statements(session.get_bind().dialect.name)
             for meter in meters:
                 # The insert comes first: on SQLite it takes the write lock before anything is read.
-                inserted = session.execute(dialect_insert(session, UsageRecord).values(
-                    tenant_id=tenant_id, unit=meter.unit.value, quantity=meter.quantity, period=period,
-                    occurred_at=at, idempotency_key=meter.key[:200], source=source,
-                ).on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
-                    .returning(UsageRecord.id)).scalar_one_or_none()
+                values = {"p_tenant": tenant_id, "p_unit": meter.unit.value, "p_quantity": meter.quantity,
+                          "p_period": period}
+                inserted = session.execute(record, {**values, "p_at": at, "p_key": meter.key[:200],
+                                                    "p_source": source}).scalar_one_or_none()
                 if inserted is None:
                     continue
-                upsert = dialect_insert(session, UsageCounter).values(tenant_id=tenant_id, period=period,
-                                                               unit=meter.unit.value, quantity=meter.quantity)
-                total = session.execute(upsert.on_conflict_do_update(
-                    index_elements=["tenant_id", "period", "unit"],
-                    set_={"quantity": UsageCounter.quantity + upsert.excluded.quantity},
-                ).returning(UsageCounter.quantity)).scalar_one()
+                total = session.execute(count, values).scalar_one()
                 if allow is not None and not allow(meter.unit, total):
                     raise QuotaExceededError(meter.unit, total)  # leaving the block rolls the batch back
                 totals[meter.unit] = total
