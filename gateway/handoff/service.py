@@ -146,16 +146,18 @@ class HandoffService:
                 "and we'll reply here as soon as we're back, or keep chatting with the assistant.",
                 {"buttons": WAITING_CHOICES, "handoff": {"event": "queued", "offline": True}}, in_reply_to))
             return handoff, said
-        assigned = await self.auto_assign(tenant_id)
+        assigned, entries = await self._auto_assign(tenant_id, policy)
         if handoff.id in assigned:
             return handoff, said  # the "agent joined" message was already sent
-        entry = next((e for e in await self.queue(tenant_id) if e.handoff.id == handoff.id), None)
+        if assigned:
+            entries = await self.queue(tenant_id, policy)  # others moved up: read the queue again
+        entry = next((e for e in entries if e.handoff.id == handoff.id), None)
         position, eta = (entry.position, entry.eta_s) if entry else (1, None)
         said.append(await self._say(
             tenant_id, conversation_id, Sender.SYSTEM,
             f"I'm connecting you with a person from our team. {_wait_text(position, eta)}",
             {"handoff": {"event": "queued", "position": position, "eta_s": eta}}, in_reply_to))
-        await self.publish_positions(tenant_id)
+        await self.publish_positions(tenant_id, entries)
         return handoff, said
 
     # ----------------------------------------------------------------- queue
@@ -177,24 +179,41 @@ class HandoffService:
                                       int(estimate.total_seconds()) if estimate else None))
         return entries
 
-    async def publish_positions(self, tenant_id: str) -> None:
-        """Send every waiting customer their current place and estimated wait."""
-        for entry in await self.queue(tenant_id):
+    async def publish_positions(self, tenant_id: str, entries: list[QueueEntry] | None = None) -> None:
+        """Send every waiting customer their current place and estimated wait (``entries``: the queue,
+        when the caller has just read it)."""
+        for entry in entries if entries is not None else await self.queue(tenant_id):
             self.hub.publish(conversation_topic(entry.handoff.conversation_id),
                              {"type": "handoff", "state": "queued", "position": entry.position, "eta_s": entry.eta_s})
         self.hub.publish(agents_topic(tenant_id), {"type": "queue_changed"})
 
     async def auto_assign(self, tenant_id: str) -> list[str]:
         """Give queued handoffs, best first, to the least busy online agent of the right team."""
-        policy = await run_in_threadpool(self.policies.get, tenant_id)
+        return (await self._auto_assign(tenant_id))[0]
+
+    async def _auto_assign(self, tenant_id: str, policy: HandoffPolicy | None = None
+                           ) -> tuple[list[str], list[QueueEntry]]:
+        """``auto_assign``, and the queue as it stood before (still the queue when nothing was assigned).
+
+        The agents and their loads are read once, not once per queued handoff, and the loads counted
+        on as handoffs are given out; the store's assignment still checks capacity itself, and after a
+        refused one they are read again. With nobody online, nobody is tried.
+        """
+        policy = policy or await run_in_threadpool(self.policies.get, tenant_id)
         if not policy.business_hours.is_open(utcnow()):
-            return []
+            return [], []
+        entries = await self.queue(tenant_id, policy)
         assigned: list[str] = []
-        for entry in await self.queue(tenant_id, policy):
+        agents: list[AgentRecord] | None = None
+        loads: dict[str, int] = {}
+        for entry in entries:
             if entry.handoff.left_message:
                 continue
-            agents = await run_in_threadpool(self.agents.list, tenant_id)
-            loads = await run_in_threadpool(self.handoffs.agent_loads, tenant_id)
+            if agents is None:
+                agents = await run_in_threadpool(self.agents.list, tenant_id)
+                loads = await run_in_threadpool(self.handoffs.agent_loads, tenant_id)
+            if not any(a.active and a.status == "online" for a in agents):
+                break
             candidates = sorted(
                 (a for a in agents if a.active and a.status == "online" and _serves(a, entry.handoff.team)
                  and loads.get(a.id, 0) < a.capacity),
@@ -205,12 +224,14 @@ class HandoffService:
                     await self._assign(entry.handoff, agent, actor="system", reason="auto_assigned",
                                        expect=HandoffState.QUEUED)
                 except (HandoffConflictError, HandoffRuleError):
+                    agents = None  # someone else changed the loads: read them again for the next handoff
                     continue
                 assigned.append(entry.handoff.id)
+                loads[agent.id] = loads.get(agent.id, 0) + 1
                 break
         if assigned:
             await self.publish_positions(tenant_id)
-        return assigned
+        return assigned, entries
 
     async def _assign(self, handoff: HandoffRecord, agent: AgentRecord, *, actor: str, reason: str,
                       expect: HandoffState | None, capacity_check: bool = True) -> HandoffRecord:

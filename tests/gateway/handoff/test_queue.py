@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from gateway.db.models import utcnow
 from gateway.handoff.policy import BusinessHours, HandoffPolicy
+from gateway.handoff.states import HandoffState
 from gateway.stores.agent_store import AgentRecord, AgentStore
 from tests.gateway.conftest import ScriptedDialogueEngine
 from tests.gateway.handoff.conftest import HANDOFF_TEXT, PASSWORD, Customer, bearer, login
@@ -145,3 +146,30 @@ def test_business_hours() -> None:
         BusinessHours(days={"mon": "17:00-09:00"})
     with pytest.raises(ValueError):
         BusinessHours(timezone="Mars/Olympus")
+
+
+def test_auto_assign_fills_every_free_seat_reading_the_agents_once(
+    client: TestClient, handoff_engine: ScriptedDialogueEngine, agent_store: AgentStore
+) -> None:
+    services = services_of(client)
+    waiting = [Customer(client) for _ in range(5)]
+    for customer in waiting:
+        customer.say(HANDOFF_TEXT)  # nobody online: all five wait
+    first = agent_store.create("acme", "first@acme.test", "First", PASSWORD, teams=["general"], capacity=2)
+    second = agent_store.create("acme", "second@acme.test", "Second", PASSWORD, teams=["general"], capacity=2)
+    for agent in (first, second):
+        agent_store.set_status("acme", agent.id, "online")
+    reads: list[str] = []
+    agents_list = services.handoff.agents.list
+    services.handoff.agents.list = lambda tenant_id: reads.append(tenant_id) or agents_list(tenant_id)
+    try:
+        assigned = run_async(services.handoff.auto_assign("acme"))
+    finally:
+        services.handoff.agents.list = agents_list
+    # Four seats, given in queue order, two to each (loads counted as they are given out).
+    queued = [services.handoff.handoffs.open_for_conversation("acme", c.conversation_id) for c in waiting]
+    assert assigned == [h.id for h in queued[:4]]
+    assert services.handoff.handoffs.agent_loads("acme") == {first.id: 2, second.id: 2}
+    assert queued[4].state == HandoffState.QUEUED
+    # The queue's estimate, the assignments, the positions published after them: not once per handoff.
+    assert len(reads) == 3
