@@ -164,17 +164,9 @@ class ConversationStore:
             conversation = session.get(Conversation, conversation_id)
             return conversation is not None and conversation.tenant_id == tenant_id
 
-    def append(
-        self,
-        tenant_id: str,
-        conversation_id: str,
-        sender: Sender,
-        text: str | None,
-        payload: dict[str, Any] | None = None,
-        client_id: str | None = None,
-        in_reply_to: int | None = None,
-        model_id: str | None = None,
-    ) -> StoredMessage:
+    def append(self, tenant_id: str, conversation_id: str, sender: Sender, text: str | None,
+               payload: dict[str, Any] | None = None, client_id: str | None = None,
+               in_reply_to: int | None = None, model_id: str | None = None) -> StoredMessage:
         """Append one message at the end of a conversation.
 
         The sequence number comes from an atomic increment of the conversation's counter, so
@@ -187,17 +179,9 @@ class ConversationStore:
         return self.append_with_owner(tenant_id, conversation_id, sender, text, payload, client_id, in_reply_to,
                                       model_id)[0]
 
-    def append_with_owner(
-        self,
-        tenant_id: str,
-        conversation_id: str,
-        sender: Sender,
-        text: str | None,
-        payload: dict[str, Any] | None = None,
-        client_id: str | None = None,
-        in_reply_to: int | None = None,
-        model_id: str | None = None,
-    ) -> tuple[StoredMessage, str]:
+    def append_with_owner(self, tenant_id: str, conversation_id: str, sender: Sender, text: str | None,
+                          payload: dict[str, Any] | None = None, client_id: str | None = None,
+                          in_reply_to: int | None = None, model_id: str | None = None) -> tuple[StoredMessage, str]:
         """``append``, and who owned the conversation as the message was stored (``bot`` or a handoff state).
 
         The owner comes back from the statement that takes the message's position, so a turn needs no
