@@ -7,6 +7,7 @@ processes once per session.
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import signal
 import socket
@@ -84,9 +85,39 @@ class ManagedProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+#: Ports handed out by ``free_port`` in this process (not bound until their server starts).
+_handed_out: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux's default range starts at 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
+    """A TCP port nothing listens on right now, below the kernel's range for outgoing connections.
+
+    A port the kernel picks for ``bind(0)`` comes from the range outgoing connections take their local
+    ports from, so a connection opened while a stack starts (a pool, a broker client) could take it before
+    the server binds it ("address already in use": a replica that never started). Below that range only
+    listeners compete, and the ports handed out here are remembered until the process ends.
+    """
+    top = _ephemeral_low() - 1
+    for _ in range(500):
+        port = random.randint(max(1024, top - 12000), top)
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket() as probe:  # a crowded range: the kernel's choice
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
