@@ -43,21 +43,23 @@ class QuotaExceededError(Exception):
 
 def dialect_insert(session: Session, table: Any) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite alike)."""
-    if session.get_bind().dialect.name == "postgresql":
+    return _insert_of(session.get_bind().dialect.name)(table)
+
+
+def _insert_of(dialect: str) -> Callable[[Any], Any]:
+    """``insert`` of the dialect named (PostgreSQL's, or SQLite's for anything else)."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+    return insert
 
 
 @lru_cache(maxsize=4)
 def _statements(dialect: str) -> tuple[Any, Any]:
     """The ledger's two writes for a dialect, built once with bound parameters (compiled once, and
     prepared by PostgreSQL): the record (nothing when its key is known) and the counter's increment."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = _insert_of(dialect)
     records, counters = UsageRecord.__table__, UsageCounter.__table__
     record = (insert(records)
               .values(tenant_id=bindparam("p_tenant"), unit=bindparam("p_unit"), quantity=bindparam("p_quantity"),
