@@ -1,10 +1,8 @@
-"""The load benchmark's own arithmetic and report (the benchmark itself runs with `make bench-load`)."""
+"""The load benchmark's own arithmetic (the benchmark itself runs with `make bench-load`)."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
-from bench.load import LevelResult, markdown, svg_chart
+from bench.load import TURN_KINDS, LevelResult
 
 
 def test_percentiles_throughput_and_error_rate() -> None:
@@ -17,19 +15,10 @@ def test_percentiles_throughput_and_error_rate() -> None:
     assert LevelResult(5, 10.0).to_json()["p50_ms"] is None
 
 
-def test_errors_are_reported_with_their_kinds() -> None:
-    level = LevelResult(concurrency=10, duration_s=10.0, turns=10, errors=3, latencies_ms=[10.0] * 10,
-                        error_kinds={"trouble": 2, "http_503": 1})
-    text = markdown({"commit": "abc1234", "machine": "2 CPU cores", "date": "2026-12-06", "duration_s": 10.0,
-                     "think_s": 2.0, "results": {"embedded": [level.to_json()]}})
-    assert "| 3 (http_503 1, trouble 2) |" in text
-
-
-def test_report_has_a_row_per_system_and_level_and_a_valid_chart() -> None:
-    rows = {name: [LevelResult(c, 10.0, turns=10, latencies_ms=[100.0 * c, 200.0 * c]).to_json() for c in (10, 50)]
-            for name in ("embedded", "rasa-init")}
-    text = markdown({"commit": "abc1234", "machine": "2 CPU cores", "date": "2026-11-27", "duration_s": 10.0,
-                     "think_s": 2.0, "results": rows})
-    assert text.count("| embedded |") == 2 and text.count("| rasa-init |") == 2 and "load.svg" in text
-    chart = ET.fromstring(svg_chart(rows))
-    assert len(chart.findall("{http://www.w3.org/2000/svg}polyline")) == 4  # p50 and p95 per system
+def test_each_kind_of_turn_has_its_own_percentiles() -> None:
+    level = LevelResult(concurrency=10, duration_s=20.0, turns=4, latencies_ms=[10.0, 20.0, 30.0, 300.0],
+                        by_turn={"greeting": [10.0, 20.0, 30.0], "handoff": [300.0]})
+    by_turn = level.to_json()["by_turn"]
+    assert by_turn["greeting"] == {"turns": 3, "p50_ms": 20.0, "p95_ms": 30.0}
+    assert by_turn["handoff"] == {"turns": 1, "p50_ms": 300.0, "p95_ms": 300.0}
+    assert set(TURN_KINDS.values()) >= {"greeting", "help centre", "handoff"}

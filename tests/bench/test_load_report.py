@@ -1,0 +1,40 @@
+"""The load benchmark's report: tables, targets and chart."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from bench.load import LevelResult
+from bench.load_report import markdown, svg_chart
+
+
+def _report(results: dict) -> dict:
+    return {"commit": "abc1234", "machine": "2 CPU cores", "date": "2026-12-06", "duration_s": 10.0,
+            "think_s": 2.0, "results": results}
+
+
+def test_errors_are_reported_with_their_kinds() -> None:
+    level = LevelResult(concurrency=10, duration_s=10.0, turns=10, errors=3, latencies_ms=[10.0] * 10,
+                        error_kinds={"trouble": 2, "http_503": 1})
+    assert "| 3 (http_503 1, trouble 2) |" in markdown(_report({"embedded": [level.to_json()]}))
+
+
+def test_report_has_a_row_per_system_and_level_and_a_valid_chart() -> None:
+    rows = {name: [LevelResult(c, 10.0, turns=10, latencies_ms=[100.0 * c, 200.0 * c]).to_json() for c in (10, 50)]
+            for name in ("embedded", "rasa-init")}
+    text = markdown(_report(rows))
+    assert text.count("| embedded | 10 |") == 1 and text.count("| rasa-init | 50 |") == 1 and "load.svg" in text
+    chart = ET.fromstring(svg_chart(rows))
+    assert len(chart.findall("{http://www.w3.org/2000/svg}polyline")) == 4  # p50 and p95 per system
+
+
+def test_latency_by_kind_of_turn_is_tabled_for_ten_conversations_only() -> None:
+    def level(c: int, ms: float) -> dict:
+        return LevelResult(c, 10.0, turns=2, latencies_ms=[ms, ms],
+                           by_turn={"greeting": [ms], "handoff": [ms * 3]}).to_json()
+
+    text = markdown(_report({"embedded": [level(10, 20.0), level(50, 40.0)],
+                             "production": [level(10, 25.0)]}))
+    assert "## Latency by kind of turn at 10 conversations" in text
+    assert "| production | handoff | 1 | 75.0 | 75.0 |" in text
+    assert "| embedded | greeting | 1 | 20.0 | 20.0 |" in text and "| greeting | 1 | 40.0 |" not in text
