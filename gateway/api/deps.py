@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Header, Request
 from starlette.concurrency import run_in_threadpool
 
+from connectors.web.config import WidgetConfig
 from gateway.api.errors import ApiError
 from gateway.services import GatewayServices
 
@@ -28,15 +29,26 @@ def resolve_tenant(services: GatewayServices, widget_key: str | None) -> str:
     return tenant_id
 
 
-def tenant_id_from_header(request: Request, x_widget_key: str | None = Header(default=None)) -> str:
+def _tenant_and_config(services: GatewayServices, widget_key: str | None) -> tuple[str, WidgetConfig]:
+    tenant_id = resolve_tenant(services, widget_key)
+    return tenant_id, services.widget_configs.get(tenant_id)
+
+
+async def tenant_id_from_header(request: Request, x_widget_key: str | None = Header(default=None)) -> str:
     """Dependency: the tenant identified by the ``X-Widget-Key`` header, called from an allowed origin.
+
+    A key and settings read in the last few seconds are checked in memory; otherwise a worker thread
+    reads them (every widget message comes through here).
 
     Raises:
         ApiError: 401 for a bad key, 403 when a browser calls from an origin the tenant does not allow.
     """
     services = get_services(request)
-    tenant_id = resolve_tenant(services, x_widget_key)
-    if not services.widget_configs.get(tenant_id).allows_origin(request.headers.get("origin")):
+    tenant_id = services.tenants.cached_tenant_for_key(x_widget_key) if x_widget_key else None
+    config = services.widget_configs.cached(tenant_id) if tenant_id else None
+    if tenant_id is None or config is None:
+        tenant_id, config = await run_in_threadpool(_tenant_and_config, services, x_widget_key)
+    if not config.allows_origin(request.headers.get("origin")):
         raise ApiError(403, "origin_not_allowed", "this site may not use the widget")
     return tenant_id
 

@@ -21,6 +21,12 @@ class WidgetConfigStore:
         self._cache: dict[str, tuple[float, WidgetConfig]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, tenant_id: str) -> WidgetConfig | None:
+        """The tenant's settings if read in the last few seconds (no database read), else None."""
+        with self._lock:
+            hit = self._cache.get(tenant_id)
+        return hit[1] if hit and time.monotonic() - hit[0] < _CACHE_S else None
+
     def get(self, tenant_id: str) -> WidgetConfig:
         """The tenant's settings (a few seconds old at most)."""
         now = time.monotonic()
