@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from gateway.db.models import aware, Conversation, Message, Sender, utcnow
+from gateway.db.models import aware, Conversation, Message, Sender, new_id, utcnow
 from gateway.db.session import single_read_sessions
 from gateway.stores.message_statements import BOT_OWNER, append_statement, turn_statement
 
@@ -95,6 +95,12 @@ class ConversationStore:
 
     def create_conversation(self, tenant_id: str, channel: str) -> str:
         """Start a conversation and return its id."""
+        if self._one_statement:  # PostgreSQL: one INSERT in autocommit, not BEGIN, INSERT, COMMIT
+            conversation_id, now = new_id(), utcnow()
+            with self._reads() as session:
+                session.execute(insert(Conversation).values(id=conversation_id, tenant_id=tenant_id, channel=channel,
+                                                            created_at=now, updated_at=now))
+            return conversation_id
         with self._sessions.begin() as session:
             conversation = Conversation(tenant_id=tenant_id, channel=channel)
             session.add(conversation)

@@ -114,3 +114,16 @@ def test_writes_say_who_owned_the_conversation_and_silence_replies_written_after
     silent = store.record_turn("acme", conversation, second.id, {"intent": {"name": "bye"}}, "m2", [])
     assert silent.replies == [] and silent.owner == "human"
     assert [m.nlu for m in store.history("acme", conversation) if m.id == second.id] == [{"intent": {"name": "bye"}}]
+
+
+def test_a_new_conversation_is_the_bots_with_its_defaults_and_a_fresh_id(store: ConversationStore) -> None:
+    first, second = store.create_conversation("acme", "api"), store.create_conversation("acme", "api")
+    assert first != second and store.exists("acme", first) and not store.exists("other", first)
+    with store._sessions() as session:
+        row = session.get(Conversation, first)
+        assert row is not None
+        assert (row.tenant_id, row.channel, row.last_seq, row.handoff_state, row.active_handoff_id) == (
+            "acme", "api", 0, "bot", None)
+        assert row.created_at is not None and row.updated_at is not None
+    message, owner = store.append_with_owner("acme", first, Sender.CUSTOMER, "hi")
+    assert (message.seq, owner) == (1, "bot")
