@@ -15,12 +15,15 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+import json
+
+from sqlalchemy import TextClause, bindparam, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.billing.periods import period_of
 from gateway.billing.plans import Unit
 from gateway.db.models import UsageCounter, UsageRecord
+from gateway.db.session import single_read_sessions
 
 
 @dataclass(frozen=True)
@@ -75,11 +78,35 @@ def _statements(dialect: str) -> tuple[Any, Any]:
     return record, count
 
 
+@lru_cache(maxsize=1)
+def _batch_statement() -> TextClause:
+    """PostgreSQL: a batch without a limit to check, in one statement (its own transaction, so a crash
+    stores all of it or nothing). The records go in unless their key is known; the counters move by
+    what went in, and their new totals come back."""
+    records, counters = UsageRecord.__tablename__, UsageCounter.__tablename__
+    return text(f"""
+        WITH meters AS (
+            SELECT * FROM unnest(CAST(:p_units AS text[]), CAST(:p_quantities AS integer[]),
+                                 CAST(:p_keys AS text[])) AS m(unit, quantity, idempotency_key)
+        ), new AS (
+            INSERT INTO {records} (tenant_id, unit, quantity, period, occurred_at, idempotency_key, source)
+            SELECT :p_tenant, unit, quantity, :p_period, :p_at, idempotency_key, CAST(:p_source AS json) FROM meters
+            ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+            RETURNING unit, quantity
+        )
+        INSERT INTO {counters} AS c (tenant_id, period, unit, quantity)
+        SELECT :p_tenant, :p_period, unit, sum(quantity) FROM new GROUP BY unit
+        ON CONFLICT (tenant_id, period, unit) DO UPDATE SET quantity = c.quantity + excluded.quantity
+        RETURNING unit, quantity""")
+
+
 class UsageLedger:
     """Writes and reads the ledger and its counters."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._autocommit = single_read_sessions(sessions)
+        self._one_statement = sessions.kw["bind"].dialect.name == "postgresql"
 
     def record(self, tenant_id: str, meters: list[Meter], at: datetime, source: dict[str, Any] | None = None,
                allow: Callable[[Unit, int], bool] | None = None) -> dict[Unit, int]:
@@ -90,6 +117,8 @@ class UsageLedger:
         skipped and change nothing.
         """
         period = period_of(at)
+        if allow is None and self._one_statement and meters:
+            return self._record_batch(tenant_id, meters, at, period, source)
         totals: dict[Unit, int] = {}
         with self._sessions.begin() as session:
             record, count = _statements(session.get_bind().dialect.name)
@@ -106,6 +135,16 @@ class UsageLedger:
                     raise QuotaExceededError(meter.unit, total)  # leaving the block rolls the batch back
                 totals[meter.unit] = total
         return totals
+
+    def _record_batch(self, tenant_id: str, meters: list[Meter], at: datetime, period: str,
+                      source: dict[str, Any] | None) -> dict[Unit, int]:
+        """``record`` without a limit on PostgreSQL: one round trip instead of four or more."""
+        with self._autocommit() as session:
+            rows = session.execute(_batch_statement(), {
+                "p_units": [m.unit.value for m in meters], "p_quantities": [m.quantity for m in meters],
+                "p_keys": [m.key[:200] for m in meters], "p_tenant": tenant_id, "p_period": period, "p_at": at,
+                "p_source": None if source is None else json.dumps(source)}).all()
+        return {Unit(unit): quantity for unit, quantity in rows}
 
     def totals(self, tenant_id: str, period: str) -> dict[Unit, int]:
         """Counter values of a period (one indexed read)."""

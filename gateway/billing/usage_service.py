@@ -142,9 +142,12 @@ class UsageService:
                 return True
             return total <= (plan.limit(unit) or 0)
 
+        # Only a hard limit needs the totals checked before the batch commits.
+        limited = plan is not None and not human_owned and any(plan.hard_stop(m.unit) for m in meters)
         try:
             totals = self.ledger.record(tenant_id, meters, self.clock(), {"conversation_id": conversation_id,
-                                                                           "channel": channel}, allow)
+                                                                           "channel": channel},
+                                        allow if limited else None)
         except QuotaExceededError as exc:
             self._announce(tenant_id, plan, {exc.unit: exc.total - 1}, force_level=100)
             return QuotaDecision(False, "limit_reached", exc.unit, offer_handoff=bool(plan and plan.handoff_on_limit))

@@ -78,3 +78,26 @@ def test_periods_are_counted_apart_and_daily_series_add_up(billing_db: sessionma
     assert ledger.totals("acme", "2026-11") == {Unit.CUSTOMER_MESSAGES: 5}
     assert ledger.totals("acme", "2026-12") == {Unit.CUSTOMER_MESSAGES: 1}
     assert ledger.daily("acme", "2026-11") == {Unit.CUSTOMER_MESSAGES: {"2026-11-02": 2, "2026-11-30": 3}}
+
+
+def test_a_batch_counts_only_its_new_keys_and_keeps_its_source(billing_db: sessionmaker[Session]) -> None:
+    from sqlalchemy import select
+
+    from gateway.db.models import UsageRecord
+
+    ledger = UsageLedger(billing_db)
+    at = utc(2026, 11, 5, 12)
+    source = {"conversation_id": "c-1", "channel": "web", "note": "ünïcode ✓"}
+    assert ledger.record("acme", [Meter(Unit.CONVERSATIONS, "conversation:c-1"),
+                                  Meter(Unit.CUSTOMER_MESSAGES, "message:1", 3)], at, source) == {
+        Unit.CONVERSATIONS: 1, Unit.CUSTOMER_MESSAGES: 3}
+    # The conversation is known now: only the message moves its counter, and the totals say so.
+    assert ledger.record("acme", [Meter(Unit.CONVERSATIONS, "conversation:c-1"),
+                                  Meter(Unit.CUSTOMER_MESSAGES, "message:2")], at, None) == {
+        Unit.CUSTOMER_MESSAGES: 4}
+    with billing_db() as session:
+        rows = session.execute(select(UsageRecord.idempotency_key, UsageRecord.quantity, UsageRecord.source,
+                                      UsageRecord.period).order_by(UsageRecord.id)).all()
+    assert [tuple(r) for r in rows] == [("conversation:c-1", 1, source, "2026-11"), ("message:1", 3, source, "2026-11"),
+                                        ("message:2", 1, None, "2026-11")]
+    assert ledger.reconcile("acme", "2026-11") == {}
