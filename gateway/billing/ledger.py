@@ -46,10 +46,10 @@ class QuotaExceededError(Exception):
 
 def dialect_insert(session: Session, table: Any) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite alike)."""
-    return _insert_of(session.get_bind().dialect.name)(table)
+    return insert_for_dialect(session.get_bind().dialect.name)(table)
 
 
-def _insert_of(dialect: str) -> Callable[[Any], Any]:
+def insert_for_dialect(dialect: str) -> Callable[[Any], Any]:
     """``insert`` of the dialect named (PostgreSQL's, or SQLite's for anything else)."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -62,7 +62,7 @@ def _insert_of(dialect: str) -> Callable[[Any], Any]:
 def _statements(dialect: str) -> tuple[Any, Any]:
     """The ledger's two writes for a dialect, built once with bound parameters (compiled once, and
     prepared by PostgreSQL): the record (nothing when its key is known) and the counter's increment."""
-    insert = _insert_of(dialect)
+    insert = insert_for_dialect(dialect)
     records, counters = UsageRecord.__table__, UsageCounter.__table__
     record = (insert(records)
               .values(tenant_id=bindparam("p_tenant"), unit=bindparam("p_unit"), quantity=bindparam("p_quantity"),

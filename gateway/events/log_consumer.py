@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import pika
@@ -30,7 +31,7 @@ import pika.exceptions
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.billing.ledger import dialect_insert
+from gateway.billing.ledger import insert_for_dialect
 from gateway.db.models import Conversation, ConversationEvent
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,13 @@ def _events_of(body: Any) -> list[dict[str, Any]]:
     if not body.get("event"):
         raise ValueError("not a Rasa event")
     return [body]
+
+
+@lru_cache(maxsize=4)
+def _insert_events(dialect: str) -> Any:
+    """The event rows' INSERT for a dialect, built once (compiled once, whatever the batch's size)."""
+    return (insert_for_dialect(dialect)(ConversationEvent).on_conflict_do_nothing(index_elements=["event_key"])
+            .returning(ConversationEvent.id, sort_by_parameter_order=True))
 
 
 @dataclass
@@ -125,11 +133,9 @@ class EventLogWriter:
                              "model_id": metadata.get("model_id") or None, "body": body})
             if not rows:
                 return
-            # One multi-row statement per batch (ids follow the batch's order); a key already stored, or
-            # twice in the batch, is skipped by the unique index.
-            stored = session.execute(dialect_insert(session, ConversationEvent).values(rows)
-                                     .on_conflict_do_nothing(index_elements=["event_key"])
-                                     .returning(ConversationEvent.id)).scalars().all()
+            # One statement built once, its rows sent together (SQLAlchemy's multi-row VALUES; ids follow the
+            # batch's order); a key already stored, or twice in the batch, is skipped by the unique index.
+            stored = session.execute(_insert_events(session.get_bind().dialect.name), rows).scalars().all()
             self.stats.stored += len(stored)
             self.stats.duplicates += len(rows) - len(stored)
 
