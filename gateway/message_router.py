@@ -63,6 +63,12 @@ def _unfinished(replayed: "TurnResult") -> bool:
     return not replies or all((r.payload or {}).get("error") in _FAILED_TURN_ERRORS for r in replies)
 
 
+def _retrieve_exception(task: "asyncio.Future[Any]") -> None:
+    """Mark a background read's failure as seen (it is raised where the read is awaited, if it is)."""
+    if not task.cancelled():
+        task.exception()
+
+
 class MessageRejectedError(CodedError, ValueError):
     """The message breaks an input rule (empty, too long); nothing was stored."""
 
@@ -225,6 +231,10 @@ class MessageRouter:
 
         # The tenant comes last: it picks the tenant's agent in Rasa, and nothing a channel sends may change it.
         turn_metadata = {**(metadata or {}), "tenant_id": tenant_id, "channel": channel}
+        # What the handoff rules need of the customer's earlier messages is read while Rasa runs the turn
+        # (those messages are stored and annotated already: this conversation's turns run one at a time).
+        context = asyncio.ensure_future(run_in_threadpool(self._recent_context, tenant_id, conversation_id))
+        context.add_done_callback(_retrieve_exception)
         try:
             turn = await self._engine.send(conversation_id, valid_text, turn_metadata, message_id=str(customer.id))
         except RasaUnavailableError as exc:
@@ -251,9 +261,9 @@ class MessageRouter:
         gateway_request = None
         if request is None:
             # One read of the customer's recent messages serves the streak rules and the sentiment offer
-            # (one trip to a worker thread for the policy and that read).
-            policy, streak_depth, recent = await run_in_threadpool(self._recent_context, tenant_id, conversation_id)
-            previous = [m.nlu for m in recent[1:]]
+            # (one trip to a worker thread for the policy and that read, made during the Rasa call).
+            policy, streak_depth, recent = await context
+            previous = [m.nlu for m in recent if m.id != customer.id]
             if policy is not None:
                 gateway_request = streak_request(nlu, previous[:streak_depth - 1], policy.repeated_fallback,
                                                  policy.negative_streak)
