@@ -6,7 +6,7 @@ import hmac
 
 from fastapi import Header, Request
 
-from gateway.api.deps import get_services
+from gateway.api.deps import services_of
 from gateway.api.errors import ApiError
 
 
@@ -16,7 +16,7 @@ def require_admin(request: Request, authorization: str | None = Header(default=N
     Raises:
         ApiError: 503 when no admin token is configured, 401 for a missing or wrong token.
     """
-    expected = get_services(request).settings.admin_token
+    expected = services_of(request).settings.admin_token
     if expected is None:
         raise ApiError(503, "admin_disabled", "the admin API is off: set SWITCHBOARD_ADMIN_TOKEN (make env does)")
     scheme, _, token = (authorization or "").partition(" ")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from fastapi import Header, Request
 
-from gateway.api.deps import get_services
+from gateway.api.deps import services_of
 from gateway.api.errors import ApiError
 from gateway.stores.agent_store import AgentRecord
 
@@ -49,7 +49,7 @@ def current_agent(request: Request, authorization: str | None = Header(default=N
     token, via_cookie = _token_from(request, authorization)
     if not token:
         raise ApiError(401, "not_logged_in", "log in first (session cookie or Authorization: Bearer <token>)")
-    resolved = get_services(request).agents.resolve_session(token)
+    resolved = services_of(request).agents.resolve_session(token)
     if resolved is None:
         raise ApiError(401, "session_expired", "the session is unknown or expired; log in again")
     agent, csrf = resolved

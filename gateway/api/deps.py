@@ -10,8 +10,14 @@ from gateway.api.errors import ApiError
 from gateway.services import GatewayServices
 
 
-def get_services(request: Request) -> GatewayServices:
+def services_of(request: Request) -> GatewayServices:
     """The process-wide services."""
+    return request.app.state.services
+
+
+async def get_services(request: Request) -> GatewayServices:
+    """Dependency: the process-wide services (async: FastAPI runs a plain function's dependency on a worker
+    thread, one thread hop per request for an attribute read)."""
     return request.app.state.services
 
 
@@ -43,7 +49,7 @@ async def tenant_id_from_header(request: Request, x_widget_key: str | None = Hea
     Raises:
         ApiError: 401 for a bad key, 403 when a browser calls from an origin the tenant does not allow.
     """
-    services = get_services(request)
+    services = services_of(request)
     tenant_id = services.tenants.cached_tenant_for_key(x_widget_key) if x_widget_key else None
     config = services.widget_configs.cached(tenant_id) if tenant_id else None
     if tenant_id is None or config is None:
