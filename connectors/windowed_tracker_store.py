@@ -73,6 +73,18 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: The event columns a save writes, in the order of :func:`_insert_events_sql`'s arrays.
+_SAVED_COLUMNS = ("sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")
+
+
+def _insert_events_sql(table: str) -> str:
+    """PostgreSQL: insert a save's events from one array per column, returning their ids (in order)."""
+    columns = ", ".join(_SAVED_COLUMNS)
+    return (f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM unnest('
+            "%s::text[], %s::text[], %s::float8[], %s::text[], %s::text[], %s::text[]) "
+            f"WITH ORDINALITY AS e({columns}, n) ORDER BY n RETURNING id")
+
+
 def _pooled_engine(url: Any, pool_size: int, **options: Any) -> Any:
     """An engine with a small pool; a SQLite file's connections get the pragmas above and may cross threads."""
     sqlite = url.get_backend_name() == "sqlite"
@@ -284,9 +296,16 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         if self.engine.dialect.name == "postgresql":
             # One statement, atomic on its own, that also returns the ids: one round trip instead of
             # BEGIN, INSERT, the newest-id query and COMMIT. Turns of a conversation hold its lock, so the
-            # newest id returned is the conversation's newest.
+            # newest id returned is the conversation's newest. The rows go as one array per column into
+            # a fixed statement (a multi-row VALUES was compiled anew for each save: half its time).
+            columns = [[row[name] for row in rows] for name in _SAVED_COLUMNS]
             with self._autocommit.connect() as connection:
-                last_id = max(connection.execute(table.insert().values(rows).returning(table.c.id)).scalars())
+                cursor = connection.connection.cursor()
+                try:
+                    cursor.execute(_insert_events_sql(table.name), columns)
+                    last_id = max(row[0] for row in cursor.fetchall())
+                finally:
+                    cursor.close()
         else:
             with self.session_scope() as session:
                 # One multi-row insert instead of the ORM's one statement (and identity map) per event.
