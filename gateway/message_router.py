@@ -217,12 +217,19 @@ class MessageRouter:
         if self._handoff is not None and owner is None:
             owner = await self._owner(tenant_id, conversation_id)
         human_owned = self._handoff is not None and owner != HandoffState.BOT
+        metering: asyncio.Future[Any] | None = None
         if self._usage is not None and not metered:
             usage = self._usage
-            decision = await run_in_threadpool(usage.customer_message, tenant_id, conversation_id, customer.id,
-                                               channel, human_owned)
-            if not decision.allowed:
-                return await self._refuse(tenant_id, conversation_id, customer, decision)
+            if not human_owned and usage.cannot_refuse(tenant_id, channel):
+                # Nothing can be refused: the message is counted while Rasa runs the turn (awaited below).
+                metering = asyncio.ensure_future(run_in_threadpool(
+                    usage.customer_message, tenant_id, conversation_id, customer.id, channel, human_owned))
+                metering.add_done_callback(_retrieve_exception)
+            else:
+                decision = await run_in_threadpool(usage.customer_message, tenant_id, conversation_id, customer.id,
+                                                   channel, human_owned)
+                if not decision.allowed:
+                    return await self._refuse(tenant_id, conversation_id, customer, decision)
 
         if human_owned:
             # People own the conversation: the agent sees the message, Rasa never does.
@@ -238,6 +245,8 @@ class MessageRouter:
         try:
             turn = await self._engine.send(conversation_id, valid_text, turn_metadata, message_id=str(customer.id))
         except RasaUnavailableError as exc:
+            if metering is not None:
+                await metering
             logger.warning("bot turn failed for %s: %s", conversation_id, exc)
             if valid_text.strip() == HANDOFF_PAYLOAD and self._handoff is not None:
                 # The customer took the offer below while the bot is still down: the gateway hands over.
@@ -254,6 +263,8 @@ class MessageRouter:
             )
             return TurnResult(customer=customer, replies=[stored])
 
+        if metering is not None:
+            await metering  # a metering failure fails the turn, as it did when metering came first
         nlu = dict(turn.nlu)
         messages = list(turn.messages)
         nlu["fallback"] = was_fallback(nlu, messages)

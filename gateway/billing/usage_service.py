@@ -122,6 +122,21 @@ class UsageService:
         return plan
 
     # --------------------------------------------------------------- metering
+    def cannot_refuse(self, tenant_id: str, channel: str) -> bool:
+        """Whether metering a customer message of this tenant and channel is sure to let it through,
+        known from the cached plan alone (False when the plan is not cached: ask ``customer_message``).
+
+        True when the tenant has no plan, or its plan takes the channel and stops neither messages nor
+        conversations at a limit (overage is billed, never refused).
+        """
+        with self._lock:
+            hit = self._cache.get(tenant_id)
+        if not hit or time.monotonic() - hit[0] >= _PLAN_CACHE_S:
+            return False
+        plan = hit[1]
+        return plan is None or (channel in plan.channels and not plan.hard_stop(Unit.CUSTOMER_MESSAGES)
+                                and not plan.hard_stop(Unit.CONVERSATIONS))
+
     def customer_message(self, tenant_id: str, conversation_id: str, message_id: int, channel: str,
                          human_owned: bool = False) -> QuotaDecision:
         """Meter one customer message (and its conversation, the first time) and decide if it may go on.

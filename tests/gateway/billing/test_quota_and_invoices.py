@@ -283,3 +283,17 @@ def test_seats_beyond_the_plan_are_refused(gateway: TestClient, sessions: sessio
     assert refused.status_code == 402 and refused.json()["error"] == "plan_limit"
     _plan(gateway, "pro")
     assert gateway.post("/api/v1/agent/agents", json={**new, "email": "three@acme.test"}, headers=auth).status_code == 201
+
+
+def test_metering_runs_beside_the_bot_only_when_the_cached_plan_cannot_refuse(gateway: TestClient) -> None:
+    usage = gateway.app.state.services.usage
+    _plan(gateway, "pro")
+    assert not usage.cannot_refuse("acme", "api")  # the change dropped the cached plan: not known without a read
+    usage.plan_for("acme")
+    assert usage.cannot_refuse("acme", "api") and not usage.cannot_refuse("acme", "fax")
+    _plan(gateway, "tiny")
+    usage.plan_for("acme")
+    assert not usage.cannot_refuse("acme", "api")  # a hard stop on messages
+    _plan(gateway, "tiny-overage")
+    usage.plan_for("acme")
+    assert usage.cannot_refuse("acme", "api")  # the extra is billed, never refused
