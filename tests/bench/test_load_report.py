@@ -38,3 +38,15 @@ def test_latency_by_kind_of_turn_is_tabled_for_ten_conversations_only() -> None:
     assert "## Latency by kind of turn at 10 conversations" in text
     assert "| production | handoff | 1 | 75.0 | 75.0 |" in text
     assert "| embedded | greeting | 1 | 20.0 | 20.0 |" in text and "| greeting | 1 | 40.0 |" not in text
+
+
+def test_saturation_is_also_read_against_rasa_init_of_the_same_run() -> None:
+    def rows(embedded: float, rasa: float) -> dict:
+        level = lambda tps: {**LevelResult(200, 10.0, turns=10, latencies_ms=[1.0]).to_json(),  # noqa: E731
+                             "throughput_turns_per_s": tps}
+        return {"embedded": [level(embedded)], "rasa-init": [level(rasa)]}
+
+    slow_machine = markdown(_report(rows(21.7, 15.5)))
+    assert "| saturation throughput ≥ 2 × before | 21.7 vs 33.3 turns/s | missed |" in slow_machine
+    assert "| 1.40 vs 2 × 0.69 | met |" in slow_machine  # 21.7 / 15.5 against 2 × 16.63 / 24.2
+    assert "| 1.20 vs 2 × 0.69 | missed |" in markdown(_report(rows(18.6, 15.5)))
