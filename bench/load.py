@@ -14,6 +14,10 @@ thanks; one in ten asks for a person instead of saying thanks (a handoff, which 
 Between turns a customer "reads" for ``think_s`` (±50 %). A turn's latency is the HTTP round trip; an
 error is a non-200 answer, a timeout, or the gateway's "having trouble" reply.
 
+The target "production no worse than embedded at 10 conversations" compares two systems measured on a
+machine whose speed drifts: at that level both stacks are up and are measured in alternating blocks
+(``PAIRED_BLOCKS`` per system, 60 s in all each), the rest of the levels one system at a time.
+
 Writes ``bench/results/load.json``, ``load.md`` and ``load.svg`` (latency percentiles by concurrency).
 """
 
@@ -30,7 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +80,18 @@ class LevelResult:
             return None
         ordered = sorted(values)
         return round(ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))], 1)
+
+    def merge(self, other: "LevelResult") -> None:
+        """Add another block of the same level (the paired comparison measures in alternating blocks)."""
+        self.duration_s += other.duration_s
+        self.turns += other.turns
+        self.errors += other.errors
+        self.conversations += other.conversations
+        self.latencies_ms += other.latencies_ms
+        for kind, count in other.error_kinds.items():
+            self.error_kinds[kind] = self.error_kinds.get(kind, 0) + count
+        for kind, values in other.by_turn.items():
+            self.by_turn.setdefault(kind, []).extend(values)
 
     def to_json(self) -> dict[str, Any]:
         total = self.turns + self.errors
@@ -198,19 +215,31 @@ def bench_settings(workdir: Path, **overrides: Any) -> Settings:
         "rate_conversation_burst": 10**3, **overrides})
 
 
-def run_embedded(levels: list[int], duration_s: float, think_s: float, workdir: Path) -> list[dict[str, Any]]:
+#: The level at which production is compared with embedded, in alternating blocks with both stacks up.
+PAIRED_LEVEL = 10
+#: Blocks per system of the paired comparison (their order alternates).
+PAIRED_BLOCKS = 4
+
+#: A running system: its base URL and widget key.
+Target = tuple[str, str]
+
+
+@contextmanager
+def embedded_stack(workdir: Path) -> Iterator[Target]:
+    """``make run``'s stack, started for the benchmark and stopped after."""
     from gateway.stack import Stack
 
     stack = Stack(bench_settings(workdir / "embedded"), log_dir=workdir / "embedded" / "logs")
     stack.start(progress=lambda line: console.print(f"[embedded] {line}"))
     try:
-        return measure("embedded", stack.settings.gateway_url, levels, duration_s, think_s, switchboard_turn,
-                       switchboard_script, stack.settings.demo_widget_key)
+        yield stack.settings.gateway_url, stack.settings.demo_widget_key
     finally:
         stack.stop()
 
 
-def run_production(levels: list[int], duration_s: float, think_s: float, workdir: Path) -> list[dict[str, Any]]:
+@contextmanager
+def production_stack(workdir: Path) -> Iterator[Target]:
+    """The production topology on throw-away databases and queue, dropped after."""
     from gateway.production_stack import ProductionStack, ensure_postgres_database
 
     suffix = secrets.token_hex(3)
@@ -224,11 +253,57 @@ def run_production(levels: list[int], duration_s: float, think_s: float, workdir
     stack = ProductionStack(settings, log_dir=workdir / "production" / "logs")
     stack.start(progress=lambda line: console.print(f"[production] {line}"))
     try:
-        return measure("production", stack.settings.gateway_url, levels, duration_s, think_s, switchboard_turn,
-                       switchboard_script, stack.settings.demo_widget_key)
+        yield stack.settings.gateway_url, stack.settings.demo_widget_key
     finally:
         stack.stop()
         _drop_bench_resources(gateway_db, tracker_db, settings.broker_url or "", settings.broker_queue)
+
+
+def measure_switchboard(name: str, target: Target, levels: list[int], duration_s: float,
+                        think_s: float) -> list[dict[str, Any]]:
+    """Every level against one running Switchboard system."""
+    url, key = target
+    return measure(name, url, levels, duration_s, think_s, switchboard_turn, switchboard_script, key) if levels else []
+
+
+def measure_paired(targets: dict[str, Target], level: int, duration_s: float, think_s: float,
+                   blocks: int = PAIRED_BLOCKS) -> dict[str, dict[str, Any]]:
+    """One level against several running systems in alternating blocks (``duration_s`` in all per system),
+    so that a machine whose speed drifts during the run weighs on each system alike."""
+    pooled = {name: LevelResult(level, 0.0) for name in targets}
+    order = list(targets)
+    with Progress(console=console) as progress:
+        for block in range(blocks):
+            for name in order if block % 2 == 0 else reversed(order):
+                url, key = targets[name]
+                pooled[name].merge(asyncio.run(run_level(url, level, duration_s / blocks, think_s, switchboard_turn,
+                                                         switchboard_script, key, progress)))
+    results = {name: {**result.to_json(), "paired_blocks": blocks} for name, result in pooled.items()}
+    for name, row in results.items():
+        console.print(f"{name} @ {level} (paired, {blocks} blocks): {row}")
+    return results
+
+
+def run_switchboard(systems: list[str], levels: list[int], duration_s: float, think_s: float,
+                    workdir: Path) -> dict[str, list[dict[str, Any]]]:
+    """The embedded stack and the production topology; with both, the paired level is measured with both up."""
+    stacks = {"embedded": embedded_stack, "production": production_stack}
+    wanted = [name for name in stacks if name in systems]
+    if not (set(stacks) <= set(wanted) and PAIRED_LEVEL in levels):
+        results = {}
+        for name in wanted:
+            with stacks[name](workdir) as target:
+                results[name] = measure_switchboard(name, target, levels, duration_s, think_s)
+        return results
+    others = [level for level in levels if level != PAIRED_LEVEL]
+    with embedded_stack(workdir) as embedded:
+        with production_stack(workdir) as production:
+            paired = measure_paired({"embedded": embedded, "production": production}, PAIRED_LEVEL, duration_s, think_s)
+            later = measure_switchboard("production", production, others, duration_s, think_s)
+        results = {"embedded": [paired["embedded"], *measure_switchboard("embedded", embedded, others, duration_s,
+                                                                         think_s)],
+                   "production": [paired["production"], *later]}
+    return results
 
 
 def _drop_bench_resources(gateway_db: str, tracker_db: str, broker_url: str, queue: str) -> None:
@@ -289,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"wrote {RESULTS / 'load.md'} from load.json")
         return 0
     levels = [int(v) for v in args.levels.split(",")]
-    runners = {"embedded": run_embedded, "production": run_production, "rasa-init": run_rasa_init}
+    systems = args.systems.split(",")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
                             text=True).stdout.strip()
     report: dict[str, Any] = {"commit": commit, "date": time.strftime("%Y-%m-%d"), "levels": levels,
@@ -297,8 +372,9 @@ def main(argv: list[str] | None = None) -> int:
                               "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}, Python {platform.python_version()}",
                               "results": {}}
     with tempfile.TemporaryDirectory(prefix="switchboard-load-") as tmp:
-        for name in args.systems.split(","):
-            report["results"][name] = runners[name](levels, args.duration, args.think, Path(tmp))
+        report["results"].update(run_switchboard(systems, levels, args.duration, args.think, Path(tmp)))
+        if "rasa-init" in systems:
+            report["results"]["rasa-init"] = run_rasa_init(levels, args.duration, args.think, Path(tmp))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "load.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / "load.svg").write_text(svg_chart(report["results"]) + "\n")

@@ -157,7 +157,12 @@ def markdown(report: dict[str, Any]) -> str:
     lines += targets_section(report["results"])
     lines += ["", "CPU per turn by process, latency by turn index in a 200-turn conversation and the cold start "
               "are in [turn_cost.md](turn_cost.md) (`make bench-load` runs `bench.turn_cost` first).", ""]
-    lines += ["## Notes", "", *[f"- {n}" for n in NOTES], ""]
+    paired = next((r for rows in report["results"].values() for r in rows if r.get("paired_blocks")), None)
+    pairing = ([f"At {paired['concurrency']} conversations the embedded stack and the production topology were both "
+                f"up and measured in {paired['paired_blocks']} alternating blocks each ({paired['duration_s']:.0f} s in "
+                "all per system, each block after its own warm-up), so the machine's drift weighs on both alike; the "
+                "other levels ran one system at a time, with the other stopped or idle."] if paired else [])
+    lines += ["## Notes", "", *[f"- {n}" for n in (*NOTES, *pairing)], ""]
     if report.get("notes"):
         lines += ["## Notes on this run", "", *[f"- {n}" for n in report["notes"]], ""]
     return "\n".join(lines)

@@ -50,3 +50,10 @@ def test_saturation_is_also_read_against_rasa_init_of_the_same_run() -> None:
     assert "| saturation throughput ≥ 2 × before | 21.7 vs 33.3 turns/s | missed |" in slow_machine
     assert "| 1.40 vs 2 × 0.69 | met |" in slow_machine  # 21.7 / 15.5 against 2 × 16.63 / 24.2
     assert "| 1.20 vs 2 × 0.69 | missed |" in markdown(_report(rows(18.6, 15.5)))
+
+
+def test_a_paired_level_says_how_it_was_measured() -> None:
+    row = {**LevelResult(10, 60.0, turns=2, latencies_ms=[1.0, 2.0]).to_json(), "paired_blocks": 4}
+    text = markdown(_report({"embedded": [row], "production": [row]}))
+    assert "measured in 4 alternating blocks each (60 s in all per system" in text
+    assert "alternating blocks" not in markdown(_report({"embedded": [LevelResult(10, 60.0).to_json()]}))
