@@ -100,10 +100,9 @@ class UsageService:
             plan_id = self.subscriptions.plan_at(tenant_id, at)
             return self.plans.get(plan_id) if plan_id else None
         now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(tenant_id)
-        if hit and now - hit[0] < _PLAN_CACHE_S:
-            return hit[1]
+        known, plan = self._cached_plan(tenant_id)
+        if known:
+            return plan
         plan_id = self.subscriptions.plan_at(tenant_id, self.clock())
         try:
             plan = self.plans.get(plan_id) if plan_id else None
@@ -112,6 +111,15 @@ class UsageService:
         with self._lock:
             self._cache[tenant_id] = (now, plan)
         return plan
+
+    def _cached_plan(self, tenant_id: str) -> tuple[bool, Plan | None]:
+        """(True, the plan) when read in the last few seconds (None is a plan too: the tenant has none),
+        else (False, None); no database read."""
+        with self._lock:
+            hit = self._cache.get(tenant_id)
+        if hit and time.monotonic() - hit[0] < _PLAN_CACHE_S:
+            return True, hit[1]
+        return False, None
 
     def change_plan(self, tenant_id: str, plan_id: str, actor: str | None = None, at: datetime | None = None) -> Plan:
         """Move the tenant to another plan now (prorated on the period's invoice)."""
@@ -129,11 +137,9 @@ class UsageService:
         True when the tenant has no plan, or its plan takes the channel and stops neither messages nor
         conversations at a limit (overage is billed, never refused).
         """
-        with self._lock:
-            hit = self._cache.get(tenant_id)
-        if not hit or time.monotonic() - hit[0] >= _PLAN_CACHE_S:
+        known, plan = self._cached_plan(tenant_id)
+        if not known:
             return False
-        plan = hit[1]
         return plan is None or (channel in plan.channels and not plan.hard_stop(Unit.CUSTOMER_MESSAGES)
                                 and not plan.hard_stop(Unit.CONVERSATIONS))
 

@@ -30,10 +30,9 @@ class WidgetConfigStore:
     def get(self, tenant_id: str) -> WidgetConfig:
         """The tenant's settings (a few seconds old at most)."""
         now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(tenant_id)
-        if hit and now - hit[0] < _CACHE_S:
-            return hit[1]
+        cached = self.cached(tenant_id)
+        if cached is not None:
+            return cached
         with self._sessions() as session:
             row = session.get(WidgetConfigRow, tenant_id)
             config = WidgetConfig.model_validate(row.config) if row else WidgetConfig()
