@@ -8,14 +8,13 @@ instead of a ledger scan; ``reconcile`` recomputes them from the ledger to prove
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
-
-import json
 
 from sqlalchemy import TextClause, bindparam, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
