@@ -4,11 +4,18 @@ A record's idempotency key names the event that caused it (``message:42``, ``con
 so retries, replays and crashes never count twice: a second insert of the same key is ignored, and
 the counter moves only when the record is new. Counters make quota checks one primary-key row
 instead of a ledger scan; ``reconcile`` recomputes them from the ledger to prove they agree.
+
+A batch locks its counters in the order of their units, whatever order the caller gave: two batches
+of the same units (a conversation's first message: conversations and messages) then cannot each hold
+the counter the other waits for. Were PostgreSQL to report a deadlock or a serialisation failure all
+the same, the batch is rolled back and written again (its keys make that safe), a few times, before
+the error reaches the caller.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,12 +24,22 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import TextClause, bindparam, func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.billing.periods import period_of
 from gateway.billing.plans import Unit
 from gateway.db.models import UsageCounter, UsageRecord
 from gateway.db.session import single_read_sessions
+
+
+logger = logging.getLogger(__name__)
+
+#: PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back whole
+#: and may simply run again.
+RETRIABLE_SQLSTATES = ("40P01", "40001")
+#: Attempts of a batch before such an error reaches the caller.
+RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -94,7 +111,7 @@ def _batch_statement() -> TextClause:
             RETURNING unit, quantity
         )
         INSERT INTO {counters} AS c (tenant_id, period, unit, quantity)
-        SELECT :p_tenant, :p_period, unit, sum(quantity) FROM new GROUP BY unit
+        SELECT :p_tenant, :p_period, unit, sum(quantity) FROM new GROUP BY unit ORDER BY unit
         ON CONFLICT (tenant_id, period, unit) DO UPDATE SET quantity = c.quantity + excluded.quantity
         RETURNING unit, quantity""")
 
@@ -116,8 +133,22 @@ class UsageLedger:
         skipped and change nothing.
         """
         period = period_of(at)
-        if allow is None and self._one_statement and meters:
-            return self._record_batch(tenant_id, meters, at, period, source)
+        meters = sorted(meters, key=lambda meter: meter.unit.value)  # the counters' lock order
+        for attempt in range(1, RETRIES + 1):
+            try:
+                if allow is None and self._one_statement and meters:
+                    return self._record_batch(tenant_id, meters, at, period, source)
+                return self._record_each(tenant_id, meters, at, period, source, allow)
+            except OperationalError as exc:
+                if attempt == RETRIES or getattr(exc.orig, "sqlstate", None) not in RETRIABLE_SQLSTATES:
+                    raise
+                logger.warning("usage batch of %s rolled back (%s); writing it again", tenant_id,
+                               exc.orig.__class__.__name__)
+        raise AssertionError("unreachable")
+
+    def _record_each(self, tenant_id: str, meters: list[Meter], at: datetime, period: str,
+                     source: dict[str, Any] | None, allow: Callable[[Unit, int], bool] | None) -> dict[Unit, int]:
+        """``record`` one meter at a time in one transaction (SQLite, or a limit to check)."""
         totals: dict[Unit, int] = {}
         with self._sessions.begin() as session:
             record, count = _statements(session.get_bind().dialect.name)

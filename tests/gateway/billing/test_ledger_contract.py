@@ -101,3 +101,23 @@ def test_a_batch_counts_only_its_new_keys_and_keeps_its_source(billing_db: sessi
     assert [tuple(r) for r in rows] == [("conversation:c-1", 1, source, "2026-11"), ("message:1", 3, source, "2026-11"),
                                         ("message:2", 1, None, "2026-11")]
     assert ledger.reconcile("acme", "2026-11") == {}
+
+
+def test_batches_of_the_same_units_in_any_order_neither_deadlock_nor_lose_a_count(
+        billing_db: sessionmaker[Session]) -> None:
+    # A conversation's first message meters two units; callers may list them in either order, with or
+    # without a limit to check. Locked in the given order, two such batches on PostgreSQL each held the
+    # counter the other wanted (deadlock_detected: the customer got a 503).
+    ledger = UsageLedger(billing_db)
+    at = utc(2026, 11, 5, 12)
+
+    def write(n: int) -> None:
+        meters = [Meter(Unit.CONVERSATIONS, f"conversation:{n}"), Meter(Unit.CUSTOMER_MESSAGES, f"message:{n}")]
+        if n % 2:
+            meters.reverse()
+        ledger.record("acme", meters, at, allow=None if n % 4 < 2 else (lambda unit, total: True))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(300)))
+    assert ledger.totals("acme", "2026-11") == {Unit.CONVERSATIONS: 300, Unit.CUSTOMER_MESSAGES: 300}
+    assert ledger.reconcile("acme", "2026-11") == {}
