@@ -106,8 +106,9 @@ def test_a_batch_counts_only_its_new_keys_and_keeps_its_source(billing_db: sessi
 def test_batches_of_the_same_units_in_any_order_neither_deadlock_nor_lose_a_count(
         billing_db: sessionmaker[Session]) -> None:
     # A conversation's first message meters two units; callers may list them in either order, with or
-    # without a limit to check. Locked in the given order, two such batches on PostgreSQL each held the
-    # counter the other wanted (deadlock_detected: the customer got a 503).
+    # without a limit to check. Locked in the caller's order (one meter at a time) or in the order the
+    # one statement's GROUP BY returned them, two such batches on PostgreSQL could each hold the counter
+    # the other wanted (deadlock_detected: the customer got a 503).
     ledger = UsageLedger(billing_db)
     at = utc(2026, 11, 5, 12)
 
