@@ -15,6 +15,7 @@ import numpy as np
 
 from nlu_models.calibration import in_scope_scores, softmax
 from nlu_models.encoder_pool import EncoderPool, OnnxTextGraph
+from nlu_models.neighbour_vote import load_head
 from nlu_models.probe import ProbeHead
 
 #: 2 adds probe models (``kind: probe``: a shared encoder file + ``heads.npz``); 1 is read as fine-tuned.
@@ -89,7 +90,7 @@ class OnnxIntentSentimentPredictor:
                 self.meta.get("encoder_sha256"), threads)
             with np.load(self.folder / HEADS_FILE) as arrays:
                 heads = dict(arrays)
-            self.intent_head = ProbeHead.from_arrays(heads, "intent", self.intents)
+            self.intent_head = load_head(heads, "intent", self.intents)
             if self.middle_weight > 0 and not self.encoder.has_middle:
                 self.close()
                 raise ValueError(f"{self.folder}: the model reads the encoder's middle layer, its encoder file lacks it")

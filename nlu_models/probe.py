@@ -17,7 +17,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
@@ -229,8 +229,8 @@ class ProbeTrainer:
         return (np.concatenate([x, anchor_x]), np.concatenate([y, anchor_y])) if use and len(anchor_y) else (x, y)
 
 
-def save_heads(path: Path, heads: Dict[str, ProbeHead]) -> None:
-    """Write named heads into one ``.npz`` file."""
+def save_heads(path: Path, heads: Dict[str, Any]) -> None:
+    """Write named heads (anything with ``arrays(prefix)``: see ``nlu_models.neighbour_vote``) into one ``.npz`` file."""
     arrays: Dict[str, np.ndarray] = {}
     for name, head in heads.items():
         arrays.update(head.arrays(name))

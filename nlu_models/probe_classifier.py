@@ -13,6 +13,7 @@ from nlu_models.calibration import in_scope_scores
 from nlu_models.encoder_export import ENCODER_FP32, ENCODER_INT8
 from nlu_models.onnx_export import TOKENIZER_FILE
 from nlu_models.encoder_pool import EncoderPool, SharedEncoder
+from nlu_models.neighbour_vote import NeighbourVoteHead
 from nlu_models.probe import ProbeHead
 
 
@@ -23,7 +24,8 @@ class ProbeClassifier:
     Attributes:
         intents: Intent labels (out-of-scope classes included).
         sentiments: Sentiment labels.
-        intent_head: Linear head over unit-normalised pooled vectors.
+        intent_head: Linear head over unit-normalised intent features, with the nearest-neighbour vote
+            where training added one.
         sentiment_head: Same, for sentiment.
         intent_temperature: Calibrating temperature of the intent logits.
         sentiment_temperature: Same, for sentiment.
@@ -39,7 +41,7 @@ class ProbeClassifier:
 
     intents: list[str]
     sentiments: list[str]
-    intent_head: ProbeHead
+    intent_head: ProbeHead | NeighbourVoteHead
     sentiment_head: ProbeHead
     intent_temperature: float
     sentiment_temperature: float

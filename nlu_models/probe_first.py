@@ -25,7 +25,8 @@ import numpy as np
 from nlu_models.calibration import choose_oos_threshold, fit_temperature, threshold_without_oos
 from nlu_models.data import SENTIMENT_LABELS, Example
 from nlu_models.encoder_export import export_encoder
-from nlu_models.probe import ProbeFit, ProbeHead, ProbeTrainer, stratified_folds
+from nlu_models.neighbour_vote import NeighbourVoteHead, log_softmax, out_of_fold_votes
+from nlu_models.probe import ProbeFit, ProbeHead, ProbeTrainer, stratified_folds, unit_rows
 from nlu_models.probe_classifier import ProbeClassifier
 from nlu_models.trainer import JointTrainer, TrainedClassifier, TrainingConfig, stratified_split
 
@@ -100,6 +101,8 @@ class ProbeFirstTrainer:
     def __init__(self, config: TrainingConfig) -> None:
         if config.finetune not in FINETUNE_MODES:
             raise ValueError(f"finetune must be one of {FINETUNE_MODES}, got {config.finetune!r}")
+        if config.probe_vote_weight < 0:
+            raise ValueError(f"probe_vote_weight must be 0 or more, got {config.probe_vote_weight}")
         self.config = config
         # What the last fitted probe was trained from (the k-fold comparison refits it on folds).
         self._inputs: _ProbeInputs | None = None
@@ -131,6 +134,9 @@ class ProbeFirstTrainer:
         targets = np.array([index[e.label] for e in intent_examples])
         oof = fit.oof_logits if fit.oof_logits is not None else fit.head.logits(vectors)
         probe.intent_temperature = fit_temperature(oof, targets)
+        vote_info: dict[str, Any] = {"probe_vote_weight": 0.0}
+        if cfg.probe_vote_weight > 0 and fit.oof_logits is not None:
+            oof, vote_info = self._add_vote(probe, fit, trainer, vectors, targets, [e.label for e in intent_examples])
         probe.oos_threshold, threshold_info = self._threshold(probe, oof, targets, validation_examples)
         sentiment_fit: ProbeFit | None = None
         ordinary: list[Example] = []
@@ -145,6 +151,7 @@ class ProbeFirstTrainer:
             "probe_cv_grid": {str(c): a for c, a in fit.grid.items()},
             "probe_intent_names": fit.anchors_used,
             "probe_intent_names_cv": fit.anchor_scores,
+            **vote_info,
             "sentiment_cv_accuracy": sentiment_fit.cv_accuracy if sentiment_fit else None,
             "train_examples": len(intent_examples),
             "sentiment_examples": len(sentiment_examples),
@@ -159,6 +166,30 @@ class ProbeFirstTrainer:
         logger.info("probe trained in %.1f s (cross-validated accuracy %s)", time.perf_counter() - started,
                     f"{fit.cv_accuracy:.4f}" if fit.cv_accuracy is not None else "n/a")
         return probe
+
+    def _add_vote(self, probe: ProbeClassifier, fit: ProbeFit, trainer: ProbeTrainer, vectors: np.ndarray,
+                  targets: np.ndarray, labels: list[str]) -> tuple[np.ndarray, dict[str, Any]]:
+        """Put the nearest-neighbour vote on the probe's intent head unless cross-validation says it hurts.
+
+        The vote of each example comes from the examples outside its fold (the folds C was chosen on),
+        so the temperature and the threshold are calibrated on scores of models that did not see it.
+        Returns the out-of-fold scores of the head served (fused or not) and what was measured.
+        """
+        weight, base_temperature = self.config.probe_vote_weight, probe.intent_temperature
+        assert fit.oof_logits is not None
+        votes = out_of_fold_votes(vectors, targets, len(probe.intents), stratified_folds(labels, fit.folds, trainer.seed))
+        fused = log_softmax(fit.oof_logits / base_temperature) + weight * votes
+        head_accuracy = float(np.mean(fit.oof_logits.argmax(axis=1) == targets))
+        fused_accuracy = float(np.mean(fused.argmax(axis=1) == targets))
+        info = {"probe_vote_cv_accuracy": fused_accuracy, "probe_head_cv_accuracy": head_accuracy}
+        if fused_accuracy < head_accuracy:
+            logger.info("no nearest-neighbour vote: cross-validated accuracy %.4f with it, %.4f without",
+                        fused_accuracy, head_accuracy)
+            return fit.oof_logits, {"probe_vote_weight": 0.0, **info}
+        probe.intent_head = NeighbourVoteHead(fit.head, base_temperature, unit_rows(vectors).astype(np.float16),
+                                              targets.astype(np.int64), weight)
+        probe.intent_temperature = fit_temperature(fused, targets)
+        return fused, {"probe_vote_weight": weight, **info, "probe_vote_memory_rows": int(len(targets))}
 
     def _name_anchors(self, probe: ProbeClassifier, labels: list[str]) -> tuple[np.ndarray, list[str]] | None:
         """Embedded intent names as extra training rows, with few examples per intent (see ``label_text``)."""

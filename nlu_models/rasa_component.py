@@ -76,6 +76,8 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
             "fallback_rate": 0.02,
             # Weight of the encoder's middle layer beside its last in the probe's intent features.
             "probe_middle_weight": 0.5,
+            # Weight of the nearest-neighbour vote over the training examples beside the probe's head (0: off).
+            "probe_vote_weight": 0.25,
             "epochs": 20,
             "patience": 4,
             "batch_size": 32,
@@ -186,6 +188,7 @@ class BertIntentSentimentClassifier(GraphComponent, IntentClassifier):
                 "--oos-penalties", *[str(p) for p in cfg["oos_penalties"]],
                 "--finetune", str(cfg["finetune"]), "--fallback-rate", str(cfg["fallback_rate"]),
                 "--probe-middle-weight", str(cfg["probe_middle_weight"]),
+                "--probe-vote-weight", str(cfg["probe_vote_weight"]),
             ]
             if cfg.get("train_threads"):
                 command += ["--threads", str(cfg["train_threads"])]

@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="without out-of-scope examples: share of held-out in-scope messages below the threshold")
     parser.add_argument("--probe-middle-weight", type=float, default=d.probe_middle_weight,
                         help="weight of the encoder's middle layer in the probe's intent features (0: last layer only)")
+    parser.add_argument("--probe-vote-weight", type=float, default=d.probe_vote_weight,
+                        help="weight of the nearest-neighbour vote beside the probe's linear head (0: the head alone)")
     parser.add_argument("--threads", type=int, default=None, help="torch / ONNX Runtime threads (default: cores, max 4)")
     parser.add_argument("--epochs", type=int, default=d.max_epochs)
     parser.add_argument("--patience", type=int, default=d.patience)
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         distill_weight=args.distill_weight, distill_temperature=args.distill_temperature,
         oos_prototypes=args.oos_prototypes, oos_penalties=tuple(args.oos_penalties),
         finetune=args.finetune, fallback_rate=args.fallback_rate, threads=threads,
-        probe_middle_weight=args.probe_middle_weight,
+        probe_middle_weight=args.probe_middle_weight, probe_vote_weight=args.probe_vote_weight,
     )
     print(f"training on {len(intent_examples)} intent and {len(sentiment_examples)} sentiment examples "
           f"({config.resolved_encoder()}, {threads} thread(s), finetune: {config.finetune})", file=sys.stderr)

@@ -92,6 +92,9 @@ class TrainingConfig:
         probe_middle_weight: Weight of the encoder's middle layer beside its last in the probe's intent
             features (0: the last layer alone; see ``nlu_models.encoder_pool.SharedEncoder.encode``). 0.5 was
             chosen on draws the benchmark does not report (seeds 1-3 of BANKING77, CLINC150 and the bot).
+        probe_vote_weight: Weight of the nearest-neighbour vote beside the probe's linear head (0: the
+            head alone; see ``nlu_models.neighbour_vote``). Used only where cross-validation can
+            calibrate it (at least two examples per intent).
     """
 
     encoder: str | None = None
@@ -121,6 +124,7 @@ class TrainingConfig:
     sentiment_priors: tuple[float, float, float] = (0.15, 0.65, 0.20)
     threads: int | None = None
     probe_middle_weight: float = 0.5
+    probe_vote_weight: float = 0.25
     device: str | None = None
 
     def resolved_encoder(self) -> str:

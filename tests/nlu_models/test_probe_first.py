@@ -13,6 +13,7 @@ import pytest
 from gateway.settings import PROJECT_ROOT
 from nlu_models.data import Example
 from nlu_models.encoder_pool import EncoderPool
+from nlu_models.neighbour_vote import NeighbourVoteHead
 from nlu_models.onnx_predictor import OnnxIntentSentimentPredictor
 from tests.nlu_models.conftest import tiny_examples
 
@@ -53,14 +54,19 @@ def test_probe_export_serves_what_training_predicted(probe_export) -> None:  # t
     assert meta["served_precision"] in ("int8", "fp32") and (folder / meta["encoder_file"]).exists()
     assert len(list(folder.glob("*.onnx"))) == 1  # only the served encoder file is shipped
     assert meta["metrics"]["probe_cv_folds"] >= 2 and meta["metrics"]["threshold_rule"].startswith("2%")
+    # The nearest-neighbour vote was weighed on the same folds; the served head is the one chosen there.
+    metrics = meta["metrics"]
+    vote = metrics["probe_vote_cv_accuracy"] >= metrics["probe_head_cv_accuracy"]
+    assert metrics["probe_vote_weight"] == (0.25 if vote else 0.0)
     texts = ["where is my order", "hello!", "I want a refund", "tell me a joke"]
     predictor = OnnxIntentSentimentPredictor(folder)
+    assert isinstance(predictor.intent_head, NeighbourVoteHead) == vote
     served_logits = predictor.logits(texts)[0]
     trained_logits = selection.probe.logits(texts, quantized=meta["served_precision"] == "int8")[0]
     assert np.allclose(served_logits, trained_logits, atol=1e-4)
     assert predictor.predict(["where is my parcel"])[0].intent_ranking[0][0] == "order_status"
     # The intent head reads the last and the middle layer; the sentiment head the last one alone.
-    assert meta["middle_weight"] == 0.5 and predictor.intent_head.weight.shape[1] == 2 * predictor.sentiment_head.weight.shape[1]
+    assert meta["middle_weight"] == 0.5 and getattr(predictor.intent_head, "base", predictor.intent_head).weight.shape[1] == 2 * predictor.sentiment_head.weight.shape[1]
     predictor.close()
 
 
@@ -88,6 +94,8 @@ def test_a_model_reading_the_middle_layer_refuses_an_encoder_without_it(probe_ex
     meta["middle_weight"] = 0.0
     heads = dict(np.load(copy / "heads.npz"))
     heads["intent_weight"] = heads["intent_weight"][:, :heads["sentiment_weight"].shape[1]]
+    for key in ("intent_memory", "intent_memory_targets", "intent_vote"):  # older models had no vote
+        heads.pop(key, None)
     np.savez(copy / "heads.npz", **heads)
     (copy / "meta.json").write_text(json.dumps(meta))
     old = OnnxIntentSentimentPredictor(copy)
