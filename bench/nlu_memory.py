@@ -1,9 +1,11 @@
 """Serving memory per tenant: probe models (shared encoder + heads) against fine-tuned ones (own graph).
 
-    .venv-rasa/bin/python -m bench.nlu_memory PROBE_EXPORT FINETUNED_EXPORT [--tenants 8]
+    .venv-rasa/bin/python -m bench.nlu_memory EXPORT [EXPORT ...] [--tenants 8]
 
-Runs in the Rasa interpreter (what serves the models). Each tenant gets its own copy of the export
-folder, as tenants' archives do; the process RSS is read after every load and after one prediction.
+Runs in the Rasa interpreter (what serves the models), a fresh process per export folder (probe or
+fine-tuned). Each tenant gets its own copy of the folder, as tenants' archives do; the process RSS is
+read after every load and after one prediction. The size of the tenant's own files (the heads, with a
+probe's nearest-neighbour memory; a fine-tuned model's graph) is reported beside it.
 Writes ``bench/results/nlu_memory.{json,md}``.
 """
 
@@ -45,8 +47,10 @@ def measure(folder: Path, tenants: int, workdir: Path) -> Dict[str, Any]:
         predictors.append(predictor)
         readings.append(rss_mb())
     kind = predictors[0].kind
+    own = sum(f.stat().st_size for f in folder.iterdir() if f.is_file() and not (kind == "probe" and f.suffix == ".onnx"))
     per_extra = (readings[-1] - readings[0]) / max(1, tenants - 1)
-    result = {"kind": kind, "precision": predictors[0].precision, "tenants": tenants,
+    result = {"kind": kind, "folder": folder.name, "precision": predictors[0].precision, "tenants": tenants,
+              "intents": len(predictors[0].intents), "own_files_kb": round(own / 1024, 1),
               "first_tenant_mb": round(readings[0] - before, 1), "each_further_tenant_mb": round(per_extra, 2),
               "encoder_sessions": EncoderPool.loaded(), "rss_mb": [round(r, 1) for r in readings]}
     for predictor in predictors:
@@ -58,8 +62,7 @@ def main(argv: List[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(prog="python -m bench.nlu_memory", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("probe", type=Path)
-    parser.add_argument("finetuned", type=Path, nargs="?")
+    parser.add_argument("folders", type=Path, nargs="+", help="exported classifier folders (probe or fine-tuned)")
     parser.add_argument("--tenants", type=int, default=8)
     parser.add_argument("--one", action="store_true", help="measure only the first folder, print JSON (internal)")
     args = parser.parse_args(argv)
@@ -67,12 +70,12 @@ def main(argv: List[str] | None = None) -> int:
         import onnxruntime  # noqa: F401  (its import is not a tenant's cost)
 
         with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
-            print(json.dumps(measure(args.probe, args.tenants, Path(tmp))))
+            print(json.dumps(measure(args.folders[0], args.tenants, Path(tmp))))
         return 0
     import subprocess
 
     rows = []
-    for folder in (args.probe, args.finetuned):  # a fresh process each: freed memory is not handed back
+    for folder in args.folders:  # a fresh process each: freed memory is not handed back
         out = subprocess.run([sys.executable, "-m", "bench.nlu_memory", str(folder), "--one", "--tenants",
                               str(args.tenants)], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
@@ -81,10 +84,11 @@ def main(argv: List[str] | None = None) -> int:
     lines = ["# Classifier serving memory per tenant", "",
              f"{args.tenants} tenants' copies of one export loaded into one process (ONNX Runtime, the Rasa "
              "interpreter), each answering one message; RSS of the process.", "",
-             "| model | served precision | first tenant | each further tenant | encoder sessions |", "|---|---|---|---|---|"]
+             "| model | export | intents | tenant's own files | served precision | first tenant | each further tenant "
+             "| encoder sessions |", "|---|---|---:|---:|---|---:|---:|---:|"]
     for row in rows:
-        lines.append(f"| {row['kind']} | {row['precision']} | {row['first_tenant_mb']} MB | "
-                     f"{row['each_further_tenant_mb']} MB | {row['encoder_sessions']} |")
+        lines.append(f"| {row['kind']} | {row['folder']} | {row['intents']} | {row['own_files_kb']} KB | {row['precision']} "
+                     f"| {row['first_tenant_mb']} MB | {row['each_further_tenant_mb']} MB | {row['encoder_sessions']} |")
     (RESULTS / "nlu_memory.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
