@@ -328,6 +328,8 @@ class ProbeFirstTrainer:
         assert inputs is not None and len(inputs.vectors) == len(intent_examples)
         vectors = inputs.vectors
         trainer = ProbeTrainer(c_grid=(probe.metrics["probe_c"],), seed=cfg.seed)
+        served_head = probe.intent_head
+        index = {label: i for i, label in enumerate(probe.intents)}
         gold: list[str] = []
         probe_predicted: list[str] = []
         finetuned_predicted: list[str] = []
@@ -341,6 +343,9 @@ class ProbeFirstTrainer:
             scored = [intent_examples[i] for i in rows]
             head = trainer.fit(vectors[keep], [labels[i] for i in keep], probe.intents, cross_validate=False,
                                anchors=inputs.anchors, use_anchors=inputs.anchors_used).head
+            if isinstance(served_head, NeighbourVoteHead):  # the probe compared is the one served: with its vote
+                head = NeighbourVoteHead(head, served_head.base_temperature, unit_rows(vectors[keep]).astype(np.float16),
+                                         np.array([index[labels[i]] for i in keep]), served_head.weight)
             probe_predicted += [probe.intents[int(p)] for p in head.logits(vectors[rows]).argmax(axis=1)]
             logger.info("comparison fold %d of %d: fine-tuning on %d examples", fold + 1, len(parts), len(train))
             finetuned_predicted += _predict(JointTrainer(cfg).fit(train, sentiment_examples), scored)
