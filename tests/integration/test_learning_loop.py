@@ -173,7 +173,9 @@ def test_corrected_messages_retrain_promote_refuse_and_roll_back(running_stack: 
     version = started.json()["version"]
     assert api.admin.post("/models/retrain").json()["error"] == "busy"  # one run at a time
     chatty = ChattyCustomer(api)
-    api.wait_for_stage(version, "comparing")  # the swap follows the comparison
+    # From the evaluation on (seconds to minutes), so customers are talking when the swap comes: the
+    # comparison and the promotion can pass between two polls, and a customer started after them ran no turn.
+    api.wait_for_stage(version, "evaluating")
     chatty.start()
     row = api.wait_for_version(version)
     chatty.stop.set()
