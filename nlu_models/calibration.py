@@ -13,6 +13,13 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
+def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise log-softmax of ``logits / temperature``."""
+    scaled = logits / temperature
+    scaled = scaled - scaled.max(axis=-1, keepdims=True)
+    return scaled - np.log(np.exp(scaled).sum(axis=-1, keepdims=True))
+
+
 def in_scope_scores(
     intent_logits: np.ndarray, temperature: float, oos_score: str, oos_classes: list[int], oos_penalty: float = 0.0
 ) -> np.ndarray:

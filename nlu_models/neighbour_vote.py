@@ -21,6 +21,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
+from nlu_models.calibration import log_softmax
 from nlu_models.probe import ProbeHead, unit_rows
 
 #: Weight of the vote's log-probabilities beside the head's. Chosen on exploration draws (seeds 1-6 of
@@ -34,12 +35,6 @@ VOTE_WEIGHT = 0.25
 VOTE_TEMPERATURE = 0.05
 #: Floor of a class's vote, so one missing neighbour never vetoes the head.
 VOTE_FLOOR = 1e-3
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise log-softmax."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def neighbour_log_votes(queries: np.ndarray, memory: np.ndarray, targets: np.ndarray, num_classes: int,
@@ -106,7 +101,7 @@ class NeighbourVoteHead:
 
     def logits(self, pooled: np.ndarray) -> np.ndarray:
         """Scores of raw vectors: calibrated log-probabilities of the head plus the weighted log vote."""
-        head = log_softmax(self.base.logits(pooled) / self.base_temperature)
+        head = log_softmax(self.base.logits(pooled), self.base_temperature)
         votes = neighbour_log_votes(pooled, self.memory, self.targets, len(self.classes), self.temperature)
         return (head + self.weight * votes).astype(np.float32)
 

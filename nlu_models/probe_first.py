@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from nlu_models.calibration import choose_oos_threshold, fit_temperature, threshold_without_oos
+from nlu_models.calibration import choose_oos_threshold, fit_temperature, log_softmax, threshold_without_oos
 from nlu_models.data import SENTIMENT_LABELS, Example
 from nlu_models.encoder_export import export_encoder
-from nlu_models.neighbour_vote import NeighbourVoteHead, log_softmax, out_of_fold_votes
+from nlu_models.neighbour_vote import NeighbourVoteHead, out_of_fold_votes
 from nlu_models.probe import ProbeFit, ProbeHead, ProbeTrainer, stratified_folds, unit_rows
 from nlu_models.probe_classifier import ProbeClassifier
 from nlu_models.trainer import JointTrainer, TrainedClassifier, TrainingConfig, stratified_split
@@ -178,7 +178,7 @@ class ProbeFirstTrainer:
         weight, base_temperature = self.config.probe_vote_weight, probe.intent_temperature
         assert fit.oof_logits is not None
         votes = out_of_fold_votes(vectors, targets, len(probe.intents), stratified_folds(labels, fit.folds, trainer.seed))
-        fused = log_softmax(fit.oof_logits / base_temperature) + weight * votes
+        fused = log_softmax(fit.oof_logits, base_temperature) + weight * votes
         head_accuracy = float(np.mean(fit.oof_logits.argmax(axis=1) == targets))
         fused_accuracy = float(np.mean(fused.argmax(axis=1) == targets))
         info = {"probe_vote_cv_accuracy": fused_accuracy, "probe_head_cv_accuracy": head_accuracy}
