@@ -26,7 +26,7 @@ from nlu_models.calibration import choose_oos_threshold, fit_temperature, log_so
 from nlu_models.data import SENTIMENT_LABELS, Example
 from nlu_models.encoder_export import export_encoder
 from nlu_models.neighbour_vote import NeighbourVoteHead, out_of_fold_votes
-from nlu_models.probe import ProbeFit, ProbeHead, ProbeTrainer, stratified_folds, unit_rows
+from nlu_models.probe import ProbeFit, ProbeHead, ProbeTrainer, stratified_folds
 from nlu_models.probe_classifier import ProbeClassifier
 from nlu_models.trainer import JointTrainer, TrainedClassifier, TrainingConfig, stratified_split
 
@@ -186,8 +186,7 @@ class ProbeFirstTrainer:
             logger.info("no nearest-neighbour vote: cross-validated accuracy %.4f with it, %.4f without",
                         fused_accuracy, head_accuracy)
             return fit.oof_logits, {"probe_vote_weight": 0.0, **info}
-        probe.intent_head = NeighbourVoteHead(fit.head, base_temperature, unit_rows(vectors).astype(np.float16),
-                                              targets.astype(np.int64), weight)
+        probe.intent_head = NeighbourVoteHead.over(fit.head, base_temperature, vectors, targets, weight)
         probe.intent_temperature = fit_temperature(fused, targets)
         return fused, {"probe_vote_weight": weight, **info, "probe_vote_memory_rows": int(len(targets))}
 
@@ -344,8 +343,8 @@ class ProbeFirstTrainer:
             head = trainer.fit(vectors[keep], [labels[i] for i in keep], probe.intents, cross_validate=False,
                                anchors=inputs.anchors, use_anchors=inputs.anchors_used).head
             if isinstance(served_head, NeighbourVoteHead):  # the probe compared is the one served: with its vote
-                head = NeighbourVoteHead(head, served_head.base_temperature, unit_rows(vectors[keep]).astype(np.float16),
-                                         np.array([index[labels[i]] for i in keep]), served_head.weight)
+                head = NeighbourVoteHead.over(head, served_head.base_temperature, vectors[keep],
+                                              np.array([index[labels[i]] for i in keep]), served_head.weight)
             probe_predicted += [probe.intents[int(p)] for p in head.logits(vectors[rows]).argmax(axis=1)]
             logger.info("comparison fold %d of %d: fine-tuning on %d examples", fold + 1, len(parts), len(train))
             finetuned_predicted += _predict(JointTrainer(cfg).fit(train, sentiment_examples), scored)
