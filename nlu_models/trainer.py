@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import random
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from transformers import AutoTokenizer
 from nlu_models.batching import collate, encode, length_bucketed_batches, seed_everything
 from nlu_models.calibration import choose_oos_penalty, choose_oos_threshold, fit_temperature, threshold_without_oos
 from nlu_models.data import SENTIMENT_LABELS, Example
+from nlu_models.head_init import class_prototypes, inverse_frequency_weights, probe_head, spherical_kmeans
 from nlu_models.losses import ClassWeightedCrossEntropy, distillation_loss
 from nlu_models.model import IntentSentimentModel
 from nlu_models.splits import MIN_EXAMPLES_TO_HOLD_OUT, macro_recall, stratified_split
@@ -124,19 +124,20 @@ class JointTrainer:
         train_targets = torch.tensor([intent_index[e.label] for e in train], device=self.device)
         sent_targets_all = torch.tensor([sentiment_index[e.label] for e in sent_train], dtype=torch.long, device=self.device)
 
-        intent_weights = self._class_weights([e.label for e in train], intents).to(self.device)
-        sentiment_weights = self._class_weights([e.label for e in sent_train], sentiments).to(self.device)
+        intent_weights = inverse_frequency_weights([e.label for e in train], intents).to(self.device)
+        sentiment_weights = inverse_frequency_weights([e.label for e in sent_train], sentiments).to(self.device)
         # Not nn.CrossEntropyLoss: with class weights its label smoothing favours rare classes (see losses).
         intent_loss = ClassWeightedCrossEntropy(intent_weights, cfg.label_smoothing)
         sentiment_loss = ClassWeightedCrossEntropy(sentiment_weights)
 
         # Linear probing: heads first, on frozen embeddings (cheap: one encoder pass).
         train_vectors = self._embed_all(model, train_ids, pad_id)
-        extra_init = self._cluster_centres(train_vectors[train_targets == oos_trained[0]], extra) if extra else None
-        model.intent_head.init_from_prototypes(self._prototypes(train_vectors, train_targets, len(intents)), extra_init)
-        self._probe(model.intent_head, train_vectors, train_targets, intent_loss)
+        extra_init = spherical_kmeans(train_vectors[train_targets == oos_trained[0]], extra, cfg.seed) if extra else None
+        model.intent_head.init_from_prototypes(class_prototypes(train_vectors, train_targets, len(intents)), extra_init)
+        probe_head(model.intent_head, train_vectors, train_targets, intent_loss, cfg.probe_steps)
         if sent_ids:
-            self._probe(model.sentiment_head, self._embed_all(model, sent_ids, pad_id), sent_targets_all, sentiment_loss)
+            probe_head(model.sentiment_head, self._embed_all(model, sent_ids, pad_id), sent_targets_all, sentiment_loss,
+                       cfg.probe_steps)
 
         trained = TrainedClassifier(model, tokenizer, intents, sentiments, 1.0, 1.0, 0.0, cfg)
         data = _FitData(train_ids, train_targets, sent_ids, sent_targets_all, pad_id, intent_loss, sentiment_loss,
@@ -379,52 +380,6 @@ class JointTrainer:
             rows = order[start : start + 128]
             out[rows] = model.embed(*collate([ids[i] for i in rows], pad_id, self.device)).float()
         return out
-
-    @staticmethod
-    def _prototypes(vectors: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
-        """Mean normalised embedding of each class."""
-        sums = torch.zeros(num_classes, vectors.shape[1], device=vectors.device)
-        counts = torch.zeros(num_classes, 1, device=vectors.device)
-        sums.index_add_(0, targets, nn.functional.normalize(vectors, dim=-1))
-        counts.index_add_(0, targets, torch.ones(len(targets), 1, device=vectors.device))
-        return sums / counts.clamp(min=1)
-
-    def _cluster_centres(self, vectors: torch.Tensor, k: int, iterations: int = 20) -> torch.Tensor:
-        """``k`` spherical k-means centres of ``vectors`` (seeded; fewer vectors than ``k`` repeat)."""
-        unit = nn.functional.normalize(vectors, dim=-1)
-        generator = torch.Generator().manual_seed(self.config.seed)
-        centres = unit[torch.randperm(len(unit), generator=generator)[:k].to(unit.device)]
-        if len(centres) < k:
-            centres = centres.repeat((k + len(centres) - 1) // len(centres), 1)[:k]
-        for _ in range(iterations):
-            assign = (unit @ centres.T).argmax(dim=1)
-            for j in range(k):
-                members = unit[assign == j]
-                if len(members):
-                    centres[j] = nn.functional.normalize(members.mean(dim=0), dim=0)
-        return centres
-
-    def _probe(self, head: nn.Module, vectors: torch.Tensor, targets: torch.Tensor, loss_fn: nn.Module) -> None:
-        """Train one head alone on frozen embeddings, full batch (milliseconds per step)."""
-        if self.config.probe_steps <= 0 or len(targets) == 0:
-            return
-        optimizer = torch.optim.AdamW(head.parameters(), lr=1e-2, weight_decay=0.0)
-        head.train()
-        with torch.enable_grad():
-            for _ in range(self.config.probe_steps):
-                optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(head(vectors), targets)
-                loss.backward()
-                optimizer.step()
-
-    @staticmethod
-    def _class_weights(labels: list[str], classes: list[str]) -> torch.Tensor:
-        """Inverse-frequency weights (mean 1) so small classes count as much as large ones."""
-        if not labels:
-            return torch.ones(len(classes))
-        counts = Counter(labels)
-        raw = np.array([len(labels) / (len(classes) * max(counts.get(c, 0), 1)) for c in classes], dtype=np.float32)
-        return torch.tensor(raw / raw.mean())
 
 
 def save_checkpoint(trained: TrainedClassifier, folder: Path) -> None:
