@@ -108,3 +108,9 @@ def escalation_blocks(handoff: dict[str, Any], customer: dict[str, Any] | None, 
         status = f"Resolved ({escape(str(handoff.get('resolution_label') or 'closed'))})."
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": status}]})
     return f"{who} needs a person: {status}", blocks
+
+
+def agent_signature(payload: dict[str, Any] | None) -> str:
+    """How an agent's message is signed in Slack: the agent's name and the team."""
+    agent = (payload or {}).get("agent") or {}
+    return f"{agent.get('name') or 'Agent'} · support team"

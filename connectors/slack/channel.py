@@ -31,6 +31,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.concurrency import run_in_threadpool
 
 from connectors.slack import blocks
+from connectors.slack.refs import CHANNEL, conversation_ref
+from connectors.slack.relay import SlackRelay
 from connectors.slack.slack_store import EscalationRecord, SlackStore
 from connectors.slack.token_cipher import TokenCipher
 from connectors.slack.workspace_store import SlackWorkspaceStore, WorkspaceRecord
@@ -43,23 +45,11 @@ from gateway.stores.feedback_store import FeedbackError
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "slack"
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
 
 
-def conversation_ref(team_id: str, channel: str, thread_ts: str | None) -> str:
-    """How a Slack conversation is addressed: a DM as a whole, a channel conversation by its thread."""
-    return f"{team_id}:{channel}" if thread_ts is None else f"{team_id}:{channel}:{thread_ts}"
-
-
-def parse_ref(ref: str) -> tuple[str, str, str | None]:
-    """``(team, channel, thread_ts or None)`` of a conversation reference."""
-    team, channel, *rest = ref.split(":", 2)
-    return team, channel, rest[0] if rest else None
-
-
 class SlackChannel:
-    """Bolt app, listeners and the relay that carries handoff events to Slack.
+    """Bolt app and its listeners; `run_relay` carries hub events to Slack (`connectors.slack.relay`).
 
     Args:
         services: The gateway's shared services.
@@ -105,10 +95,19 @@ class SlackChannel:
 
         return authorize
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> None:
+        """Run ``coro`` in the background; ``drain`` waits for it."""
         task = asyncio.create_task(coro)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+    def conversation_lock(self, conversation_id: str) -> asyncio.Lock:
+        """Held while a conversation's messages are posted, so they reach Slack in the gateway's order."""
+        return self._locks[conversation_id]
+
+    async def run_relay(self) -> None:
+        """Carry hub events to Slack (``SlackRelay``) until cancelled."""
+        await SlackRelay(self).run()
 
     async def drain(self) -> None:
         """Wait for background Slack work (tests, shutdown)."""
@@ -267,7 +266,7 @@ class SlackChannel:
         post_thread = thread or reply_thread
         client_id = event.get("client_msg_id") or event.get("ts")
         payload = {"title": title[:200]} if title else None
-        async with self._locks[conversation_id]:
+        async with self.conversation_lock(conversation_id):
             try:
                 turn = await services.router.handle_customer_message(
                     workspace.tenant_id, conversation_id, text, CHANNEL,
@@ -276,10 +275,10 @@ class SlackChannel:
                 await client.chat_postMessage(channel=channel, thread_ts=post_thread, text=f"Sorry: {exc.detail}.")
                 return
             for reply in turn.replies:
-                await self._post(client, channel, post_thread, reply.id, reply.text, reply.payload,
-                                 who=_agent_name(reply.payload) if reply.sender == Sender.AGENT else None)
+                await self.post(client, channel, post_thread, reply.id, reply.text, reply.payload,
+                                 who=blocks.agent_signature(reply.payload) if reply.sender == Sender.AGENT else None)
 
-    async def _post(self, client: AsyncWebClient, channel: str, thread: str | None, message_id: int,
+    async def post(self, client: AsyncWebClient, channel: str, thread: str | None, message_id: int,
                     text: str | None, payload: dict[str, Any] | None, who: str | None = None) -> None:
         """Post one gateway message, once."""
         if not await run_in_threadpool(self.store.claim_post, message_id, channel):
@@ -343,106 +342,7 @@ class SlackChannel:
         if channel:
             await self.client_for(workspace).chat_postEphemeral(channel=channel, user=body["user"]["id"], text=text)
 
-    # ---------------------------------------------------------------- relay
-    async def run_relay(self) -> None:
-        """Carry hub events to Slack: agent messages to Slack customers, escalations to agents' channels."""
-        with self.services.hub.tap() as events:
-            while True:
-                topic, event = await events.get()
-                self._spawn(self._relay_one(topic, event))
-
-    async def _relay_one(self, topic: str, event: dict[str, Any]) -> None:
-        try:
-            if topic.startswith("conversation:") and event.get("type") == "message":
-                await self._to_customer(topic.split(":", 1)[1], event["message"])
-            elif topic.startswith("agents:") and event.get("type") == "handoff":
-                await self._escalation_changed(topic.split(":", 1)[1], event["handoff"])
-            elif topic.startswith("agents:") and event.get("type") == "message" and event.get("conversation_id"):
-                await self._to_escalation_thread(topic.split(":", 1)[1], event["conversation_id"], event["message"])
-        except SlackApiError as exc:
-            logger.warning("Slack relay could not deliver an event of %s: %s", topic, exc.response.get("error"))
-        except Exception:  # noqa: BLE001 - one bad event must not stop the relay
-            logger.exception("Slack relay failed on an event of %s", topic)
-
-    async def _to_customer(self, conversation_id: str, message: dict[str, Any]) -> None:
-        """An agent / system / bot message of a Slack customer's conversation, posted in its place."""
-        where = await run_in_threadpool(self.services.conversations.external_ref, conversation_id)
-        if where is None or where[1] != CHANNEL or not where[2]:
-            return
-        team, channel, thread = parse_ref(where[2])
-        workspace = await run_in_threadpool(self.workspaces.get, team)
-        if workspace is None:
-            return
-        async with self._locks[conversation_id]:  # after the running turn has posted its own replies
-            who = _agent_name(message.get("payload")) if message.get("sender") == "agent" else None
-            await self._post(self.client_for(workspace), channel, thread, int(message["id"]), message.get("text"),
-                             message.get("payload"), who=who)
-
-    async def _escalation_changed(self, tenant_id: str, handoff: dict[str, Any]) -> None:
-        """Announce a queued handoff in the tenant's escalation channel, or update its announcement."""
-        existing = await run_in_threadpool(self.store.escalation, handoff["id"])
-        if existing is None:
-            if handoff.get("state") != "queued":
-                return
-            workspace = next((w for w in await run_in_threadpool(self.workspaces.for_tenant, tenant_id)
-                              if w.escalation_channel), None)
-            if workspace is None or not workspace.escalation_channel:
-                return
-            if not await run_in_threadpool(self.store.claim_escalation, handoff["id"], tenant_id,
-                                           handoff["conversation_id"], workspace.team_id, workspace.escalation_channel):
-                return
-            text, message_blocks = await self._escalation_view(tenant_id, handoff)
-            response = await self.client_for(workspace).chat_postMessage(
-                channel=workspace.escalation_channel, text=text, blocks=message_blocks)
-            await run_in_threadpool(self.store.escalation_posted, handoff["id"], response.get("ts"))
-            return
-        workspace = await run_in_threadpool(self.workspaces.get, existing.team_id)
-        if workspace is None or existing.ts is None:
-            return
-        text, message_blocks = await self._escalation_view(tenant_id, handoff)
-        await self.client_for(workspace).chat_update(channel=existing.channel, ts=existing.ts, text=text,
-                                                     blocks=message_blocks)
-
-    async def _escalation_view(self, tenant_id: str, handoff: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-        services = self.services
-        conversation_id = handoff["conversation_id"]
-        customer = await run_in_threadpool(services.conversations.customer, tenant_id, conversation_id)
-        recent = await run_in_threadpool(services.conversations.recent_customer_messages, tenant_id, conversation_id, 3)
-        agent_name = None
-        if handoff.get("agent_id"):
-            agent = await run_in_threadpool(services.agents.get, tenant_id, handoff["agent_id"])
-            agent_name = agent.display_name if agent else None
-        policy = await run_in_threadpool(services.handoff.policies.get, tenant_id)
-        return blocks.escalation_blocks(handoff, customer, [m.text or "" for m in reversed(recent)], agent_name=agent_name,
-                                        labels=list(policy.resolution_labels))
-
-    async def _to_escalation_thread(self, tenant_id: str, conversation_id: str, message: dict[str, Any]) -> None:
-        """What the customer (or a console agent) writes during a handoff, mirrored into its Slack thread."""
-        payload = message.get("payload") or {}
-        if message.get("sender") == "agent" and (payload.get("agent") or {}).get("via") == CHANNEL:
-            return  # written in that very thread
-        if message.get("sender") not in ("customer", "agent", "system"):
-            return
-        escalations = await run_in_threadpool(self.store.escalations_for_conversation, tenant_id, conversation_id)
-        open_handoff = await run_in_threadpool(self.services.handoff.handoffs.open_for_conversation, tenant_id,
-                                               conversation_id)
-        escalation = next((e for e in escalations if open_handoff is not None and e.handoff_id == open_handoff.id), None)
-        if escalation is None or escalation.ts is None:
-            return
-        workspace = await run_in_threadpool(self.workspaces.get, escalation.team_id)
-        if workspace is None:
-            return
-        agent_name = (payload.get("agent") or {}).get("name") or "Agent"
-        label = {"customer": "Customer", "system": "System"}.get(message["sender"]) or f"{agent_name} (console)"
-        text = f"*{label}:* {blocks.escape(message.get('text') or '')}"
-        await self.client_for(workspace).chat_postMessage(channel=escalation.channel, thread_ts=escalation.ts,
-                                                          text=text[:blocks.MAX_SECTION_CHARS])
-
 
 def _strip_mentions(event: dict[str, Any]) -> str:
     return _MENTION.sub("", event.get("text") or "").strip()
 
-
-def _agent_name(payload: dict[str, Any] | None) -> str:
-    agent = (payload or {}).get("agent") or {}
-    return f"{agent.get('name') or 'Agent'} · support team"
