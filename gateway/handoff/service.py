@@ -9,7 +9,6 @@ requests at once: conflicts surface as ``HandoffConflictError``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.db.models import Sender, utcnow
 from gateway.handoff.event_hub import EventHub, agents_topic, conversation_topic
-from gateway.handoff.policy import HandoffPolicy, HandoffPolicyStore, base_priority, effective_priority, estimate_wait
+from gateway.handoff.policy import HandoffPolicy, HandoffPolicyStore, base_priority
+from gateway.handoff.queue import HandoffQueue, QueueEntry, least_busy, serves, wait_text
 from gateway.handoff.states import HandoffConflictError, HandoffRuleError, HandoffState
 from gateway.handoff.triggers import HandoffRequest
 from gateway.rasa_client import DialogueEngine, RasaUnavailableError
@@ -35,23 +35,6 @@ BACK_TO_BOT = "/handoff_back_to_bot"
 WAITING_CHOICES = [{"title": "Leave a message", "payload": LEAVE_MESSAGE},
                    {"title": "Back to the assistant", "payload": BACK_TO_BOT}]
 MAX_NOTE_CHARS = 4000
-
-
-@dataclass(frozen=True)
-class QueueEntry:
-    """A queued handoff with its place in the queue."""
-
-    handoff: HandoffRecord
-    position: int
-    effective_priority: float
-    eta_s: int | None
-
-
-def _wait_text(position: int, eta_s: int | None) -> str:
-    if eta_s is None:
-        return f"You're number {position} in the queue. Nobody from the team is free this very moment; I'll tell you as soon as someone joins."
-    minutes = max(1, round(eta_s / 60))
-    return f"You're number {position} in the queue; the estimated wait is about {minutes} minute{'s' if minutes != 1 else ''}."
 
 
 class HandoffService:
@@ -76,6 +59,7 @@ class HandoffService:
         self._engine = engine
         self.on_transition: list[Any] = []  # callbacks (e.g. wake the webhook dispatcher)
         self.usage: Any = None  # gateway.billing.usage_service.UsageService: handoffs are a billable unit
+        self._queue = HandoffQueue(handoffs, agents)
 
     # ---------------------------------------------------------------- output
     async def _say(self, tenant_id: str, conversation_id: str, sender: Sender, text: str | None,
@@ -155,29 +139,16 @@ class HandoffService:
         position, eta = (entry.position, entry.eta_s) if entry else (1, None)
         said.append(await self._say(
             tenant_id, conversation_id, Sender.SYSTEM,
-            f"I'm connecting you with a person from our team. {_wait_text(position, eta)}",
+            f"I'm connecting you with a person from our team. {wait_text(position, eta)}",
             {"handoff": {"event": "queued", "position": position, "eta_s": eta}}, in_reply_to))
         await self.publish_positions(tenant_id, entries)
         return handoff, said
 
     # ----------------------------------------------------------------- queue
     async def queue(self, tenant_id: str, policy: HandoffPolicy | None = None) -> list[QueueEntry]:
-        """Queued handoffs in the order they will be served (priority with aging, then age)."""
+        """Queued handoffs in the order they will be served, with positions and estimated waits."""
         policy = policy or await run_in_threadpool(self.policies.get, tenant_id)
-        queued = await run_in_threadpool(lambda: self.handoffs.list(tenant_id, [HandoffState.QUEUED], limit=1000))
-        now = utcnow()
-        ranked = sorted(queued, key=lambda h: (-effective_priority(policy, h.priority, h.queued_at, now), h.queued_at))
-        agents = await run_in_threadpool(self.agents.list, tenant_id)
-        loads = await run_in_threadpool(self.handoffs.agent_loads, tenant_id)
-        mean_handle = await run_in_threadpool(self.handoffs.mean_handle_seconds, tenant_id)
-        entries = []
-        for index, handoff in enumerate(ranked, start=1):
-            team_agents = [a for a in agents if a.active and a.status == "online" and _serves(a, handoff.team)]
-            free = sum(max(0, a.capacity - loads.get(a.id, 0)) for a in team_agents)
-            estimate = estimate_wait(policy, index, free, len(team_agents), mean_handle)
-            entries.append(QueueEntry(handoff, index, effective_priority(policy, handoff.priority, handoff.queued_at, now),
-                                      int(estimate.total_seconds()) if estimate else None))
-        return entries
+        return await run_in_threadpool(self._queue.entries, tenant_id, policy, utcnow())
 
     async def publish_positions(self, tenant_id: str, entries: list[QueueEntry] | None = None) -> None:
         """Send every waiting customer their current place and estimated wait (``entries``: the queue,
@@ -214,12 +185,7 @@ class HandoffService:
                 loads = await run_in_threadpool(self.handoffs.agent_loads, tenant_id)
             if not any(a.active and a.status == "online" for a in agents):
                 break
-            candidates = sorted(
-                (a for a in agents if a.active and a.status == "online" and _serves(a, entry.handoff.team)
-                 and loads.get(a.id, 0) < a.capacity),
-                key=lambda a: (loads.get(a.id, 0) / a.capacity, loads.get(a.id, 0)),
-            )
-            for agent in candidates:
+            for agent in least_busy(agents, loads, entry.handoff.team):
                 try:
                     await self._assign(entry.handoff, agent, actor="system", reason="auto_assigned",
                                        expect=HandoffState.QUEUED)
@@ -253,7 +219,7 @@ class HandoffService:
             HandoffRuleError: Wrong team or capacity full.
         """
         handoff = await self._get(agent.tenant_id, handoff_id)
-        if not agent.at_least("supervisor") and not _serves(agent, handoff.team):
+        if not agent.at_least("supervisor") and not serves(agent, handoff.team):
             raise HandoffRuleError("wrong_team", f"this conversation is for the {handoff.team} team")
         updated = await self._assign(handoff, agent, actor=f"agent:{agent.id}", reason="claimed",
                                      expect=HandoffState.QUEUED)
@@ -425,7 +391,3 @@ class HandoffService:
             raise HandoffRuleError("not_in_handoff", "the bot owns this conversation; nobody can reply as an agent")
         return handoff
 
-
-def _serves(agent: AgentRecord, team: str | None) -> bool:
-    """Whether the agent works for this team (no team: anyone; supervisors: every team)."""
-    return team is None or team in agent.teams or agent.at_least("supervisor")
