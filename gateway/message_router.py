@@ -15,6 +15,7 @@ from gateway.errors import CodedError
 from gateway.handoff.states import HandoffState
 from gateway.handoff.triggers import HandoffRequest, requested_by_bot, streak_request, was_fallback
 from gateway.rasa_client import DialogueEngine, NoAssistantError, RasaUnavailableError
+from gateway.reply_merging import merge_custom_payloads, only_handoff_request
 from gateway.sentiment_trigger import NEGATIVE_SENTIMENT_INTENT, NegativeSentimentTrigger, is_negative
 from gateway.stores.conversation_store import (
     ConversationStore,
@@ -71,31 +72,6 @@ def _retrieve_exception(task: "asyncio.Future[Any]") -> None:
 
 class MessageRejectedError(CodedError, ValueError):
     """The message breaks an input rule (empty, too long); nothing was stored."""
-
-
-def merge_custom_payloads(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fold custom-only replies into the reply before them.
-
-    Rasa's output channels split one ``utter_message(text=…, buttons=…, json_message=…)`` into a
-    text message and a custom one; stored apart, the citations would be detached from the answer
-    they belong to (and the buttons would no longer be on the latest message).
-    """
-    merged: list[dict[str, Any]] = []
-    for message in messages:
-        content_keys = {k for k, v in message.items() if v and k not in ("recipient_id", "custom")}
-        if merged and not content_keys and isinstance(message.get("custom"), dict):
-            previous = merged[-1]
-            previous["custom"] = {**(previous.get("custom") or {}), **message["custom"]}
-            continue
-        merged.append(dict(message))
-    return merged
-
-
-def _only_handoff_request(reply: dict[str, Any]) -> bool:
-    """Whether a bot reply is nothing but the request for a person (no text, buttons or other payload)."""
-    content = {k for k, v in reply.items() if v and k not in ("recipient_id", "custom")}
-    custom = reply.get("custom")
-    return not content and isinstance(custom, dict) and set(custom) <= {"handoff"}
 
 
 @dataclass(frozen=True)
@@ -293,7 +269,7 @@ class MessageRouter:
         handoff_request = request or gateway_request
         replies: list[tuple[Sender, str | None, dict[str, Any] | None]] = []
         for reply in merge_custom_payloads(messages):
-            if handoff_request is not None and self._handoff is not None and _only_handoff_request(reply):
+            if handoff_request is not None and self._handoff is not None and only_handoff_request(reply):
                 continue  # a control message: the handoff's own message below is what the customer reads
             payload = {key: reply[key] for key in _PAYLOAD_KEYS if key in reply} or None
             if handed_over:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.message_router import merge_custom_payloads
+from gateway.reply_merging import merge_custom_payloads, only_handoff_request
 
 
 def test_custom_only_reply_joins_the_answer_before_it() -> None:
@@ -20,3 +20,10 @@ def test_custom_only_reply_joins_the_answer_before_it() -> None:
 
 def test_a_leading_custom_message_stays_alone() -> None:
     assert merge_custom_payloads([{"custom": {"a": 1}}, {"text": "hi"}]) == [{"custom": {"a": 1}}, {"text": "hi"}]
+
+
+def test_only_a_bare_handoff_request_counts_as_one() -> None:
+    assert only_handoff_request({"recipient_id": "c", "custom": {"handoff": {"reason": "asked"}}})
+    assert not only_handoff_request({"text": "A person will join.", "custom": {"handoff": {}}})
+    assert not only_handoff_request({"custom": {"handoff": {}, "citations": []}})
+    assert not only_handoff_request({"text": "hi"})
