@@ -25,17 +25,24 @@ class Chunk:
         text: The passage itself.
         url: Link of the passage (FAQ rows may have their own), else the document's.
         position: Order within the document.
+        alternatives: An FAQ entry's other phrasings of its question (each one a search key).
     """
 
     title: str
     text: str
     url: str | None
     position: int
+    alternatives: tuple[str, ...] = ()
 
     @property
     def content_hash(self) -> str:
-        """Hash of the normalised passage: the same passage twice in a tenant is stored once."""
-        normalised = re.sub(r"\s+", " ", self.search_text).strip().lower()
+        """Hash of the normalised passage: the same passage twice in a tenant is stored once.
+
+        Alternative questions count too (new ones must be embedded); without any, the hash is the
+        passage's alone, as before they existed.
+        """
+        keyed = "\n".join([self.search_text, *self.alternatives])
+        normalised = re.sub(r"\s+", " ", keyed).strip().lower()
         return hashlib.sha256(normalised.encode()).hexdigest()
 
     @property
@@ -84,12 +91,13 @@ def chunk_document(document: ParsedDocument, max_chars: int = MAX_CHUNK_CHARS) -
         else:
             title = heading or document.title
         for piece in _split(section.text, max_chars):
-            chunks.append(Chunk(title[:500], piece, section.url or document.url, len(chunks)))
+            chunks.append(Chunk(title[:500], piece, section.url or document.url, len(chunks),
+                                section.alternatives if document.kind == "faq" else ()))
     # De-duplicate inside the document too (repeated boilerplate).
     seen: set[str] = set()
     unique = []
     for chunk in chunks:
         if chunk.content_hash not in seen:
             seen.add(chunk.content_hash)
-            unique.append(Chunk(chunk.title, chunk.text, chunk.url, len(unique)))
+            unique.append(Chunk(chunk.title, chunk.text, chunk.url, len(unique), chunk.alternatives))
     return unique

@@ -38,7 +38,13 @@ class ChunkRecord:
     text: str
     url: str | None
     source: str
-    kind: str = ""  # of its document: "faq" chunks get a question key
+    kind: str = ""  # of its document: "faq" chunks get question keys
+    alternatives: tuple[str, ...] = ()  # an FAQ entry's other phrasings of its question
+
+    @property
+    def questions(self) -> list[str]:
+        """The search keys of an FAQ chunk besides its text: its question, then its alternatives."""
+        return [self.title, *self.alternatives] if self.kind == "faq" else []
 
     @property
     def search_text(self) -> str:
@@ -139,7 +145,8 @@ class KnowledgeDocumentStore:
                     continue
                 existing.add(chunk.content_hash)
                 row = KnowledgeChunk(document_id=document.id, tenant_id=tenant_id, position=chunk.position, title=chunk.title,
-                                     text=chunk.text, url=chunk.url, content_hash=chunk.content_hash)
+                                     text=chunk.text, url=chunk.url, content_hash=chunk.content_hash,
+                                     alternatives=list(chunk.alternatives) or None)
                 session.add(row)
                 session.flush()
                 added.append((row.id, chunk))
@@ -184,7 +191,7 @@ class KnowledgeDocumentStore:
                 if not ids:
                     return []
                 query = query.where(KnowledgeChunk.id.in_(ids))
-            return [ChunkRecord(c.id, c.document_id, c.title, c.text, c.url, source, kind)
+            return [ChunkRecord(c.id, c.document_id, c.title, c.text, c.url, source, kind, tuple(c.alternatives or ()))
                     for c, source, kind in session.execute(query.order_by(KnowledgeChunk.id))]
 
     def tenant_exists(self, tenant_id: str) -> bool:

@@ -1,6 +1,7 @@
 """Turn uploaded files into structured documents: sections with headings, or FAQ pairs.
 
-Supported: Markdown, HTML, plain text, PDF, and FAQ lists as CSV or JSON (question, answer, url).
+Supported: Markdown, HTML, plain text, PDF, and FAQ lists as CSV or JSON (question, answer, url, and
+optionally ``alternatives``: other ways customers ask the same question).
 Every failure is a ``DocumentError`` with a reason a person can act on; nothing is half-parsed.
 """
 
@@ -14,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
+#: Alternative phrasings an FAQ entry may have, and their length: each is a search key of its own.
+MAX_ALTERNATIVES = 20
+MAX_QUESTION_CHARS = 500
 KINDS = {
     ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".txt": "text",
     ".pdf": "pdf", ".csv": "faq", ".json": "faq",
@@ -31,6 +35,7 @@ class Section:
     heading: str
     text: str
     url: str | None = None
+    alternatives: tuple[str, ...] = ()  # an FAQ entry's other phrasings of its question
 
 
 @dataclass
@@ -236,7 +241,8 @@ def _parse_faq(name: str, text: str) -> ParsedDocument:
             loaded = loaded.get("faqs") or loaded.get("items") or []
         if not isinstance(loaded, list) or not all(isinstance(r, dict) for r in loaded):
             raise DocumentError(f"{name}: expected a list of {{question, answer, url}} objects")
-        rows = [{str(k).lower(): str(v) for k, v in r.items() if v is not None} for r in loaded]
+        rows = [{str(k).lower(): "\n".join(map(str, v)) if isinstance(v, list) else str(v)
+                 for k, v in r.items() if v is not None} for r in loaded]
     else:
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames or not {"question", "answer"} <= {f.strip().lower() for f in reader.fieldnames}:
@@ -247,6 +253,28 @@ def _parse_faq(name: str, text: str) -> ParsedDocument:
         question, answer = row.get("question", "").strip(), row.get("answer", "").strip()
         if not question or not answer:
             raise DocumentError(f"{name}: FAQ entry {i} needs both a question and an answer")
-        sections.append(Section(question, answer, row.get("url", "").strip() or None))
+        sections.append(Section(question, answer, row.get("url", "").strip() or None,
+                                _alternatives(name, i, question, row.get("alternatives", ""))))
     title = Path(name).stem.replace("-", " ").replace("_", " ").capitalize()
     return ParsedDocument(name, "faq", title, sections)
+
+
+def _alternatives(name: str, entry: int, question: str, raw: str) -> tuple[str, ...]:
+    """An FAQ entry's alternative questions: a JSON list, or one text with ``|`` or line breaks between them.
+
+    Blank ones and repeats of the question are dropped; too many or too long ones are refused by entry.
+    """
+    seen = {question.casefold()}
+    alternatives = []
+    for part in re.split(r"[|\n]", raw or ""):
+        part = " ".join(part.split())
+        if not part or part.casefold() in seen:
+            continue
+        if len(part) > MAX_QUESTION_CHARS:
+            raise DocumentError(f"{name}: FAQ entry {entry} has an alternative question over {MAX_QUESTION_CHARS} characters")
+        seen.add(part.casefold())
+        alternatives.append(part)
+    if len(alternatives) > MAX_ALTERNATIVES:
+        raise DocumentError(f"{name}: FAQ entry {entry} has {len(alternatives)} alternative questions "
+                            f"(at most {MAX_ALTERNATIVES})")
+    return tuple(alternatives)

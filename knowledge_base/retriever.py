@@ -8,9 +8,9 @@ by shared words: on a held-out FAQ set the unanchored sum ranked below dense sea
 help centre can be worse served by the hybrid than by its dense part beyond a near-tie. ``rrf`` is
 reciprocal rank fusion (BM25 gets an equal vote, which costs accuracy on paraphrased questions).
 
-FAQ entries carry a second dense key, their question alone (``tenant_index.QUESTION_KEY_OFFSET``):
-a paraphrase close to the question raises the entry's cosine to the mean of its text's and its
-question's when that is higher than the text's alone (the plain maximum let single short questions
+FAQ entries carry more dense keys, their question alone and each alternative phrasing of it
+(``tenant_index.question_key``): a paraphrase close to one of them raises the entry's cosine to the
+mean of its text's and its best question key's when that is higher than the text's alone (the plain maximum let single short questions
 outrank better-matching entries: CLINC150-based FAQ, validation split, Recall@1 67.7 against 70.8).
 """
 
@@ -99,7 +99,10 @@ class HybridRetriever:
         for index_id, score in zip(ids[0].tolist(), scores[0].tolist()):
             if index_id >= 0:
                 chunk_id = chunk_of(int(index_id))
-                (question_scores if chunk_id != index_id else text_scores)[chunk_id] = float(score)
+                if chunk_id == index_id:
+                    text_scores[chunk_id] = float(score)
+                else:  # an FAQ entry's best-matching question key (its question or an alternative)
+                    question_scores[chunk_id] = max(float(score), question_scores.get(chunk_id, -1.0))
         dense = dict(text_scores)
         for chunk_id, question in question_scores.items():
             text = text_scores.get(chunk_id)

@@ -13,7 +13,7 @@ from knowledge_base.document_store import DocumentLimitError, DocumentRecord, Kn
 from knowledge_base.embedder import SentenceEmbedder
 from knowledge_base.parsers import KINDS, MAX_FILE_BYTES, DocumentError, parse_bytes, read_file
 from knowledge_base.retriever import HybridRetriever
-from knowledge_base.tenant_index import QUESTION_KEY_OFFSET, TenantIndexStore
+from knowledge_base.tenant_index import TenantIndexStore, question_key
 
 __all__ = ["Citation", "DocumentError", "IngestReport", "KnowledgeBase", "SearchAnswer", "UnknownTenantError"]
 
@@ -178,11 +178,13 @@ class KnowledgeBase:
             return IngestReport(source, "unchanged", existing.id, existing.chunk_count), {}, set()
         chunks = chunk_document(document)
         # Embed before touching SQL: if this fails, nothing stored changes. FAQ entries also get their
-        # question embedded alone (a second key of the same chunk).
-        faq = document.kind == "faq"
-        vectors = self.embedder.embed([c.search_text for c in chunks] + ([c.title for c in chunks] if faq else []))
+        # question and each alternative phrasing embedded alone (more keys of the same chunk).
+        keyed = [(c.content_hash, q) for c in chunks for q in (c.title, *c.alternatives)] if document.kind == "faq" else []
+        vectors = self.embedder.embed([c.search_text for c in chunks] + [q for _, q in keyed])
         by_hash = {c.content_hash: v for c, v in zip(chunks, vectors)}
-        question_by_hash = {c.content_hash: v for c, v in zip(chunks, vectors[len(chunks):])} if faq else {}
+        question_vectors: dict[str, list[tuple[np.ndarray, str]]] = {}
+        for (chunk_hash, question), vector in zip(keyed, vectors[len(chunks):]):
+            question_vectors.setdefault(chunk_hash, []).append((vector, question))
         result = self.store.replace_document(tenant, source, document.title, url or document.url, document.kind,
                                              content_hash, chunks, document_limit)
         if result.unchanged:
@@ -190,8 +192,9 @@ class KnowledgeBase:
         status = "replaced" if existing is not None else "added"
         report = IngestReport(source, status, result.document.id, len(result.added), result.duplicates)
         upserts = {cid: (by_hash[c.content_hash], c.search_text) for cid, c in result.added}
-        upserts.update({cid + QUESTION_KEY_OFFSET: (question_by_hash[c.content_hash], c.title)
-                        for cid, c in result.added if c.content_hash in question_by_hash})
+        for cid, chunk in result.added:
+            for j, (vector, question) in enumerate(question_vectors.get(chunk.content_hash, [])):
+                upserts[question_key(cid, j)] = (vector, question)
         return report, upserts, set(result.removed)
 
     def delete(self, tenant: str, document: str) -> DocumentRecord | None:
@@ -207,9 +210,9 @@ class KnowledgeBase:
     def reindex(self, tenant: str, progress: bool = False) -> int:
         """Re-embed every chunk of a tenant from SQL and swap in a fresh index; returns the count."""
         chunks = self.store.chunks(tenant)
-        faq = [c for c in chunks if c.kind == "faq"]
-        texts = [c.search_text for c in chunks] + [c.title for c in faq]
-        ids = [c.id for c in chunks] + [c.id + QUESTION_KEY_OFFSET for c in faq]
+        keys = [(question_key(c.id, j), question) for c in chunks for j, question in enumerate(c.questions)]
+        texts = [c.search_text for c in chunks] + [question for _, question in keys]
+        ids = [c.id for c in chunks] + [key for key, _ in keys]
         vectors = self.embedder.embed(texts, progress=progress)
         self.indexes.replace_all(tenant, ids, vectors, texts)
         return len(chunks)

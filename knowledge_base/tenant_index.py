@@ -35,14 +35,20 @@ from knowledge_base.lexical_index import Bm25LexicalIndex
 from knowledge_base.vector_index import FaissVectorIndex
 
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-#: Index ids at or above this are extra keys of a chunk (id - QUESTION_KEY_OFFSET): an FAQ entry's
-#: question embedded on its own, so a customer's paraphrase is matched question to question.
+#: Index ids at or above this are extra keys of a chunk: an FAQ entry's question (and each of its
+#: alternative phrasings) embedded on its own, so a customer's paraphrase is matched question to
+#: question. Key ``j`` of chunk ``c`` has id ``c + (j + 1) · QUESTION_KEY_OFFSET``.
 QUESTION_KEY_OFFSET = 1 << 40
+
+
+def question_key(chunk_id: int, index: int = 0) -> int:
+    """Index id of a chunk's ``index``-th question key (0: the FAQ question itself)."""
+    return chunk_id + (index + 1) * QUESTION_KEY_OFFSET
 
 
 def chunk_of(index_id: int) -> int:
     """The chunk an index id belongs to (itself, or the chunk of a question key)."""
-    return index_id - QUESTION_KEY_OFFSET if index_id >= QUESTION_KEY_OFFSET else index_id
+    return index_id % QUESTION_KEY_OFFSET
 KEEP_VERSIONS = 3
 GRACE_SECONDS = 60.0
 

@@ -81,6 +81,32 @@ def test_faq_csv_and_json_make_one_chunk_per_pair_with_their_own_url() -> None:
     assert json_doc.sections[0].heading == "Q1?" and json_doc.sections[0].text == "A1."
 
 
+def test_faq_alternative_questions_from_csv_and_json_without_blanks_or_repeats() -> None:
+    csv_doc = parse_bytes("faq.csv", "question,answer,alternatives\n"
+                                     "Do you ship abroad?,Yes to 30 countries.,\"Can you send it to Spain? |  |"
+                                     " do you ship abroad?\nInternational  delivery?\"\n"
+                                     "Can I pay later?,Yes in three parts.,\n".encode())
+    assert csv_doc.sections[0].alternatives == ("Can you send it to Spain?", "International delivery?")
+    assert csv_doc.sections[1].alternatives == ()
+    json_doc = parse_bytes("faq.json", json.dumps([{"question": "Q1?", "answer": "A1.",
+                                                    "alternatives": ["First way?", "Second way?"]}]).encode())
+    assert json_doc.sections[0].alternatives == ("First way?", "Second way?")
+    [chunk] = chunk_document(json_doc)
+    assert chunk.alternatives == ("First way?", "Second way?")
+    # The alternatives are part of what the chunk is: a changed one makes a new chunk to embed.
+    [plain] = chunk_document(parse_bytes("faq.json", json.dumps([{"question": "Q1?", "answer": "A1."}]).encode()))
+    assert plain.content_hash != chunk.content_hash
+    assert plain.search_text == chunk.search_text  # the answer's own text does not change
+
+
+def test_faq_alternative_questions_are_bounded() -> None:
+    many = " | ".join(f"Way {i}?" for i in range(21))
+    with pytest.raises(DocumentError, match="entry 1 has 21 alternative questions"):
+        parse_bytes("faq.csv", f'question,answer,alternatives\nQ?,A.,"{many}"\n'.encode())
+    with pytest.raises(DocumentError, match="entry 2 has an alternative question over 500"):
+        parse_bytes("faq.csv", f'question,answer,alternatives\nQ?,A.,\nR?,B.,{"x" * 501}\n'.encode())
+
+
 def test_long_sections_are_split_at_paragraphs_and_sentences() -> None:
     body = "\n\n".join(f"Paragraph {i}. " + "This sentence is filler text. " * 12 for i in range(6))
     chunks = chunk_document(parse_bytes("long.md", f"# Long\n\n{body}".encode()))

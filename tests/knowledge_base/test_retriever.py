@@ -84,3 +84,22 @@ def test_a_question_key_lifts_its_faq_entry(tmp_path: Path) -> None:
     store.apply("t", deletes={2})
     after = store.snapshot("t")
     assert after is not None and set(after.ids.tolist()) == {1}
+
+
+def test_an_faq_entry_counts_its_best_question_key_once(tmp_path: Path) -> None:
+    from knowledge_base.tenant_index import chunk_of, question_key
+
+    store = TenantIndexStore(tmp_path, 2)
+    unit = lambda v: np.array(v, np.float32) / np.linalg.norm(v)  # noqa: E731
+    # Entry 2's question is far from the query, its second alternative (key 2) matches it exactly.
+    store.apply("t", {1: (unit([0.8, 0.6]), "entry one"), 2: (unit([0.7, 0.71]), "entry two"),
+                      question_key(2, 0): (unit([0, 1]), "question"), question_key(2, 1): (unit([0.5, 0.5]), "alt one"),
+                      question_key(2, 2): (unit([1, 0]), "alt two")})
+    snap = store.snapshot("t")
+    assert snap is not None and {chunk_of(i) for i in snap.ids.tolist()} == {1, 2}
+    ranking = HybridRetriever().rank(snap, unit([1, 0]), "zzz", 3, mode="dense")
+    assert [c.chunk_id for c in ranking.chunks] == [2, 1]
+    assert ranking.chunks[0].dense_score == pytest.approx((0.7 / np.hypot(0.7, 0.71) + 1) / 2, abs=1e-5)
+    store.apply("t", deletes={2})  # every key goes with its chunk
+    after = store.snapshot("t")
+    assert after is not None and set(after.ids.tolist()) == {1}

@@ -147,6 +147,37 @@ def test_faq_entries_get_a_question_key_that_follows_them(kb: KnowledgeBase, tmp
     assert kb.indexes.snapshot("northwind").size == 0
 
 
+def test_faq_alternative_questions_are_keys_of_their_entry_through_reindex_edit_and_delete(
+        kb: KnowledgeBase, tmp_path: Path) -> None:
+    from knowledge_base.tenant_index import chunk_of, question_key
+
+    faq = tmp_path / "faq.csv"
+    faq.write_text("question,answer,alternatives\n"
+                   "Can I change my delivery address?,\"Yes, until the parcel ships: open the order and edit it.\","
+                   "\"I moved house, where will my parcel go? | Ship it to my office instead\"\n"
+                   "Do you gift wrap?,We wrap any item for 3 EUR at checkout.,\n")
+    kb.ingest_paths("northwind", [faq])
+    [entry] = [c for c in kb.store.chunks("northwind") if c.title == "Can I change my delivery address?"]
+    assert entry.alternatives == ("I moved house, where will my parcel go?", "Ship it to my office instead")
+    ids = kb.indexes.snapshot("northwind").ids.tolist()
+    assert {question_key(entry.id, j) for j in range(3)} <= set(ids)
+    assert len(ids) == 2 + 3 + 1  # two texts, three keys of the entry, one of the other
+    answer = kb.search("northwind", "please ship it to my office instead")
+    assert answer.answerable and answer.results[0].chunk_id == entry.id
+    assert {chunk_of(i) for i in ids} == {c.id for c in kb.store.chunks("northwind")}
+    kb.reindex("northwind")
+    assert sorted(kb.indexes.snapshot("northwind").ids.tolist()) == sorted(ids)
+    # Changing only an alternative re-embeds that entry (new keys), the other entry is kept as it was.
+    faq.write_text(faq.read_text().replace("Ship it to my office instead", "Send it to my mother's address"))
+    [report] = kb.ingest_paths("northwind", [faq])
+    assert report.status == "replaced"
+    answer = kb.search("northwind", "could you send it to my mother's address?")
+    assert answer.results[0].title == "Can I change my delivery address?"
+    assert len(kb.indexes.snapshot("northwind").ids) == 6
+    kb.delete("northwind", "faq.csv")
+    assert kb.indexes.snapshot("northwind").size == 0
+
+
 def test_reindex_rebuilds_from_sql(help_centre: KnowledgeBase) -> None:
     count = help_centre.reindex("northwind")
     assert count == sum(d.chunk_count for d in help_centre.list_documents("northwind"))
