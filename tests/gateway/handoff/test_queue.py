@@ -173,3 +173,29 @@ def test_auto_assign_fills_every_free_seat_reading_the_agents_once(
     assert queued[4].state == HandoffState.QUEUED
     # The queue's estimate, the assignments, the positions published after them: not once per handoff.
     assert len(reads) == 3
+
+
+def _agent(name: str, *, teams: tuple[str, ...] = ("general",), capacity: int = 2, status: str = "online",
+           active: bool = True, role: str = "agent") -> AgentRecord:
+    return AgentRecord(name, "acme", f"{name}@acme.test", name, role, teams, capacity, status, active)
+
+
+def test_least_busy_offers_free_online_agents_of_the_team_by_share_of_capacity() -> None:
+    from gateway.handoff.queue import least_busy, serves
+
+    agents = [_agent("full", capacity=1), _agent("half", capacity=4), _agent("idle", capacity=1),
+              _agent("away", status="away"), _agent("gone", active=False), _agent("billing", teams=("billing",)),
+              _agent("boss", teams=(), role="supervisor")]
+    loads = {"full": 1, "half": 2}
+    assert [a.id for a in least_busy(agents, loads, "general")] == ["idle", "boss", "half"]
+    assert [a.id for a in least_busy(agents, loads, "billing")] == ["billing", "boss"]
+    assert {a.id for a in least_busy(agents, loads, None)} == {"idle", "boss", "half", "billing"}
+    assert serves(agents[0], None) and not serves(agents[5], "general") and serves(agents[6], "anything")
+
+
+def test_wait_text_counts_minutes_or_says_nobody_is_free() -> None:
+    from gateway.handoff.queue import wait_text
+
+    assert wait_text(3, 90) == "You're number 3 in the queue; the estimated wait is about 2 minutes."
+    assert "about 1 minute." in wait_text(1, 10)
+    assert "Nobody from the team is free" in wait_text(2, None)
