@@ -31,10 +31,14 @@ def serves(agent: AgentRecord, team: str | None) -> bool:
     return team is None or team in agent.teams or agent.at_least("supervisor")
 
 
+def on_duty(agents: list[AgentRecord], team: str | None = None) -> list[AgentRecord]:
+    """Active, online agents who serve ``team`` (no team: every active, online agent)."""
+    return [a for a in agents if a.active and a.status == "online" and serves(a, team)]
+
+
 def least_busy(agents: list[AgentRecord], loads: dict[str, int], team: str | None) -> list[AgentRecord]:
     """Online agents of ``team`` with a free seat, least loaded first (share of capacity, then count)."""
-    return sorted((a for a in agents if a.active and a.status == "online" and serves(a, team)
-                   and loads.get(a.id, 0) < a.capacity),
+    return sorted((a for a in on_duty(agents, team) if loads.get(a.id, 0) < a.capacity),
                   key=lambda a: (loads.get(a.id, 0) / a.capacity, loads.get(a.id, 0)))
 
 
@@ -68,7 +72,7 @@ class HandoffQueue:
         mean_handle = self.handoffs.mean_handle_seconds(tenant_id)
         entries = []
         for index, handoff in enumerate(ranked, start=1):
-            team_agents = [a for a in agents if a.active and a.status == "online" and serves(a, handoff.team)]
+            team_agents = on_duty(agents, handoff.team)
             free = sum(max(0, a.capacity - loads.get(a.id, 0)) for a in team_agents)
             estimate = estimate_wait(policy, index, free, len(team_agents), mean_handle)
             entries.append(QueueEntry(handoff, index, effective_priority(policy, handoff.priority, handoff.queued_at, now),

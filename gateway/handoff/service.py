@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.db.models import Sender, utcnow
 from gateway.handoff.event_hub import EventHub, agents_topic, conversation_topic
 from gateway.handoff.policy import HandoffPolicy, HandoffPolicyStore, base_priority
-from gateway.handoff.queue import HandoffQueue, QueueEntry, least_busy, serves, wait_text
+from gateway.handoff.queue import HandoffQueue, QueueEntry, least_busy, on_duty, serves, wait_text
 from gateway.handoff.states import HandoffConflictError, HandoffRuleError, HandoffState
 from gateway.handoff.triggers import HandoffRequest
 from gateway.rasa_client import DialogueEngine, RasaUnavailableError
@@ -183,7 +183,7 @@ class HandoffService:
             if agents is None:
                 agents = await run_in_threadpool(self.agents.list, tenant_id)
                 loads = await run_in_threadpool(self.handoffs.agent_loads, tenant_id)
-            if not any(a.active and a.status == "online" for a in agents):
+            if not on_duty(agents):
                 break
             for agent in least_busy(agents, loads, entry.handoff.team):
                 try:
@@ -219,7 +219,7 @@ class HandoffService:
             HandoffRuleError: Wrong team or capacity full.
         """
         handoff = await self._get(agent.tenant_id, handoff_id)
-        if not agent.at_least("supervisor") and not serves(agent, handoff.team):
+        if not serves(agent, handoff.team):  # supervisors serve every team
             raise HandoffRuleError("wrong_team", f"this conversation is for the {handoff.team} team")
         updated = await self._assign(handoff, agent, actor=f"agent:{agent.id}", reason="claimed",
                                      expect=HandoffState.QUEUED)
