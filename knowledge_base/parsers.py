@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 #: Alternative phrasings an FAQ entry may have, and their length: each is a search key of its own.
@@ -231,7 +232,7 @@ def _parse_pdf(name: str, data: bytes) -> ParsedDocument:
 
 
 def _parse_faq(name: str, text: str) -> ParsedDocument:
-    rows: list[dict[str, str]]
+    rows: list[dict[str, Any]]
     if name.lower().endswith(".json"):
         try:
             loaded = json.loads(text)
@@ -241,8 +242,9 @@ def _parse_faq(name: str, text: str) -> ParsedDocument:
             loaded = loaded.get("faqs") or loaded.get("items") or []
         if not isinstance(loaded, list) or not all(isinstance(r, dict) for r in loaded):
             raise DocumentError(f"{name}: expected a list of {{question, answer, url}} objects")
-        rows = [{str(k).lower(): "\n".join(map(str, v)) if isinstance(v, list) else str(v)
-                 for k, v in r.items() if v is not None} for r in loaded]
+        # A JSON list of alternatives stays a list: each item is one question, whatever it contains.
+        rows = [{str(k).lower(): [str(x) for x in v] if isinstance(v, list) and str(k).lower() == "alternatives"
+                 else str(v) for k, v in r.items() if v is not None} for r in loaded]
     else:
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames or not {"question", "answer"} <= {f.strip().lower() for f in reader.fieldnames}:
@@ -259,14 +261,14 @@ def _parse_faq(name: str, text: str) -> ParsedDocument:
     return ParsedDocument(name, "faq", title, sections)
 
 
-def _alternatives(name: str, entry: int, question: str, raw: str) -> tuple[str, ...]:
+def _alternatives(name: str, entry: int, question: str, raw: str | list[str]) -> tuple[str, ...]:
     """An FAQ entry's alternative questions: a JSON list, or one text with ``|`` or line breaks between them.
 
     Blank ones and repeats of the question are dropped; too many or too long ones are refused by entry.
     """
     seen = {question.casefold()}
     alternatives = []
-    for part in re.split(r"[|\n]", raw or ""):
+    for part in raw if isinstance(raw, list) else re.split(r"[|\n]", raw or ""):
         part = " ".join(part.split())
         if not part or part.casefold() in seen:
             continue

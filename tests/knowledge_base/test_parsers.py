@@ -91,6 +91,9 @@ def test_faq_alternative_questions_from_csv_and_json_without_blanks_or_repeats()
     json_doc = parse_bytes("faq.json", json.dumps([{"question": "Q1?", "answer": "A1.",
                                                     "alternatives": ["First way?", "Second way?"]}]).encode())
     assert json_doc.sections[0].alternatives == ("First way?", "Second way?")
+    listed = parse_bytes("faq.json", json.dumps([{"question": "Q?", "answer": "A.",
+                                                  "alternatives": ["Plan A | plan B: which?", " ", "q?"]}]).encode())
+    assert listed.sections[0].alternatives == ("Plan A | plan B: which?",)  # a list item is one question, whole
     [chunk] = chunk_document(json_doc)
     assert chunk.alternatives == ("First way?", "Second way?")
     # The alternatives are part of what the chunk is: a changed one makes a new chunk to embed.
