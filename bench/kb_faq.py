@@ -150,9 +150,10 @@ def run(data: Path, split: str = "test") -> dict[str, Any]:
         kb.ingest_paths("faq", [write_faq(folder, train, other)])
         key_of_chunk = {c.id: c.url.rsplit("/", 1)[-1] for c in kb.store.chunks("faq")}
         queries = [(text, intent) for intent in other for text in held[intent]]
+        faq_off_topic = oos + [t for i in banking for t in held[i]]
         results["faq"] = {"entries": len(other), "queries": len(queries),
                           "modes": retrieval(kb, "faq", queries, key_of_chunk),
-                          **_answerability(kb, "faq", [q for q, _ in queries], oos + [t for i in banking for t in held[i]])}
+                          **_answerability(kb, "faq", [q for q, _ in queries], faq_off_topic)}
         results["faq_alternatives"] = {}
         for questions in ALTERNATIVES:  # the same help centre, each entry with more ways of asking it
             sub = folder / f"faq-{questions}"
@@ -162,8 +163,7 @@ def run(data: Path, split: str = "test") -> dict[str, Any]:
             keys = {c.id: c.url.rsplit("/", 1)[-1] for c in kb_q.store.chunks("faq")}
             modes = retrieval(kb_q, "faq", queries, keys, ("dense + question keys", "hybrid (product)"))
             results["faq_alternatives"][str(questions)] = {
-                "modes": modes, **_answerability(kb_q, "faq", [q for q, _ in queries],
-                                                 oos + [t for i in banking for t in held[i]])}
+                "modes": modes, **_answerability(kb_q, "faq", [q for q, _ in queries], faq_off_topic)}
         (folder / "articles").mkdir()
         articles = _kb(folder / "articles", "bank")
         articles.ingest_paths("bank", [ARTICLES])

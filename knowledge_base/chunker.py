@@ -16,6 +16,14 @@ def search_text(title: str, text: str) -> str:
     return f"{title}\n{text}"
 
 
+def question_texts(kind: str, title: str, alternatives: tuple[str, ...]) -> list[str]:
+    """The texts an FAQ chunk is also found by, each embedded alone: its question, then its alternatives.
+
+    Chunks of other kinds have none (their title is a heading path, not something a customer asks).
+    """
+    return [title, *alternatives] if kind == "faq" else []
+
+
 @dataclass(frozen=True)
 class Chunk:
     """A passage ready to embed and index.

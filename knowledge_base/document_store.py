@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import KnowledgeChunk, KnowledgeDocument, Tenant, utcnow
 from gateway.stores.tenant_store import TenantStore
-from knowledge_base.chunker import Chunk, search_text
+from knowledge_base.chunker import Chunk, question_texts, search_text
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class ChunkRecord:
     @property
     def questions(self) -> list[str]:
         """The search keys of an FAQ chunk besides its text: its question, then its alternatives."""
-        return [self.title, *self.alternatives] if self.kind == "faq" else []
+        return question_texts(self.kind, self.title, self.alternatives)
 
     @property
     def search_text(self) -> str:

@@ -10,8 +10,9 @@ reciprocal rank fusion (BM25 gets an equal vote, which costs accuracy on paraphr
 
 FAQ entries carry more dense keys, their question alone and each alternative phrasing of it
 (``tenant_index.question_key``): a paraphrase close to one of them raises the entry's cosine to the
-mean of its text's and its best question key's when that is higher than the text's alone (the plain maximum let single short questions
-outrank better-matching entries: CLINC150-based FAQ, validation split, Recall@1 67.7 against 70.8).
+mean of its text's and its best question key's when that is higher than the text's alone (the plain
+maximum let single short questions outrank better-matching entries: CLINC150-based FAQ, validation
+split, Recall@1 67.7 against 70.8).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge_base.chunker import chunk_document
+from knowledge_base.chunker import chunk_document, question_texts
 from knowledge_base.document_store import DocumentLimitError, DocumentRecord, KnowledgeDocumentStore, UnknownTenantError
 from knowledge_base.embedder import SentenceEmbedder
 from knowledge_base.parsers import KINDS, MAX_FILE_BYTES, DocumentError, parse_bytes, read_file
@@ -179,7 +179,7 @@ class KnowledgeBase:
         chunks = chunk_document(document)
         # Embed before touching SQL: if this fails, nothing stored changes. FAQ entries also get their
         # question and each alternative phrasing embedded alone (more keys of the same chunk).
-        keyed = [(c.content_hash, q) for c in chunks for q in (c.title, *c.alternatives)] if document.kind == "faq" else []
+        keyed = [(c.content_hash, q) for c in chunks for q in question_texts(document.kind, c.title, c.alternatives)]
         vectors = self.embedder.embed([c.search_text for c in chunks] + [q for _, q in keyed])
         by_hash = {c.content_hash: v for c, v in zip(chunks, vectors)}
         question_vectors: dict[str, list[tuple[np.ndarray, str]]] = {}

@@ -49,6 +49,8 @@ def question_key(chunk_id: int, index: int = 0) -> int:
 def chunk_of(index_id: int) -> int:
     """The chunk an index id belongs to (itself, or the chunk of a question key)."""
     return index_id % QUESTION_KEY_OFFSET
+
+
 KEEP_VERSIONS = 3
 GRACE_SECONDS = 60.0
 
