@@ -30,6 +30,17 @@ def test_report_lists_modes_and_answer_rates(tmp_path: Path) -> None:
     assert "| bm25 | 50.00 | 0.6000 |" in text and "| 90.0 % | 4.0 % |" in text and "| 96.0 % | 3.0 % |" in text
 
 
+def test_another_encoders_report_is_written_beside_the_products(tmp_path: Path) -> None:
+    results = {"commit": "abc", "split": "test", "encoder": "all-mpnet-base-v2",
+               "faq": {"entries": 2, "queries": 4, "modes": {}, "in_domain_answered": 0.9, "off_topic_answered": 0.04,
+                       "off_topic_queries": 10},
+               "articles": {"in_domain_queries": 5, "off_topic_queries": 6, "in_domain_answered": 0.96,
+                            "off_topic_answered": 0.03}}
+    write_report(results, tmp_path, "kb_faq_all-mpnet-base-v2")
+    assert not (tmp_path / "kb_faq.md").exists()
+    assert "encoder all-mpnet-base-v2" in (tmp_path / "kb_faq_all-mpnet-base-v2.md").read_text()
+
+
 def test_the_frontier_says_what_any_threshold_could_do() -> None:
     import numpy as np
 
