@@ -13,6 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 #: is trusted: a database restart takes longer, and a connection that still dies mid-statement makes
 #: SQLAlchemy drop every pooled connection opened before the failure (so one request fails, not many).
 PING_AFTER_IDLE_S = 1.0
+#: Connections the autocommit engine keeps open, and how many more it may open under load.
+AUTOCOMMIT_POOL_SIZE = 4
+AUTOCOMMIT_POOL_OVERFLOW = 4
 
 
 def create_db_engine(database_url: str) -> Engine:
@@ -91,4 +94,28 @@ def single_read_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Sessio
     engine = sessions.kw["bind"]
     if engine.dialect.name == "sqlite":
         return sessions  # in-process: no round trip to save, and switching modes costs more than it saves
-    return sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+    return sessionmaker(autocommit_engine(engine), expire_on_commit=False)
+
+
+def autocommit_engine(engine: Engine) -> Engine:
+    """The one autocommit engine beside ``engine``: its own small pool, disposed with it.
+
+    psycopg prepares a statement on the server once a connection has run it five times, which
+    saves PostgreSQL parsing and planning it again (most of a hot statement's cost). But every
+    ``ROLLBACK`` throws a connection's prepared statements away, and a pool shared with
+    transactional sessions sees one whenever such a session closes without writing, so the hot
+    statements were never prepared. Connections that only ever run autocommit statements never roll
+    back; most-recently-used first keeps the busy few warm.
+    """
+    sibling = engine.__dict__.get("_switchboard_autocommit")
+    if sibling is None:
+        sibling = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_use_lifo=True,
+                                pool_size=AUTOCOMMIT_POOL_SIZE, max_overflow=AUTOCOMMIT_POOL_OVERFLOW)
+        _ping_when_idle(sibling)
+        engine.__dict__["_switchboard_autocommit"] = sibling
+
+        @event.listens_for(engine, "engine_disposed")
+        def _dispose_sibling(_engine: Engine) -> None:
+            sibling.dispose()
+
+    return sibling

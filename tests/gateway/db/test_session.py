@@ -75,3 +75,31 @@ def test_a_dropped_connection_used_at_once_fails_one_statement_only(engine: Engi
     with pytest.raises(Exception):  # trusted (used a moment ago): this statement meets the dead connection
         _backend_pid(engine)
     assert _backend_pid(engine) != dropped  # and the pool has already let it go
+
+
+def test_one_statement_reads_keep_their_prepared_statements_while_transactions_roll_back(engine: Engine) -> None:
+    sessions = db_session.create_session_factory(engine)
+    reads = db_session.single_read_sessions(sessions)
+    assert reads.kw["bind"] is db_session.single_read_sessions(sessions).kw["bind"]  # one sibling per engine
+    with sessions() as session:  # the schema, for a real statement
+        session.execute(text("CREATE TABLE tenants_probe (id text PRIMARY KEY)"))
+        session.commit()
+    for _ in range(7):  # psycopg prepares a statement on its fifth run on a connection
+        with reads() as session:
+            session.execute(text("SELECT id FROM tenants_probe WHERE id = :id"), {"id": "acme"}).all()
+        with sessions() as session:  # a transactional read: closing it rolls back
+            session.execute(text("SELECT 1")).all()
+    with reads() as session:
+        prepared = session.execute(text("SELECT count(*) FROM pg_prepared_statements "
+                                        "WHERE statement LIKE '%tenants_probe%'")).scalar_one()
+    assert prepared == 1
+
+
+def test_the_autocommit_sibling_is_disposed_with_its_engine(engine: Engine) -> None:
+    reads = db_session.single_read_sessions(db_session.create_session_factory(engine))
+    with reads() as session:
+        assert session.execute(text("SELECT 1")).scalar_one() == 1
+    sibling = reads.kw["bind"]
+    assert sibling.pool.checkedin() == 1
+    engine.dispose()
+    assert sibling.pool.checkedin() == 0
