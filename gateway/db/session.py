@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ PING_AFTER_IDLE_S = 1.0
 #: Connections the autocommit engine keeps open, and how many more it may open under load.
 AUTOCOMMIT_POOL_SIZE = 4
 AUTOCOMMIT_POOL_OVERFLOW = 4
+_SIBLINGS_LOCK = threading.Lock()
 
 
 def create_db_engine(database_url: str) -> Engine:
@@ -107,15 +109,21 @@ def autocommit_engine(engine: Engine) -> Engine:
     statements were never prepared. Connections that only ever run autocommit statements never roll
     back; most-recently-used first keeps the busy few warm.
     """
-    sibling = engine.__dict__.get("_switchboard_autocommit")
-    if sibling is None:
-        sibling = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_use_lifo=True,
-                                pool_size=AUTOCOMMIT_POOL_SIZE, max_overflow=AUTOCOMMIT_POOL_OVERFLOW)
-        _ping_when_idle(sibling)
-        engine.__dict__["_switchboard_autocommit"] = sibling
+    with _SIBLINGS_LOCK:  # stores are built at start-up, but two built at once must still share one
+        sibling = engine.__dict__.get("_switchboard_autocommit")
+        if sibling is None:
+            sibling = _new_autocommit_engine(engine)
+            engine.__dict__["_switchboard_autocommit"] = sibling
+    return sibling
 
-        @event.listens_for(engine, "engine_disposed")
-        def _dispose_sibling(_engine: Engine) -> None:
-            sibling.dispose()
+
+def _new_autocommit_engine(engine: Engine) -> Engine:
+    sibling = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_use_lifo=True,
+                            pool_size=AUTOCOMMIT_POOL_SIZE, max_overflow=AUTOCOMMIT_POOL_OVERFLOW)
+    _ping_when_idle(sibling)
+
+    @event.listens_for(engine, "engine_disposed")
+    def _dispose_sibling(_engine: Engine) -> None:
+        sibling.dispose()
 
     return sibling
