@@ -86,12 +86,14 @@ def create_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def single_read_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
-    """Sessions for reads of one statement: each statement runs outside a transaction.
+    """Sessions whose every statement is its own transaction (autocommit on PostgreSQL).
 
-    A read in a normal session costs two more round trips on PostgreSQL (``BEGIN`` before it,
-    ``ROLLBACK`` when the session closes); the hot per-turn lookups (widget key, who owns the
-    conversation, recent messages) each run one statement, so the transaction buys them nothing.
-    Never use these for writes or for reads that need several statements to see one snapshot.
+    A statement in a normal session costs two more round trips on PostgreSQL (``BEGIN`` before it,
+    ``ROLLBACK`` or ``COMMIT`` after); the hot per-turn lookups (widget key, who owns the
+    conversation, recent messages) and the one-statement writes of the PostgreSQL paths (a message
+    with its positions, a ledger batch) each run one statement, which is atomic by itself, so the
+    transaction buys them nothing. Never use these for work of several statements that must commit
+    or read together. On SQLite these are the normal sessions, so a write there still needs its commit.
     """
     engine = sessions.kw["bind"]
     if engine.dialect.name == "sqlite":
