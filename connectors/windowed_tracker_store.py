@@ -45,6 +45,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from connectors.tracker_memory import STORED_EVENTS_ATTR as _STORED
 from connectors.tracker_memory import TrackerMemory
+from connectors.tracker_statements import SAVED_COLUMNS, PreparedTrackerStatements, prepare_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -71,18 +72,6 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA secure_delete=ON")  # erased conversations do not linger in free pages
     cursor.close()
-
-
-#: The event columns a save writes, in the order of :func:`_insert_events_sql`'s arrays.
-_SAVED_COLUMNS = ("sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")
-
-
-def _insert_events_sql(table: str) -> str:
-    """PostgreSQL: insert a save's events from one array per column, returning their ids (in order)."""
-    columns = ", ".join(_SAVED_COLUMNS)
-    return (f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM unnest('
-            "%s::text[], %s::text[], %s::float8[], %s::text[], %s::text[], %s::text[]) "
-            f"WITH ORDINALITY AS e({columns}, n) ORDER BY n RETURNING id")
 
 
 def _pooled_engine(url: Any, pool_size: int, **options: Any) -> Any:
@@ -124,6 +113,9 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         # costs a SET round trip of its own.
         self._autocommit = _pooled_engine(self.engine.url, pool_size=2, isolation_level="AUTOCOMMIT")
         self._ensure_index()
+        # PostgreSQL: the turn's check and save as statements each connection prepares once.
+        self._statements = (PreparedTrackerStatements(self.SQLEvent.__tablename__, prepare=prepare_enabled())
+                            if self.engine.dialect.name == "postgresql" else None)
 
     def _ensure_index(self) -> None:
         """Create :data:`EVENT_INDEX` unless it exists (without it a window costs a scan of the conversation)."""
@@ -141,7 +133,8 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             # One statement outside a transaction: on PostgreSQL a session would add BEGIN and ROLLBACK
             # round trips to the turn's most common path.
             with self._autocommit.connect() as connection:
-                last_id = connection.execute(self._last_id_query(sender_id)).scalar()
+                last_id = (self._statements.newest_id(connection, sender_id) if self._statements is not None
+                           else connection.execute(self._last_id_query(sender_id)).scalar())
             held = self.memory.get(sender_id, last_id, self.domain)
             if held is not None:
                 return held
@@ -293,19 +286,14 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
                          "action_name": data.get("name"), "data": json.dumps(data)})
         self.memory.forget(tracker.sender_id)  # until the write is known to have landed
         table = self.SQLEvent.__table__
-        if self.engine.dialect.name == "postgresql":
+        if self._statements is not None:
             # One statement, atomic on its own, that also returns the ids: one round trip instead of
             # BEGIN, INSERT, the newest-id query and COMMIT. Turns of a conversation hold its lock, so the
             # newest id returned is the conversation's newest. The rows go as one array per column into
-            # a fixed statement (a multi-row VALUES was compiled anew for each save: half its time).
-            columns = [[row[name] for row in rows] for name in _SAVED_COLUMNS]
+            # a statement prepared once per connection (tracker_statements.py).
+            columns = [[row[name] for row in rows] for name in SAVED_COLUMNS]
             with self._autocommit.connect() as connection:
-                cursor = connection.connection.cursor()
-                try:
-                    cursor.execute(_insert_events_sql(table.name), columns)
-                    last_id = max(row[0] for row in cursor.fetchall())
-                finally:
-                    cursor.close()
+                last_id = max(self._statements.insert(connection, columns))
         else:
             with self.session_scope() as session:
                 # One multi-row insert instead of the ORM's one statement (and identity map) per event.

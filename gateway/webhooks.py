@@ -26,6 +26,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import WebhookDelivery, WebhookEndpoint, new_id, utcnow
+from gateway.db.session import single_read_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ class WebhookStore:
 
     def __init__(self, sessions: sessionmaker[Session], allow_private: bool = False) -> None:
         self._sessions = sessions
+        self._reads = single_read_sessions(sessions)  # one-statement reads: autocommit on PostgreSQL
         self.allow_private = allow_private
 
     def add(self, tenant_id: str, url: str) -> EndpointRecord:
@@ -147,7 +149,7 @@ class WebhookStore:
 
     def list(self, tenant_id: str) -> list[EndpointRecord]:
         """A tenant's endpoints (without secrets)."""
-        with self._sessions() as session:
+        with self._reads() as session:
             rows = session.execute(select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == tenant_id)).scalars()
             return [EndpointRecord(r.id, r.tenant_id, r.url, r.active) for r in rows]
 
@@ -162,7 +164,7 @@ class WebhookStore:
 
     def deliveries(self, tenant_id: str, limit: int = 100) -> list[dict[str, object]]:
         """Recent deliveries of a tenant (status, attempts, last error)."""
-        with self._sessions() as session:
+        with self._reads() as session:
             rows = session.execute(select(WebhookDelivery).where(WebhookDelivery.tenant_id == tenant_id)
                                    .order_by(WebhookDelivery.created_at.desc()).limit(limit)).scalars()
             return [{"id": r.id, "endpoint_id": r.endpoint_id, "event": r.event, "status": r.status,
@@ -175,7 +177,7 @@ class WebhookStore:
         at the same time.
         """
         now = utcnow()
-        with self._sessions() as session:
+        with self._reads() as session:
             candidates = session.execute(
                 select(WebhookDelivery.id).where(
                     WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import KnowledgeChunk, KnowledgeDocument, Tenant, utcnow
+from gateway.db.session import single_read_sessions
 from gateway.stores.tenant_store import TenantStore
 from knowledge_base.chunker import Chunk, question_texts, search_text
 
@@ -90,6 +91,7 @@ class KnowledgeDocumentStore:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._reads = single_read_sessions(sessions)  # one-statement reads: autocommit on PostgreSQL
         self._tenants = TenantStore(sessions)
 
     def replace_document(
@@ -167,13 +169,13 @@ class KnowledgeDocumentStore:
 
     def get_document(self, tenant_id: str, document_id_or_source: str) -> DocumentRecord | None:
         """One document of a tenant by id or source."""
-        with self._sessions() as session:
+        with self._reads() as session:
             document = self._find(session, tenant_id, document_id_or_source)
             return _record(document) if document else None
 
     def list_documents(self, tenant_id: str) -> list[DocumentRecord]:
         """A tenant's documents, by source."""
-        with self._sessions() as session:
+        with self._reads() as session:
             rows = session.execute(
                 select(KnowledgeDocument).where(KnowledgeDocument.tenant_id == tenant_id).order_by(KnowledgeDocument.source)
             ).scalars()
@@ -181,7 +183,7 @@ class KnowledgeDocumentStore:
 
     def chunks(self, tenant_id: str, ids: list[int] | None = None) -> list[ChunkRecord]:
         """Chunks of a tenant (all, or those of ``ids`` that still exist), with their source."""
-        with self._sessions() as session:
+        with self._reads() as session:
             query = (
                 select(KnowledgeChunk, KnowledgeDocument.source, KnowledgeDocument.kind)
                 .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)

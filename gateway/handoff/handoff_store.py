@@ -108,13 +108,13 @@ class HandoffStore:
     # ----------------------------------------------------------------- reads
     def get(self, tenant_id: str, handoff_id: str) -> HandoffRecord | None:
         """A handoff of the tenant, or None."""
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.get(Handoff, handoff_id)
             return _record(row) if row is not None and row.tenant_id == tenant_id else None
 
     def open_for_conversation(self, tenant_id: str, conversation_id: str) -> HandoffRecord | None:
         """The conversation's open handoff (queued, assigned or human), or None when the bot owns it."""
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.execute(
                 select(Handoff).where(
                     Handoff.tenant_id == tenant_id, Handoff.conversation_id == conversation_id,
@@ -125,7 +125,7 @@ class HandoffStore:
 
     def latest_for_conversation(self, tenant_id: str, conversation_id: str) -> HandoffRecord | None:
         """The conversation's most recent handoff, open or not."""
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.execute(
                 select(Handoff).where(Handoff.tenant_id == tenant_id, Handoff.conversation_id == conversation_id)
                 .order_by(Handoff.created_at.desc()).limit(1)
@@ -149,20 +149,20 @@ class HandoffStore:
             query = query.where(Handoff.state.in_([s.value for s in states]))
         if agent_id:
             query = query.where(Handoff.agent_id == agent_id)
-        with self._sessions() as session:
+        with self._reads() as session:
             rows = session.execute(query.order_by(Handoff.created_at.desc()).limit(limit)).scalars()
             return [_record(row) for row in rows]
 
     def tenants_with_queue(self) -> list[str]:
         """Tenants that have queued handoffs (for the periodic monitor)."""
-        with self._sessions() as session:
+        with self._reads() as session:
             return list(session.execute(
                 select(Handoff.tenant_id).where(Handoff.state == HandoffState.QUEUED.value).distinct()
             ).scalars())
 
     def agent_loads(self, tenant_id: str) -> dict[str, int]:
         """Open conversations per agent."""
-        with self._sessions() as session:
+        with self._reads() as session:
             rows = session.execute(
                 select(Handoff.agent_id, func.count()).where(
                     Handoff.tenant_id == tenant_id, Handoff.agent_id.is_not(None),
@@ -173,7 +173,7 @@ class HandoffStore:
 
     def mean_handle_seconds(self, tenant_id: str, last: int = 50) -> float | None:
         """Mean time from assignment to resolution over the last resolved handoffs."""
-        with self._sessions() as session:
+        with self._reads() as session:
             rows = session.execute(
                 select(Handoff.assigned_at, Handoff.resolved_at).where(
                     Handoff.tenant_id == tenant_id, Handoff.state == HandoffState.RESOLVED.value,
@@ -185,7 +185,7 @@ class HandoffStore:
 
     def transitions(self, tenant_id: str, conversation_id: str) -> list[TransitionRecord]:
         """Every handoff transition of a conversation, oldest first."""
-        with self._sessions() as session:
+        with self._reads() as session:
             rows = session.execute(
                 select(HandoffTransition).where(
                     HandoffTransition.tenant_id == tenant_id, HandoffTransition.conversation_id == conversation_id,
@@ -196,7 +196,7 @@ class HandoffStore:
 
     def notes(self, tenant_id: str, conversation_id: str) -> list[dict[str, Any]]:
         """Internal notes of a conversation, oldest first."""
-        with self._sessions() as session:
+        with self._reads() as session:
             rows = session.execute(
                 select(HandoffNote).where(HandoffNote.tenant_id == tenant_id,
                                           HandoffNote.conversation_id == conversation_id).order_by(HandoffNote.id)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.auth.passwords import check_password_strength, hash_password, verify_password
 from gateway.db.locks import lock_tenant
 from gateway.db.models import Agent, AgentSession, aware, utcnow
+from gateway.db.session import single_read_sessions
 
 ROLES = ("agent", "supervisor", "admin")
 STATUSES = ("online", "away", "offline")
@@ -90,6 +91,7 @@ class AgentStore:
     def __init__(self, sessions: sessionmaker[Session], idle_timeout: timedelta = timedelta(hours=8),
                  max_age: timedelta = timedelta(hours=24)) -> None:
         self._sessions = sessions
+        self._reads = single_read_sessions(sessions)  # one-statement reads: autocommit on PostgreSQL
         self._idle = idle_timeout
         self._max_age = max_age
 
@@ -138,7 +140,7 @@ class AgentStore:
         leaves them alone: they take conversations by claiming them.
         """
         email = email.strip().lower()
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.execute(select(Agent).where(Agent.tenant_id == tenant_id, Agent.email == email)).scalar_one_or_none()
             if row is not None:
                 return _record(row)
@@ -157,13 +159,13 @@ class AgentStore:
 
     def get(self, tenant_id: str, agent_id: str) -> AgentRecord | None:
         """An agent of the tenant, or None."""
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.get(Agent, agent_id)
             return _record(row) if row is not None and row.tenant_id == tenant_id else None
 
     def list(self, tenant_id: str) -> list[AgentRecord]:
         """All agents of a tenant."""
-        with self._sessions() as session:
+        with self._reads() as session:
             rows = session.execute(select(Agent).where(Agent.tenant_id == tenant_id).order_by(Agent.email)).scalars()
             return [_record(row) for row in rows]
 

@@ -129,21 +129,21 @@ class ConversationStore:
 
     def find_external(self, tenant_id: str, channel: str, external_ref: str) -> str | None:
         """The id of the conversation a channel addresses as ``external_ref``, if any."""
-        with self._sessions() as session:
+        with self._reads() as session:
             return session.execute(select(Conversation.id).where(
                 Conversation.tenant_id == tenant_id, Conversation.channel == channel,
                 Conversation.external_ref == external_ref)).scalar_one_or_none()
 
     def external_ref(self, conversation_id: str) -> tuple[str, str, str | None] | None:
         """``(tenant_id, channel, external_ref)`` of a conversation, or None when it does not exist."""
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.execute(select(Conversation.tenant_id, Conversation.channel, Conversation.external_ref)
                                   .where(Conversation.id == conversation_id)).first()
             return None if row is None else (row[0], row[1], row[2])
 
     def customer(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
         """What the host page told us about the customer (shown to agents)."""
-        with self._sessions() as session:
+        with self._reads() as session:
             conversation = session.get(Conversation, conversation_id)
             if conversation is None or conversation.tenant_id != tenant_id:
                 return None
@@ -157,7 +157,7 @@ class ConversationStore:
 
     def info(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
         """Channel, dates, owner and customer metadata of a conversation."""
-        with self._sessions() as session:
+        with self._reads() as session:
             c = session.get(Conversation, conversation_id)
             if c is None or c.tenant_id != tenant_id:
                 return None
@@ -166,7 +166,7 @@ class ConversationStore:
 
     def exists(self, tenant_id: str, conversation_id: str) -> bool:
         """Whether the conversation exists and belongs to the tenant."""
-        with self._sessions() as session:
+        with self._reads() as session:
             conversation = session.get(Conversation, conversation_id)
             return conversation is not None and conversation.tenant_id == tenant_id
 
@@ -297,7 +297,7 @@ class ConversationStore:
 
     def last_kb_answer(self, tenant_id: str, conversation_id: str, before_seq: int) -> StoredMessage | None:
         """The latest knowledge-base answer (a bot message with citations) before position ``before_seq``."""
-        with self._sessions() as session:
+        with self._reads() as session:
             rows = session.execute(
                 select(Message).where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id,
                                       Message.sender == Sender.BOT, Message.seq < before_seq)
@@ -327,7 +327,7 @@ class ConversationStore:
         self, tenant_id: str, conversation_id: str, client_id: str
     ) -> StoredMessage | None:
         """The customer message a client sent with this id, if stored."""
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.execute(
                 select(Message).where(
                     Message.tenant_id == tenant_id,
@@ -343,7 +343,7 @@ class ConversationStore:
         After a gateway restart these are turns it stored but never answered (it died mid-turn).
         """
         later = aliased(Message)
-        with self._sessions() as session:
+        with self._reads() as session:
             rows = session.execute(
                 select(Message).where(Message.sender == Sender.CUSTOMER, Message.created_at >= since,
                                       ~exists().where(later.conversation_id == Message.conversation_id,
@@ -353,7 +353,7 @@ class ConversationStore:
 
     def replies_to(self, tenant_id: str, message_id: int) -> list[StoredMessage]:
         """Bot/system messages stored as answers to one customer message, in order."""
-        with self._sessions() as session:
+        with self._reads() as session:
             rows = session.execute(
                 select(Message)
                 .where(Message.tenant_id == tenant_id, Message.in_reply_to == message_id)
@@ -373,7 +373,7 @@ class ConversationStore:
         """
         if not self.exists(tenant_id, conversation_id):
             raise ConversationNotFoundError(conversation_id)
-        with self._sessions() as session:
+        with self._reads() as session:
             rows = session.execute(
                 select(Message)
                 .where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id)
