@@ -45,7 +45,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from connectors.tracker_memory import STORED_EVENTS_ATTR as _STORED
 from connectors.tracker_memory import TrackerMemory
-from connectors.tracker_statements import SAVED_COLUMNS, PreparedTrackerStatements, prepare_enabled
+from connectors.tracker_statements import SAVED_COLUMNS, statements_for
 
 logger = logging.getLogger(__name__)
 
@@ -113,9 +113,8 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         # costs a SET round trip of its own.
         self._autocommit = _pooled_engine(self.engine.url, pool_size=2, isolation_level="AUTOCOMMIT")
         self._ensure_index()
-        # PostgreSQL: the turn's check and save as statements each connection prepares once.
-        self._statements = (PreparedTrackerStatements(self.SQLEvent.__tablename__, prepare=prepare_enabled())
-                            if self.engine.dialect.name == "postgresql" else None)
+        # PostgreSQL and SQLite: the turn's check and save as fixed statements (tracker_statements.py).
+        self._statements = statements_for(self.engine.dialect.name, self.SQLEvent.__tablename__)
 
     def _ensure_index(self) -> None:
         """Create :data:`EVENT_INDEX` unless it exists (without it a window costs a scan of the conversation)."""
@@ -289,8 +288,8 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
         if self._statements is not None:
             # One statement, atomic on its own, that also returns the ids: one round trip instead of
             # BEGIN, INSERT, the newest-id query and COMMIT. Turns of a conversation hold its lock, so the
-            # newest id returned is the conversation's newest. The rows go as one array per column into
-            # a statement prepared once per connection (tracker_statements.py).
+            # newest id returned is the conversation's newest. On PostgreSQL the rows go as one array per
+            # column into a statement prepared once per connection (tracker_statements.py).
             columns = [[row[name] for row in rows] for name in SAVED_COLUMNS]
             with self._autocommit.connect() as connection:
                 last_id = max(self._statements.insert(connection, columns))

@@ -12,7 +12,7 @@ import sys
 
 import sqlalchemy as sa
 
-from connectors.tracker_statements import SAVED_COLUMNS, PreparedTrackerStatements
+from connectors.tracker_statements import SAVED_COLUMNS, PostgresTrackerStatements
 
 
 def _columns(sender: str, count: int) -> list[list[object]]:
@@ -29,7 +29,7 @@ def main(database: str) -> None:
                                    "type_name text NOT NULL, timestamp float8, intent_name text, "
                                    "action_name text, data text)"))
     report: dict[str, object] = {}
-    statements = PreparedTrackerStatements("events")
+    statements = PostgresTrackerStatements("events")
     with engine.connect() as connection:
         report["unknown_sender"] = statements.newest_id(connection, "nobody")
         report["first_ids"] = statements.insert(connection, _columns("alice", 3))
@@ -38,7 +38,7 @@ def main(database: str) -> None:
         connection.execute(sa.text("DEALLOCATE ALL"))  # the server forgets them; the pool record does not
         report["after_forgetting_ids"] = statements.insert(connection, _columns("alice", 2))
         report["after_forgetting_newest"] = statements.newest_id(connection, "alice")
-    plain = PreparedTrackerStatements("events", prepare=False)
+    plain = PostgresTrackerStatements("events", prepare=False)
     with engine.connect() as connection:
         connection.execute(sa.text("DEALLOCATE ALL"))
         report["plain_ids"] = plain.insert(connection, _columns("bob", 2))
