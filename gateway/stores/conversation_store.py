@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from gateway.db.models import aware, Conversation, Message, Sender, new_id, utcnow
 from gateway.db.session import single_read_sessions
-from gateway.stores.message_statements import BOT_OWNER, append_statement, turn_statement
+from gateway.stores.message_statements import BOT_OWNER, MESSAGE_COLUMNS, append_statement, turn_statement
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,11 @@ class StoredMessage:
             # SQLite hands back naive datetimes; they are UTC, and a browser outside UTC must know it.
             "created_at": aware(self.created_at).isoformat(),
         }
+
+
+#: The messages table: SQLite's writes go to it as Core statements (the ORM's unit of work and bulk
+#: update machinery cost more than SQLite's own work, about 0.17 ms of a 0.8 ms append).
+_MESSAGES = Message.__table__
 
 
 def _from_row(row: Any) -> StoredMessage:
@@ -208,22 +213,12 @@ class ConversationStore:
             with self._sessions.begin() as session:
                 now = utcnow()
                 seq, channel, owner = self._take_positions(session, tenant_id, conversation_id, 1, now)
-                row = Message(
-                    conversation_id=conversation_id,
-                    tenant_id=tenant_id,
-                    channel=channel,
-                    seq=seq,
-                    sender=sender,
-                    text=text,
-                    payload=payload,
-                    client_id=client_id,
-                    in_reply_to=in_reply_to,
-                    model_id=model_id,
-                    created_at=now,
-                )
-                session.add(row)
-                session.flush()
-                return _stored(row), owner
+                row = session.connection().execute(
+                    insert(_MESSAGES).values(conversation_id=conversation_id, tenant_id=tenant_id, channel=channel,
+                                             seq=seq, sender=sender, text=text, payload=payload, client_id=client_id,
+                                             in_reply_to=in_reply_to, model_id=model_id, created_at=now)
+                    .returning(*MESSAGE_COLUMNS)).one()
+                return _from_row(row), owner
         except IntegrityError as exc:
             if client_id is not None and self.find_by_client_id(tenant_id, conversation_id, client_id):
                 raise DuplicateClientIdError(client_id) from exc
@@ -241,12 +236,14 @@ class ConversationStore:
         Raises:
             ConversationNotFoundError: Unknown conversation, or one of another tenant.
         """
+        conversations = Conversation.__table__.c
         values: dict[str, Any] = {"updated_at": now}
         if count:
-            values["last_seq"] = Conversation.last_seq + count
-        row = session.execute(
-            update(Conversation).where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id)
-            .values(**values).returning(Conversation.last_seq, Conversation.channel, Conversation.handoff_state)
+            values["last_seq"] = conversations.last_seq + count
+        row = session.connection().execute(
+            update(Conversation.__table__)
+            .where(conversations.id == conversation_id, conversations.tenant_id == tenant_id)
+            .values(**values).returning(conversations.last_seq, conversations.channel, conversations.handoff_state)
         ).first()
         if row is None:
             raise ConversationNotFoundError(conversation_id)
@@ -280,20 +277,21 @@ class ConversationStore:
             now = utcnow()
             # Taking the replies' positions first also checks the conversation (and takes SQLite's write lock).
             last, channel, owner = self._take_positions(session, tenant_id, conversation_id, len(replies), now)
-            session.execute(update(Message).where(Message.id == customer_id, Message.tenant_id == tenant_id)
-                            .values(nlu=nlu, model_id=model_id))
+            connection = session.connection()
+            connection.execute(update(_MESSAGES).where(_MESSAGES.c.id == customer_id, _MESSAGES.c.tenant_id == tenant_id)
+                               .values(nlu=nlu, model_id=model_id))
             if not replies:
                 return RecordedTurn([], owner)
             if silence_if_owned and owner != BOT_OWNER:
                 replies = [(sender, text, {**(payload or {}), "suppressed": "handoff"})
                            for sender, text, payload in replies]
-            rows = [Message(conversation_id=conversation_id, tenant_id=tenant_id, channel=channel,
-                            seq=last - len(replies) + 1 + i, sender=sender, text=text, payload=payload,
-                            in_reply_to=customer_id, model_id=model_id, created_at=now)
-                    for i, (sender, text, payload) in enumerate(replies)]
-            session.add_all(rows)
-            session.flush()
-            return RecordedTurn([_stored(row) for row in rows], owner)
+            rows = connection.execute(
+                insert(_MESSAGES).returning(*MESSAGE_COLUMNS, sort_by_parameter_order=True),
+                [{"conversation_id": conversation_id, "tenant_id": tenant_id, "channel": channel,
+                  "seq": last - len(replies) + 1 + i, "sender": sender, "text": text, "payload": payload,
+                  "in_reply_to": customer_id, "model_id": model_id, "created_at": now, "client_id": None}
+                 for i, (sender, text, payload) in enumerate(replies)]).all()
+            return RecordedTurn([_from_row(row) for row in rows], owner)
 
     def last_kb_answer(self, tenant_id: str, conversation_id: str, before_seq: int) -> StoredMessage | None:
         """The latest knowledge-base answer (a bot message with citations) before position ``before_seq``."""

@@ -26,7 +26,8 @@ from gateway.db.models import Conversation, Message, Sender
 BOT_OWNER = "bot"
 #: The label of the owner (``Conversation.handoff_state`` as of the write) in a statement's rows.
 OWNER = "owner"
-_MESSAGE_COLUMNS = (Message.id, Message.conversation_id, Message.seq, Message.sender, Message.text, Message.payload,
+#: The columns a stored message is read back from (``RETURNING`` lists, the SQLite path's too).
+MESSAGE_COLUMNS = (Message.id, Message.conversation_id, Message.seq, Message.sender, Message.text, Message.payload,
                     Message.client_id, Message.in_reply_to, Message.created_at, Message.nlu, Message.model_id)
 _M = Message.__table__.c
 
@@ -57,9 +58,9 @@ def _append() -> Select[Any]:
                                   _bound("p_text", _M.text), _bound("p_payload", _M.payload),
                                   _bound("p_client_id", _M.client_id), _bound("p_in_reply_to", _M.in_reply_to),
                                   _bound("p_model_id", _M.model_id), _bound("p_now", _M.created_at)))
-              .returning(*_MESSAGE_COLUMNS)
+              .returning(*MESSAGE_COLUMNS)
               .cte("stored"))
-    return select(*[stored.c[c.key] for c in _MESSAGE_COLUMNS],
+    return select(*[stored.c[c.key] for c in MESSAGE_COLUMNS],
                   positions.c.handoff_state.label(OWNER)).select_from(stored.join(positions, true()))
 
 
@@ -89,10 +90,10 @@ def _turn() -> Select[Any]:
                                   _bound("p_customer_id", _M.in_reply_to), _bound("p_model_id", _M.model_id),
                                   _bound("p_now", _M.created_at))
                            .select_from(positions.join(given, true())))
-              .returning(*_MESSAGE_COLUMNS)
+              .returning(*MESSAGE_COLUMNS)
               .cte("stored"))
     # One row per reply, or one row without a message (a turn without replies); none: unknown conversation.
-    return (select(*[stored.c[c.key] for c in _MESSAGE_COLUMNS], positions.c.handoff_state.label(OWNER))
+    return (select(*[stored.c[c.key] for c in MESSAGE_COLUMNS], positions.c.handoff_state.label(OWNER))
             .select_from(positions.outerjoin(stored, true())).add_cte(annotated).order_by(stored.c.seq))
 
 
