@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
             port=args.port or settings.gateway_port,
             log_level="info",
             ws_max_size=settings.max_body_bytes * 2,
+            timeout_keep_alive=settings.keep_alive_s,
         )
 
 

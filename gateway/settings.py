@@ -62,6 +62,9 @@ class Settings(BaseSettings):
             each); just ``rasa_url`` when unset.
         max_message_chars: Longest customer message accepted.
         max_body_bytes: Largest HTTP request body accepted.
+        keep_alive_s: How long the gateway keeps an idle HTTP connection open for the client's next request.
+            Longer than clients and load balancers keep theirs: with both at 5 s (uvicorn's and httpx's
+            defaults), a client reusing a connection just as the server closed it got a reset.
         rasa_timeout_s: How long the gateway waits for one Rasa turn before the customer gets the honest
             "having trouble" reply (a hung Rasa or action server costs a customer at most this).
         rasa_max_in_flight: Turns one gateway process has in Rasa at once; more wait in the gateway (Rasa
@@ -129,6 +132,7 @@ class Settings(BaseSettings):
     rasa_replica_urls: str | None = None
     max_message_chars: int = Field(default=4000, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    keep_alive_s: int = Field(default=75, gt=0)
     rasa_timeout_s: float = Field(default=10.0, gt=0)
     rasa_max_in_flight: int = Field(default=8, gt=0)
     rasa_queue_timeout_s: float = Field(default=30.0, gt=0)

@@ -170,3 +170,19 @@ def test_the_model_make_train_built_is_scored_in_the_registry(running_stack: Sta
     # make train scored it on the held-out sets: the models page has a first point to compare with.
     metrics = base["metrics"]
     assert metrics and 0.5 < metrics["intent_accuracy"] <= 1 and metrics["conversation_tests"] == 1.0, base
+
+
+def test_an_idle_keep_alive_connection_outlives_the_clients_own_idle_timeout(running_stack: Stack) -> None:
+    # httpx (and uvicorn's default) drop an idle connection after 5 s; a server that closed at the same
+    # moment reset clients that had just picked the connection for their next request.
+    import socket
+    import time
+
+    settings = running_stack.settings
+    request = (f"GET /healthz HTTP/1.1\r\nHost: {settings.host}\r\nConnection: keep-alive\r\n\r\n").encode()
+    with socket.create_connection((settings.host, settings.gateway_port), timeout=10) as connection:
+        connection.sendall(request)
+        assert connection.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(6.5)
+        connection.sendall(request)
+        assert connection.recv(65536).startswith(b"HTTP/1.1 200")  # b"" when the server closed it
