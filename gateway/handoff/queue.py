@@ -26,6 +26,15 @@ class QueueEntry:
     eta_s: int | None
 
 
+@dataclass(frozen=True)
+class QueueView:
+    """The queue in serving order, with the agents and their loads it was estimated from."""
+
+    entries: list[QueueEntry]
+    agents: list[AgentRecord]
+    loads: dict[str, int]
+
+
 def serves(agent: AgentRecord, team: str | None) -> bool:
     """Whether the agent works for this team (no team: anyone; supervisors: every team)."""
     return team is None or team in agent.teams or agent.at_least("supervisor")
@@ -65,6 +74,11 @@ class HandoffQueue:
 
     def entries(self, tenant_id: str, policy: HandoffPolicy, now: datetime) -> list[QueueEntry]:
         """Queued handoffs in the order they will be served, each with its place and estimated wait."""
+        return self.view(tenant_id, policy, now).entries
+
+    def view(self, tenant_id: str, policy: HandoffPolicy, now: datetime) -> QueueView:
+        """``entries``, and the agents and loads they were estimated from (automatic assignment needs
+        them next, so it need not read them again)."""
         queued = self.handoffs.list(tenant_id, [HandoffState.QUEUED], limit=1000)
         ranked = sorted(queued, key=lambda h: (-effective_priority(policy, h.priority, h.queued_at, now), h.queued_at))
         agents = self.agents.list(tenant_id)
@@ -77,4 +91,4 @@ class HandoffQueue:
             estimate = estimate_wait(policy, index, free, len(team_agents), mean_handle)
             entries.append(QueueEntry(handoff, index, effective_priority(policy, handoff.priority, handoff.queued_at, now),
                                       int(estimate.total_seconds()) if estimate else None))
-        return entries
+        return QueueView(entries, agents, loads)

@@ -166,17 +166,19 @@ class HandoffService:
                            ) -> tuple[list[str], list[QueueEntry]]:
         """``auto_assign``, and the queue as it stood before (still the queue when nothing was assigned).
 
-        The agents and their loads are read once, not once per queued handoff, and the loads counted
-        on as handoffs are given out; the store's assignment still checks capacity itself, and after a
+        The agents and their loads come with the queue's own read, not once per queued handoff (nor
+        once more after it), and the loads are counted on as handoffs are given out; the store's assignment still checks capacity itself, and after a
         refused one they are read again. With nobody online, nobody is tried.
         """
         policy = policy or await run_in_threadpool(self.policies.get, tenant_id)
         if not policy.business_hours.is_open(utcnow()):
             return [], []
-        entries = await self.queue(tenant_id, policy)
+        view = await run_in_threadpool(self._queue.view, tenant_id, policy, utcnow())
+        entries = view.entries
         assigned: list[str] = []
-        agents: list[AgentRecord] | None = None
-        loads: dict[str, int] = {}
+        # The agents and loads the queue was just estimated from; read again after a refused assignment.
+        agents: list[AgentRecord] | None = view.agents
+        loads: dict[str, int] = dict(view.loads)
         for entry in entries:
             if entry.handoff.left_message:
                 continue
