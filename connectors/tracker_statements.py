@@ -51,6 +51,11 @@ def prepare_enabled() -> bool:
     return os.environ.get(PREPARE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+def newest_id_sql(table: Text, placeholder: Text) -> Text:
+    """The conversation's newest event id."""
+    return f'SELECT max(id) FROM "{table}" WHERE sender_id = {placeholder}'
+
+
 def insert_events_sql(table: Text, placeholders: Sequence[Text]) -> Text:
     """PostgreSQL: insert a save's events from one array per column, returning their ids (in order)."""
     columns = ", ".join(SAVED_COLUMNS)
@@ -60,16 +65,27 @@ def insert_events_sql(table: Text, placeholders: Sequence[Text]) -> Text:
 
 
 class TrackerStatements:
-    """The check and the save as fixed SQL on an autocommit SQLAlchemy connection (base of the dialects')."""
+    """The check and the save as fixed SQL on an autocommit SQLAlchemy connection (base of the dialects').
+
+    Each call runs on a driver cursor of its own, closed here; the dialects only execute and fetch.
+    """
 
     def newest_id(self, connection: Any, sender_id: Text) -> Optional[int]:
         """The conversation's newest event id (None: no event)."""
-        rows = self._newest(connection.connection.cursor(), connection, sender_id)
+        cursor = connection.connection.cursor()
+        try:
+            rows = self._newest(cursor, connection, sender_id)
+        finally:
+            cursor.close()
         return rows[0][0] if rows else None
 
     def insert(self, connection: Any, columns: List[List[Any]]) -> List[int]:
         """Insert a save's events (one list per :data:`SAVED_COLUMNS` entry); their ids."""
-        return [row[0] for row in self._insert(connection.connection.cursor(), connection, columns)]
+        cursor = connection.connection.cursor()
+        try:
+            return [row[0] for row in self._insert(cursor, connection, columns)]
+        finally:
+            cursor.close()
 
     def _newest(self, cursor: Any, connection: Any, sender_id: Text) -> List[Any]:
         raise NotImplementedError
@@ -83,23 +99,17 @@ class SqliteTrackerStatements(TrackerStatements):
 
     def __init__(self, table: Text) -> None:
         self._table = table
-        self._newest_sql = f'SELECT max(id) FROM "{table}" WHERE sender_id = ?'
+        self._newest_sql = newest_id_sql(table, "?")
         self._row = "(" + ", ".join("?" * len(SAVED_COLUMNS)) + ")"
 
     def _newest(self, cursor: Any, connection: Any, sender_id: Text) -> List[Any]:
-        try:
-            return cursor.execute(self._newest_sql, (sender_id,)).fetchall()
-        finally:
-            cursor.close()
+        return cursor.execute(self._newest_sql, (sender_id,)).fetchall()
 
     def _insert(self, cursor: Any, connection: Any, columns: List[List[Any]]) -> List[Any]:
         count = len(columns[0])
         sql = (f'INSERT INTO "{self._table}" ({", ".join(SAVED_COLUMNS)}) VALUES '
                f'{", ".join([self._row] * count)} RETURNING id')
-        try:
-            return cursor.execute(sql, [column[i] for i in range(count) for column in columns]).fetchall()
-        finally:
-            cursor.close()
+        return cursor.execute(sql, [column[i] for i in range(count) for column in columns]).fetchall()
 
 
 class PostgresTrackerStatements(TrackerStatements):
@@ -112,9 +122,9 @@ class PostgresTrackerStatements(TrackerStatements):
 
     def __init__(self, table: Text, prepare: bool = True) -> None:
         self.prepare = prepare
-        self._newest_sql = f'SELECT max(id) FROM "{table}" WHERE sender_id = %s'
+        self._newest_sql = newest_id_sql(table, "%s")
         self._insert_sql = insert_events_sql(table, ["%s"] * len(SAVED_COLUMNS))
-        newest = f'PREPARE {_NEWEST} (text) AS SELECT max(id) FROM "{table}" WHERE sender_id = $1'
+        newest = f"PREPARE {_NEWEST} (text) AS {newest_id_sql(table, '$1')}"
         insert = (f"PREPARE {_INSERT} ({', '.join(_ARRAY_TYPES)}) AS "
                   + insert_events_sql(table, [f"${i + 1}" for i in range(len(SAVED_COLUMNS))]))
         self._prepare_sql = f"{newest}; {insert}"
@@ -127,23 +137,20 @@ class PostgresTrackerStatements(TrackerStatements):
                          columns)
 
     def _run(self, cursor: Any, connection: Any, executed: Text, plain: Text, parameters: Sequence[Any]) -> List[Any]:
-        try:
-            if not self.prepare:
-                cursor.execute(plain, parameters)
-                return cursor.fetchall()
-            info = connection.info  # per server connection, kept across checkouts
-            if not info.get(_PREPARED_KEY):
-                cursor.execute(self._prepare_sql)
-                info[_PREPARED_KEY] = True
-            try:
-                cursor.execute(executed, parameters)
-            except Exception as error:  # noqa: BLE001 - only the missing statement is handled here
-                if getattr(error, "pgcode", None) != _MISSING_STATEMENT:
-                    raise
-                # Autocommit: the failed EXECUTE left no transaction behind. Whatever else the session
-                # still holds goes first, so both statements can be prepared again.
-                cursor.execute(f"DEALLOCATE ALL; {self._prepare_sql}")
-                cursor.execute(executed, parameters)
+        if not self.prepare:
+            cursor.execute(plain, parameters)
             return cursor.fetchall()
-        finally:
-            cursor.close()
+        info = connection.info  # per server connection, kept across checkouts
+        if not info.get(_PREPARED_KEY):
+            cursor.execute(self._prepare_sql)
+            info[_PREPARED_KEY] = True
+        try:
+            cursor.execute(executed, parameters)
+        except Exception as error:  # noqa: BLE001 - only the missing statement is handled here
+            if getattr(error, "pgcode", None) != _MISSING_STATEMENT:
+                raise
+            # Autocommit: the failed EXECUTE left no transaction behind. Whatever else the session
+            # still holds goes first, so both statements can be prepared again.
+            cursor.execute(f"DEALLOCATE ALL; {self._prepare_sql}")
+            cursor.execute(executed, parameters)
+        return cursor.fetchall()

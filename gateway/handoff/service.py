@@ -167,8 +167,9 @@ class HandoffService:
         """``auto_assign``, and the queue as it stood before (still the queue when nothing was assigned).
 
         The agents and their loads come with the queue's own read, not once per queued handoff (nor
-        once more after it), and the loads are counted on as handoffs are given out; the store's assignment still checks capacity itself, and after a
-        refused one they are read again. With nobody online, nobody is tried.
+        once more after it), and the loads are counted on as handoffs are given out; the store's
+        assignment still checks capacity itself, and after a refused one they are read again. With
+        nobody online, nobody is tried.
         """
         policy = policy or await run_in_threadpool(self.policies.get, tenant_id)
         if not policy.business_hours.is_open(utcnow()):

@@ -28,7 +28,7 @@ BOT_OWNER = "bot"
 OWNER = "owner"
 #: The columns a stored message is read back from (``RETURNING`` lists, the SQLite path's too).
 MESSAGE_COLUMNS = (Message.id, Message.conversation_id, Message.seq, Message.sender, Message.text, Message.payload,
-                    Message.client_id, Message.in_reply_to, Message.created_at, Message.nlu, Message.model_id)
+                   Message.client_id, Message.in_reply_to, Message.created_at, Message.nlu, Message.model_id)
 _M = Message.__table__.c
 
 
