@@ -175,14 +175,22 @@ def test_the_model_make_train_built_is_scored_in_the_registry(running_stack: Sta
 def test_an_idle_keep_alive_connection_outlives_the_clients_own_idle_timeout(running_stack: Stack) -> None:
     # httpx (and uvicorn's default) drop an idle connection after 5 s; a server that closed at the same
     # moment reset clients that had just picked the connection for their next request.
-    import socket
+    import http.client
     import time
 
     settings = running_stack.settings
-    request = (f"GET /healthz HTTP/1.1\r\nHost: {settings.host}\r\nConnection: keep-alive\r\n\r\n").encode()
-    with socket.create_connection((settings.host, settings.gateway_port), timeout=10) as connection:
-        connection.sendall(request)
-        assert connection.recv(65536).startswith(b"HTTP/1.1 200")
+    connection = http.client.HTTPConnection(settings.host, settings.gateway_port, timeout=10)
+    try:
+        connection.request("GET", "/healthz")
+        first = connection.getresponse()
+        first.read()  # the whole response, so the next one starts clean
+        assert first.status == 200 and not first.will_close
+        socket = connection.sock
         time.sleep(6.5)
-        connection.sendall(request)
-        assert connection.recv(65536).startswith(b"HTTP/1.1 200")  # b"" when the server closed it
+        connection.request("GET", "/healthz")  # on the same socket: http.client does not reconnect by itself
+        assert connection.sock is socket
+        second = connection.getresponse()  # RemoteDisconnected when the server closed it
+        assert second.status == 200
+        second.read()
+    finally:
+        connection.close()
