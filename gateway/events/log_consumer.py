@@ -5,8 +5,9 @@ this consumer reads the durable queue bound to it and stores each event in ``con
 A message is one event (Rasa's shape) or a turn's events (``{"sender_id", "events": [...]}``, what
 ``connectors/windowed_tracker_store.py`` publishes: one message per turn instead of about ten).
 
-* **Idempotent**: an event's key is the SHA-256 of its canonical JSON, unique in the table, so a message
-  the broker redelivers (after a consumer crash or a broker restart) or a replayed queue is stored once.
+* **Idempotent** (``gateway/events/event_log_writer.py``): an event's key is the SHA-256 of its canonical
+  JSON, unique in the table, so a message the broker redelivers (after a consumer crash or a broker
+  restart) or a replayed queue is stored once.
 * **At least once**: messages are acknowledged only after the transaction that stores them committed.
 * **Survives broker restarts**: a lost connection is re-opened with backoff; unacknowledged messages come
   back and are de-duplicated.
@@ -17,127 +18,22 @@ A message is one event (Rasa's shape) or a turn's events (``{"sender_id", "event
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import pika
 import pika.exceptions
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.billing.ledger import insert_for_dialect
-from gateway.db.models import Conversation, ConversationEvent
+from gateway.events.event_log_writer import ConsumerStats, EventLogWriter
 
 logger = logging.getLogger(__name__)
 
 #: Rasa's fanout exchange (``rasa.core.brokers.pika.RABBITMQ_EXCHANGE``).
 RASA_EXCHANGE = "rasa-exchange"
 DEFAULT_QUEUE = "switchboard_events"
-
-
-def event_key(body: dict[str, Any]) -> str:
-    """Identity of one event: the hash of its canonical JSON (sender, type, timestamp and content)."""
-    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
-
-
-def _events_of(body: Any) -> list[dict[str, Any]]:
-    """The events of one message: Rasa's one event (``{"sender_id", "event", …}``), or the tracker store's
-    batch of a turn (``{"sender_id", "events": [event, …]}``), each event then with its sender as Rasa
-    would have published it alone, so its key is the same either way.
-
-    Raises:
-        ValueError: Neither shape (a malformed message, skipped whole).
-    """
-    if not isinstance(body, dict) or not isinstance(body.get("sender_id"), str):
-        raise ValueError("not a Rasa event")
-    if "events" in body and "event" not in body:
-        batch = body["events"]
-        if not isinstance(batch, list) or not all(isinstance(e, dict) and e.get("event") for e in batch):
-            raise ValueError("not a batch of Rasa events")
-        return [{"sender_id": body["sender_id"], **event} for event in batch]
-    if not body.get("event"):
-        raise ValueError("not a Rasa event")
-    return [body]
-
-
-@lru_cache(maxsize=4)
-def _insert_events(dialect: str) -> Any:
-    """The event rows' INSERT for a dialect, built once (compiled once, whatever the batch's size)."""
-    return (insert_for_dialect(dialect)(ConversationEvent).on_conflict_do_nothing(index_elements=["event_key"])
-            .returning(ConversationEvent.id, sort_by_parameter_order=True))
-
-
-@dataclass
-class ConsumerStats:
-    """What the consumer did since it started."""
-
-    stored: int = 0
-    duplicates: int = 0
-    skipped: int = 0
-    malformed: int = 0
-    reconnects: int = 0
-
-    def to_public(self) -> dict[str, int]:
-        """JSON shape."""
-        return dict(self.__dict__)
-
-
-@dataclass
-class EventLogWriter:
-    """Stores batches of Rasa events, once each.
-
-    Args:
-        sessions: Gateway database.
-    """
-
-    sessions: sessionmaker[Session]
-    stats: ConsumerStats = field(default_factory=ConsumerStats)
-
-    @staticmethod
-    def _tenant_of(session: Session, conversation_ids: set[str]) -> dict[str, str]:
-        # Asked again for every batch (one query), never cached: a conversation erased a moment ago must
-        # not get its late events stored, and erasure runs in another process.
-        rows = session.execute(select(Conversation.id, Conversation.tenant_id)
-                               .where(Conversation.id.in_(conversation_ids)))
-        return {conversation_id: tenant_id for conversation_id, tenant_id in rows}
-
-    def write(self, raw_bodies: list[bytes]) -> None:
-        """Parse and store one batch in one transaction (raises on database errors: nothing is acknowledged)."""
-        events = []
-        for raw in raw_bodies:
-            try:
-                events += _events_of(json.loads(raw))
-            except (ValueError, UnicodeDecodeError):
-                self.stats.malformed += 1
-                logger.warning("skipping a malformed broker message (%d bytes)", len(raw))
-        if not events:
-            return
-        with self.sessions.begin() as session:
-            tenants = self._tenant_of(session, {e["sender_id"] for e in events})
-            rows = []
-            for body in events:
-                conversation_id = body["sender_id"]
-                if conversation_id not in tenants:
-                    self.stats.skipped += 1
-                    continue
-                metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-                rows.append({"event_key": event_key(body), "tenant_id": tenants[conversation_id],
-                             "conversation_id": conversation_id[:100], "event": str(body["event"])[:64],
-                             "timestamp": float(body.get("timestamp") or 0.0),
-                             "model_id": metadata.get("model_id") or None, "body": body})
-            if not rows:
-                return
-            # One statement built once, its rows sent together (SQLAlchemy's multi-row VALUES; ids follow the
-            # batch's order); a key already stored, or twice in the batch, is skipped by the unique index.
-            stored = session.execute(_insert_events(session.get_bind().dialect.name), rows).scalars().all()
-            self.stats.stored += len(stored)
-            self.stats.duplicates += len(rows) - len(stored)
 
 
 class RabbitEventLogConsumer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import ConversationEvent
-from gateway.events.log_consumer import EventLogWriter, event_key
+from gateway.events.event_log_writer import EventLogWriter, event_key
 from gateway.stores.conversation_store import ConversationStore
 from tests.conftest import migrated_sessions
 
@@ -66,3 +67,54 @@ def test_a_turns_message_stores_each_of_its_events_as_rasa_would_have_published_
         rows = list(session.execute(select(ConversationEvent).order_by(ConversationEvent.id)).scalars())
     assert [r.event_key for r in rows] == [event_key(e) for e in singles]
     assert [r.body["text"] for r in rows] == ["message 0", "message 1", "message 2"]
+
+
+def test_messages_no_database_could_store_are_counted_malformed_and_the_rest_of_the_batch_is_stored(
+        sessions: sessionmaker[Session]) -> None:
+    conversation = ConversationStore(sessions).create_conversation("northwind", "web")
+    writer = EventLogWriter(sessions)
+    hostile = [b'{"sender_id": "%s", "event": "user", "text": "\\ud800 lone surrogate"}' % conversation.encode(),
+               b'{"sender_id": "a\\u0000b", "event": "user"}',
+               b'{"sender_id": "%s", "event": "user", "timestamp": "soon"}' % conversation.encode()]
+    writer.write([*hostile, _event(conversation, 1)])  # raising here would leave the batch unacknowledged forever
+    assert (writer.stats.stored, writer.stats.malformed) == (1, 3)
+
+
+class _HeldTrackerEraser:
+    """Rasa's tracker part of an erasure, held open until released (the erasure's transaction with it)."""
+
+    def __init__(self) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def erase(self, _sender_ids: list[str]) -> int:
+        self.entered.set()
+        assert self.release.wait(30)
+        return 0
+
+    def checkpoint(self) -> None:
+        pass
+
+
+def test_a_batch_racing_an_erasure_never_outlives_it(sessions: sessionmaker[Session]) -> None:
+    from gateway.privacy.erasure import ErasureService
+
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: there is no race to lose")
+    conversation = ConversationStore(sessions).create_conversation("northwind", "web")
+    writer, tracker = EventLogWriter(sessions), _HeldTrackerEraser()
+    erasure = threading.Thread(target=ErasureService(sessions, tracker).erase_conversation,
+                               args=("northwind", conversation, "test"))
+    erasure.start()
+    assert tracker.entered.wait(30)  # the conversation's events are deleted, the erasure not yet committed
+    late = threading.Thread(target=writer.write, args=([_event(conversation, 7)],))
+    late.start()
+    try:
+        late.join(0.5)
+        assert late.is_alive(), "the batch did not wait for the erasure holding its conversation"
+    finally:
+        tracker.release.set()
+        erasure.join(30)
+        late.join(30)
+    assert (writer.stats.stored, writer.stats.skipped) == (0, 1)
+    with sessions() as session:
+        assert session.execute(select(ConversationEvent)).first() is None

@@ -22,7 +22,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import ConversationEvent
-from gateway.events.log_consumer import RabbitEventLogConsumer, event_key
+from gateway.events.event_log_writer import event_key
+from gateway.events.log_consumer import RabbitEventLogConsumer
 from gateway.settings import PROJECT_ROOT
 from tests.conftest import service_up
 from gateway.stores.conversation_store import ConversationStore
