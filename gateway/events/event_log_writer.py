@@ -107,14 +107,15 @@ def parse_batch(raw_bodies: list[bytes]) -> tuple[list[EventRow], int]:
 
 
 #: The PostgreSQL batch: the rows as arrays (fixed SQL whatever the batch's size), joined with the
-#: conversations they belong to (locked against a concurrent erasure), inserted in the batch's order.
+#: conversations they belong to (locked against a concurrent erasure, in id order as erasure locks them,
+#: so the two never deadlock), inserted in the batch's order.
 _POSTGRES_BATCH = """
 WITH batch AS (
     SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[], %s::text[], %s::text[])
         WITH ORDINALITY AS b(event_key, conversation_id, event, ts, model_id, body, position)
 ), known AS (
     SELECT batch.*, c.tenant_id FROM batch JOIN conversations c ON c.id = batch.conversation_id
-    FOR KEY SHARE OF c
+    ORDER BY c.id FOR KEY SHARE OF c
 ), stored AS (
     INSERT INTO conversation_events (event_key, tenant_id, conversation_id, event, "timestamp", model_id, body,
                                      received_at)

@@ -135,11 +135,12 @@ class ErasureService:
     def _erase(self, tenant_id: str, conversation_ids: list[str], subject: str, subject_id: str,
                actor: str) -> ErasureReport:
         with self._sessions.begin() as session:
-            # Locked first (PostgreSQL; SQLite writers are serial anyway): the log consumer's batch for one of
-            # them waits for this erasure and then finds it gone, instead of landing after its events went.
+            # Locked first, in id order (PostgreSQL; SQLite writers are serial anyway): the log consumer's
+            # batch for one of them waits for this erasure and then finds it gone, instead of landing after
+            # its events went; it locks in the same order, so the two cannot deadlock.
             owned = list(session.execute(select(Conversation.id).where(
                 Conversation.tenant_id == tenant_id, Conversation.id.in_(conversation_ids))
-                .with_for_update()).scalars()) if conversation_ids else []
+                .order_by(Conversation.id).with_for_update()).scalars()) if conversation_ids else []
             messages = 0
             if owned:
                 message_ids = list(session.execute(select(Message.id).where(Message.conversation_id.in_(owned))).scalars())
