@@ -95,11 +95,16 @@ class _HeldTrackerEraser:
         pass
 
 
-def test_a_batch_racing_an_erasure_never_outlives_it(sessions: sessionmaker[Session]) -> None:
+@pytest.fixture
+def postgres_sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """PostgreSQL only: SQLite runs one writer at a time, so there is no race to lose."""
+    yield from migrated_sessions("postgresql", tmp_path, "sb_eventlog_race", ("northwind",))
+
+
+def test_a_batch_racing_an_erasure_never_outlives_it(postgres_sessions: sessionmaker[Session]) -> None:
     from gateway.privacy.erasure import ErasureService
 
-    if sessions.kw["bind"].dialect.name != "postgresql":
-        pytest.skip("SQLite runs one writer at a time: there is no race to lose")
+    sessions = postgres_sessions
     conversation = ConversationStore(sessions).create_conversation("northwind", "web")
     writer, tracker = EventLogWriter(sessions), _HeldTrackerEraser()
     erasure = threading.Thread(target=ErasureService(sessions, tracker).erase_conversation,
