@@ -36,9 +36,13 @@ def _canonical(body: dict[str, Any]) -> str:
     return json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)
 
 
+def _key(canonical: str) -> str:
+    return hashlib.sha256(canonical.encode()).hexdigest()  # raises on a lone surrogate, which no database stores
+
+
 def event_key(body: dict[str, Any]) -> str:
     """Identity of one event: the hash of its canonical JSON (sender, type, timestamp and content)."""
-    return hashlib.sha256(_canonical(body).encode()).hexdigest()
+    return _key(_canonical(body))
 
 
 def _events_of(body: Any) -> list[dict[str, Any]]:
@@ -81,8 +85,8 @@ def _row(body: dict[str, Any]) -> EventRow:
         ValueError: A NUL in its sender or a timestamp that is not a number.
         UnicodeError: Text that is not valid Unicode (a lone surrogate).
     """
-    text = _canonical(body)
-    key = hashlib.sha256(text.encode()).hexdigest()  # raises on a lone surrogate, which no database stores
+    text = _canonical(body)  # serialised once: the key's input is also the stored body
+    key = _key(text)
     conversation_id = body["sender_id"]
     if "\x00" in conversation_id:
         raise ValueError("NUL in the sender id")
