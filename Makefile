@@ -13,7 +13,7 @@ BOT_FILES := bot/config.yml bot/domain.yml bot/skills.yml $(wildcard bot/data/*.
   $(wildcard bot/templates/*/template.yml) bot/tenants/northwind.yml $(wildcard gateway/assistants/*.py) \
   $(wildcard nlu_models/*.py)
 
-.PHONY: docs docs-serve run run-prod test setup setup-tests env train validate compose-check clean bench-nlu bench-nlu-defaults bench-kb bench-load bench-tenants bench-turns bench-turns-versus
+.PHONY: docs docs-serve run run-prod test setup setup-tests env train validate compose-check clean bench-nlu bench-nlu-defaults bench-nlu-precision bench-kb bench-load bench-tenants bench-turns bench-turns-versus
 
 setup:  ## create / update both virtual environments and .env (idempotent)
 	@bash scripts/setup.sh
@@ -61,6 +61,9 @@ bench-nlu: setup $(MODEL)  ## NLU benchmark (not in CI): writes bench/results/nl
 
 bench-nlu-defaults: setup $(MODEL)  ## the default recipe on k-shot draws vs frozen + LR, and the frustration trigger
 	HF_HUB_OFFLINE=1 $(PY) -m bench.nlu_defaults --data $(or $(DATA),../shared/data) $(ARGS)
+
+bench-nlu-precision: setup  ## a probe's heads on the fp32 and int8 encoders, held-out draws: bench/results/nlu_precision.*
+	HF_HUB_OFFLINE=1 $(PY) -m bench.nlu_precision --data $(or $(DATA),../shared/data) $(ARGS)
 
 bench-kb: setup  ## knowledge-base benchmarks (not in CI): bench/results/kb.{json,md} and kb_faq.{json,md}
 	HF_HUB_OFFLINE=1 $(PY) -m bench.kb --data $(or $(DATA),../shared/data)

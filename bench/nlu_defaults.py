@@ -89,12 +89,23 @@ def frozen_lr(train: np.ndarray, train_labels: list[str], test: np.ndarray, test
     return float(np.mean(model.predict(unit(test)) == np.array(test_labels)))
 
 
-class _Embedded:
-    """A probe model whose test texts are embedded once (the served, probe and baseline scores share them)."""
+class EmbeddedProbe:
+    """A probe model whose test texts are embedded once (the served, probe and baseline scores share them).
 
-    def __init__(self, probe: Any, texts: list[str]) -> None:
+    Args:
+        probe: The trained probe.
+        texts: The texts to score.
+        encoder: Another encoder file's ``SharedEncoder`` to compute the features with (default: the
+            probe's own).
+    """
+
+    def __init__(self, probe: Any, texts: list[str], encoder: Any = None) -> None:
         self.probe, self.intents = probe, probe.intents
-        pooled, features = probe.encoded(texts)
+        if encoder is None:
+            pooled, features = probe.encoded(texts)
+        else:
+            parts = [encoder.encode(texts[i:i + 128], probe.middle_weight) for i in range(0, len(texts), 128)]
+            pooled, features = np.concatenate([p for p, _ in parts]), np.concatenate([f for _, f in parts])
         self.pooled, self.features = dict(zip(texts, pooled)), dict(zip(texts, features))
 
     def logits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -117,7 +128,7 @@ def run_draw(draw: dict[str, Any], finetune: str) -> dict[str, Any]:
     selection = ProbeFirstTrainer(config).fit(draw["train"], [])
     seconds = time.perf_counter() - started
     test_texts = [e.text for e in draw["test"]]
-    probe = _Embedded(selection.probe, test_texts)
+    probe = EmbeddedProbe(selection.probe, test_texts)
     probe_scores = evaluate(probe, draw["test"], config.oos_labels)
     served = probe_scores if selection.served == "probe" else evaluate(selection.model, draw["test"], config.oos_labels)
     lr = frozen_lr(selection.probe.pooled([e.text for e in draw["train"]]), [e.label for e in draw["train"]],

@@ -58,7 +58,8 @@ class OnnxIntentSentimentPredictor:
         folder: The folder written by ``nlu_models.export``.
         quantized: Serve the int8 graph (True) or fp32 (False) of a fine-tuned model; None follows the
             export's ``served_precision`` (int8 only where it agreed with fp32 on >= 99.5 % of
-            intents). A probe folder carries only its served encoder file.
+            intents). A probe folder carries the one encoder file it serves (fp32; older exports
+            may carry int8) and ignores this.
         threads: Intra-op threads of the ONNX Runtime session.
     """
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from nlu_models.calibration import in_scope_scores
-from nlu_models.encoder_export import ENCODER_FP32, ENCODER_INT8
+from nlu_models.encoder_export import ENCODER_FP32
 from nlu_models.onnx_export import TOKENIZER_FILE
 from nlu_models.encoder_pool import EncoderPool, SharedEncoder
 from nlu_models.neighbour_vote import NeighbourVoteHead
@@ -31,7 +31,7 @@ class ProbeClassifier:
         sentiment_temperature: Same, for sentiment.
         oos_threshold: Score below which a message is out of scope.
         config: The training configuration (``nlu_models.trainer.TrainingConfig``).
-        encoder_folder: The exported encoder (``encoder.onnx``, ``encoder.int8.onnx``, ``tokenizer.json``).
+        encoder_folder: The exported encoder (``encoder.onnx``, ``tokenizer.json``).
         metrics: What training measured.
         oos_penalty: Weight of the out-of-scope logit in the ``max_logit`` score.
         middle_weight: Weight of the middle layer in the intent head's features (0: the last layer
@@ -51,7 +51,6 @@ class ProbeClassifier:
     metrics: dict[str, Any] = field(default_factory=dict)
     oos_penalty: float = 0.0
     middle_weight: float = 0.0
-    quantized: bool = False  # which encoder file logits() runs; training and parity use fp32
     _encoders: dict[str, SharedEncoder] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -63,20 +62,18 @@ class ProbeClassifier:
     def _oos_classes(self) -> list[int]:
         return [self.intents.index(label) for label in self.oos_intents]
 
-    def encoder(self, quantized: bool | None = None) -> SharedEncoder:
-        """The shared ONNX encoder (fp32 unless asked otherwise), acquired from the pool once per file."""
-        quantized = self.quantized if quantized is None else quantized
-        file = self.encoder_folder / (ENCODER_INT8 if quantized else ENCODER_FP32)
+    def encoder(self) -> SharedEncoder:
+        """The shared ONNX encoder, acquired from the pool once."""
+        file = self.encoder_folder / ENCODER_FP32
         cached = self._encoders.get(file.name)
         if cached is None:
             _, cached = EncoderPool.acquire(file, self.encoder_folder / TOKENIZER_FILE, self.config.max_length)
             self._encoders[file.name] = cached
         return cached
 
-    def encoded(self, texts: list[str], quantized: bool | None = None,
-                batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    def encoded(self, texts: list[str], batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
         """(pooled vectors, intent features) of texts, one encoder pass batched by length."""
-        encoder = self.encoder(quantized)
+        encoder = self.encoder()
         pooled: np.ndarray | None = None
         features: np.ndarray | None = None
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -91,19 +88,19 @@ class ProbeClassifier:
             return np.zeros((0, 1), dtype=np.float32), np.zeros((0, 1), dtype=np.float32)
         return pooled, features
 
-    def pooled(self, texts: list[str], quantized: bool | None = None) -> np.ndarray:
+    def pooled(self, texts: list[str]) -> np.ndarray:
         """Pooled (last-layer) vectors of texts: what the sentiment head and the frozen baseline read."""
-        return self.encoded(texts, quantized)[0]
+        return self.encoded(texts)[0]
 
-    def features(self, texts: list[str], quantized: bool | None = None) -> np.ndarray:
+    def features(self, texts: list[str]) -> np.ndarray:
         """What the intent head reads (see ``middle_weight``)."""
-        return self.encoded(texts, quantized)[1]
+        return self.encoded(texts)[1]
 
-    def logits(self, texts: list[str], quantized: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def logits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Raw (intent, sentiment) logits."""
         if not texts:
             return np.zeros((0, len(self.intents))), np.zeros((0, len(self.sentiments)))
-        pooled, features = self.encoded(texts, quantized)
+        pooled, features = self.encoded(texts)
         return self.intent_head.logits(features), self.sentiment_head.logits(pooled)
 
     def in_scope_score(self, intent_logits: np.ndarray) -> np.ndarray:

@@ -113,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _int8_note(meta: dict[str, Any]) -> str:
+    """How the int8 graph of a fine-tuned export fared (a probe serves fp32 and has none)."""
+    from nlu_models.export import MIN_INT8_PARITY
+
+    int8 = meta.get("parity", {}).get("int8")
+    if int8 is None:
+        return ""
+    return f", int8 parity {int8['top1_agreement_intent']:.4f}; int8 needs {MIN_INT8_PARITY}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (exit 2 on data that cannot be trained on, nothing exported)."""
     args = build_parser().parse_args(argv)
@@ -131,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch  # after the data checks: a refused file costs no torch import
 
-    from nlu_models.export import MIN_INT8_PARITY, export_classifier, export_probe
+    from nlu_models.export import export_classifier, export_probe
     from nlu_models.probe_first import ProbeFirstTrainer
     from nlu_models.trainer import TrainingConfig
 
@@ -170,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     scores = (f"probe {comparison['probe_score']:.4f}, fine-tuned {comparison['finetuned_score']:.4f}, "
               f"{comparison['method']}" if "probe_score" in comparison else comparison.get("method", ""))
     print(f"exported the {selection.served} model to {args.out} ({scores}; oos threshold {meta['oos_threshold']:.3f}; "
-          f"serves {meta['served_precision']}, int8 parity {meta['parity']['int8']['top1_agreement_intent']:.4f}; int8 needs {MIN_INT8_PARITY})",
+          f"serves {meta['served_precision']}{_int8_note(meta)})",
           file=sys.stderr)
     return 0
 
