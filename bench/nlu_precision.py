@@ -7,7 +7,8 @@ default probe (``finetune: never``) on the fp32 encoder, as the product does, th
 the test set with the features of three encoder files: fp32, int8 per tensor (the export the product
 used to serve where the check below passed) and int8 per channel. Beside each draw it reports what that
 check saw: top-1 agreement of int8 with fp32 on up to 400 training texts (the export's parity texts),
-which served int8 at 99.5 % or more. Writes ``bench/results/nlu_precision.{json,md}``.
+which served int8 at 99.5 % or more; and the benchmark's baseline (frozen MiniLM + logistic regression,
+``bench.nlu_defaults.frozen_lr``) on the same draw. Writes ``bench/results/nlu_precision.{json,md}``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.nlu_defaults import PROJECT_ROOT, REPORT_SEEDS, RESULTS, EmbeddedProbe, draws
+from bench.nlu_defaults import PROJECT_ROOT, REPORT_SEEDS, RESULTS, EmbeddedProbe, draws, frozen_lr
 
 #: The int8 files measured: name -> ``quantize_dynamic`` options.
 VARIANTS: dict[str, dict[str, Any]] = {"int8": {}, "int8_per_channel": {"per_channel": True}}
@@ -57,6 +58,9 @@ def run_draw(draw: dict[str, Any], files: dict[str, Path] | None, workdir: Path)
     train = draw["train"]
     parity_texts = [e.text for e in train[:: max(1, len(train) // 400)]][:400]  # as nlu_models.train picks them
     row: dict[str, Any] = {"task": draw["task"], "k": draw["k"], "seed": draw["seed"], "test_examples": len(test_texts)}
+    # The benchmark's baseline (nlu_defaults): what a served model must beat on the same draw.
+    row["frozen_lr_top1"] = frozen_lr(probe.pooled([e.text for e in train]), [e.label for e in train],
+                                      probe.pooled(test_texts), [e.label for e in draw["test"]])
     parity_logits: dict[str, np.ndarray] = {}
     for name, file in files.items():
         key, encoder = EncoderPool.acquire(file, probe.encoder_folder / TOKENIZER_FILE, config.max_length)
@@ -81,21 +85,26 @@ def markdown(results: dict[str, Any]) -> str:
              f"`nlu_defaults.md` (seeds {', '.join(map(str, results['seeds']))}). Top-1 in %; "
              f"\"training-text agreement\": top-1 agreement with fp32 on the export's parity texts (up to 400 "
              f"training texts), which used to serve int8 at {100 * OLD_GATE:.1f} % or more.", "",
-             "| task | k-shot | seed | fp32 | int8 | int8 - fp32 | int8 training-text agreement | old check served int8 "
-             "| int8 per channel | per channel - fp32 |", "|---|---|---|---:|---:|---:|---:|---|---:|---:|"]
+             "| task | k-shot | seed | frozen + LR | fp32 | int8 | int8 - fp32 | int8 training-text agreement "
+             "| old check served int8 | int8 per channel | per channel - fp32 |",
+             "|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|"]
     for run in results["runs"]:
         fp32, int8, channel = (100 * run[n]["top1"] for n in names)
-        lines.append(f"| {run['task']} | {run['k'] or 'all (70 %)'} | {run['seed']} | {fp32:.2f} | {int8:.2f} | "
-                     f"{int8 - fp32:+.2f} | {100 * run['int8']['training_text_agreement']:.2f} % | "
+        lr = 100 * run["frozen_lr_top1"]
+        lines.append(f"| {run['task']} | {run['k'] or 'all (70 %)'} | {run['seed']} | {lr:.2f} | {fp32:.2f} | "
+                     f"{int8:.2f}{' (below LR)' if int8 < lr else ''} | {int8 - fp32:+.2f} | "
+                     f"{100 * run['int8']['training_text_agreement']:.2f} % | "
                      f"{'yes' if run['int8']['old_gate_serves'] else 'no'} | {channel:.2f} | {channel - fp32:+.2f} |")
     if results["runs"]:
         mean = {n: float(np.mean([100 * r[n]["top1"] for r in results["runs"]])) for n in names}
         served = sum(r["int8"]["old_gate_serves"] for r in results["runs"])
+        below = {n: sum(r[n]["top1"] < r["frozen_lr_top1"] for r in results["runs"]) for n in names}
         lines += ["", f"Mean over {len(results['runs'])} draws: fp32 {mean['fp32']:.2f}, int8 {mean['int8']:.2f} "
                       f"({mean['int8'] - mean['fp32']:+.2f}), int8 per channel {mean['int8_per_channel']:.2f} "
                       f"({mean['int8_per_channel'] - mean['fp32']:+.2f}). The old check would have served int8 on "
-                      f"{served} of {len(results['runs'])} draws. Probe models serve fp32 "
-                      f"(`nlu_models/export.py`)."]
+                      f"{served} of {len(results['runs'])} draws. Below the frozen baseline: fp32 on {below['fp32']}, "
+                      f"int8 on {below['int8']}, int8 per channel on {below['int8_per_channel']}. Probe models serve "
+                      f"fp32 (`nlu_models/export.py`)."]
     return "\n".join(lines) + "\n"
 
 

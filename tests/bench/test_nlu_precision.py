@@ -6,7 +6,7 @@ from bench.nlu_precision import markdown
 
 
 def _run(seed: int, fp32: float, int8: float, agreement: float, channel: float) -> dict:
-    return {"task": "banking77", "k": 10, "seed": seed, "test_examples": 3080,
+    return {"task": "banking77", "k": 10, "seed": seed, "test_examples": 3080, "frozen_lr_top1": 0.852,
             "fp32": {"top1": fp32, "with_fallback": fp32},
             "int8": {"top1": int8, "with_fallback": int8, "training_text_agreement": agreement,
                      "old_gate_serves": agreement >= 0.995},
@@ -17,7 +17,8 @@ def _run(seed: int, fp32: float, int8: float, agreement: float, channel: float) 
 def test_report_shows_each_draws_loss_and_what_the_old_check_saw() -> None:
     text = markdown({"commit": "abc", "seeds": [101, 102],
                      "runs": [_run(101, 0.86, 0.85, 1.0, 0.855), _run(102, 0.80, 0.80, 0.99, 0.80)]})
-    assert "| banking77 | 10 | 101 | 86.00 | 85.00 | -1.00 | 100.00 % | yes | 85.50 | -0.50 |" in text
-    assert "| banking77 | 10 | 102 | 80.00 | 80.00 | +0.00 | 99.00 % | no | 80.00 | +0.00 |" in text
+    assert "| banking77 | 10 | 101 | 85.20 | 86.00 | 85.00 (below LR) | -1.00 | 100.00 % | yes | 85.50 | -0.50 |" in text
+    assert "| banking77 | 10 | 102 | 85.20 | 80.00 | 80.00 (below LR) | +0.00 | 99.00 % | no | 80.00 | +0.00 |" in text
     assert "fp32 83.00, int8 82.50 (-0.50), int8 per channel 82.75 (-0.25)" in text
     assert "served int8 on 1 of 2 draws" in text
+    assert "Below the frozen baseline: fp32 on 1, int8 on 2, int8 per channel on 1." in text
