@@ -53,7 +53,11 @@ def export_classifier(
     parity_texts: list[str],
     extra_metrics: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write the serving folder atomically (built aside, then renamed) and return its metadata."""
+    """Write the serving folder atomically (built aside, then renamed) and return its metadata.
+
+    ``parity_texts`` decide the served precision: int8 where its top-1 agrees with fp32 on
+    ``MIN_INT8_PARITY`` of them. ``nlu_models.train`` passes the validation texts the weights never saw.
+    """
     folder, staging = _staging(folder)
     export_onnx(trained.model.to("cpu"), trained.tokenizer, staging / MODEL_FP32, ["intent_logits", "sentiment_logits"])
     quantize_dynamic(str(staging / MODEL_FP32), str(staging / MODEL_INT8), weight_type=QuantType.QInt8)
@@ -61,6 +65,7 @@ def export_classifier(
     meta = _describe(trained, "finetuned", staging, training_data_hash, extra_metrics)
     texts = parity_texts or ["hello"]
     meta["parity"] = {"fp32": parity(trained, staging, texts, False), "int8": parity(trained, staging, texts, True)}
+    meta["parity_texts"] = len(texts)
     meta["served_precision"] = served_precision(meta["parity"])
     (staging / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
     _replace(staging, folder)

@@ -30,6 +30,8 @@ class TrainedClassifier:
     config: TrainingConfig
     metrics: dict[str, Any] = field(default_factory=dict)
     oos_penalty: float = 0.0  # see TrainingConfig.oos_penalties
+    #: Texts the weights were not trained on (the validation split or set): the export checks int8 on them.
+    held_out_texts: list[str] = field(default_factory=list, repr=False)
 
     @property
     def oos_intents(self) -> list[str]:

@@ -206,6 +206,7 @@ class JointTrainer:
             trained.sentiment_temperature = fit_temperature(
                 sentiment_logits, np.array([sentiment_index[e.label] for e in sent_calib])
             )
+        trained.held_out_texts = [e.text for e in validation + oos_validation]
         trained.metrics = {
             "best_epoch": best_epoch,
             "validation_score": best_score,

@@ -174,3 +174,18 @@ def test_data_checks_name_the_rows() -> None:
                                Example("c", "y")])
     check_intent_examples([Example("a", "x"), Example("b", "x"), Example("c", "y"), Example("d", "y")])
     check_intent_examples([Example("a", "x"), Example("b", "x"), Example("c", "new")])  # a reviewer's first example
+
+
+def test_cli_judges_a_fine_tuned_models_int8_on_texts_its_weights_never_saw(tmp_path: Path) -> None:
+    from nlu_models.trainer import TrainingConfig, stratified_split
+
+    intents, _ = tiny_examples()
+    (tmp_path / "train.csv").write_text("\n".join(["text,label"] + [f"{e.text},{e.label}" for e in intents]) + "\n")
+    result = _run_cli("--data", str(tmp_path / "train.csv"), "--out", str(tmp_path / "out"), "--finetune", "always",
+                      "--epochs", "1", "--patience", "1", "--soup-size", "1", "--max-length", "16", "--threads", "1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    defaults = TrainingConfig()
+    _, validation = stratified_split(intents, defaults.validation_fraction, defaults.seed)
+    assert meta["kind"] == "finetuned" and set(meta["parity"]) == {"fp32", "int8"}
+    assert meta["parity_texts"] == len(validation) < len(intents)
