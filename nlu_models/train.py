@@ -113,6 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parity_texts_for(model: Any, intent_examples: list[Example], limit: int = 400) -> list[str]:
+    """Up to ``limit`` texts on which the export compares its served graph with training's.
+
+    A fine-tuned model agrees with itself in int8 more often on what it memorised than on new
+    messages, so its int8 graph is judged on the validation texts its weights never saw; a probe
+    (served in fp32 only) on its training texts.
+    """
+    texts = list(getattr(model, "held_out_texts", None) or [e.text for e in intent_examples])
+    return texts[:: max(1, len(texts) // limit)][:limit]
+
+
 def _int8_note(meta: dict[str, Any]) -> str:
     """How the int8 graph of a fine-tuned export fared (a probe serves fp32 and has none)."""
     from nlu_models.export import MIN_INT8_PARITY
@@ -170,12 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     if test:
         extra["test"] = evaluate(model, test, config.oos_labels)
         print(json.dumps(extra["test"]))
-    parity_texts = [e.text for e in intent_examples[:: max(1, len(intent_examples) // 400)]][:400]
-    held_out = getattr(model, "held_out_texts", [])
-    if held_out:
-        # A fine-tuned model agrees with itself in int8 more often on what it memorised than on new
-        # messages: its int8 graph is judged on the validation texts its weights never saw.
-        parity_texts = held_out[:: max(1, len(held_out) // 400)][:400]
+    parity_texts = parity_texts_for(model, intent_examples)
     digest = data_hash(intent_examples, sentiment_examples)
     if selection.served == "probe":
         meta = export_probe(model, args.out, digest, parity_texts, extra)  # type: ignore[arg-type]

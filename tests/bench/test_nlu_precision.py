@@ -22,3 +22,14 @@ def test_report_shows_each_draws_loss_and_what_the_old_check_saw() -> None:
     assert "fp32 83.00, int8 82.50 (-0.50), int8 per channel 82.75 (-0.25)" in text
     assert "served int8 on 1 of 2 draws" in text
     assert "Below the frozen baseline: fp32 on 1, int8 on 2, int8 per channel on 1." in text
+
+
+def test_report_adds_the_fine_tuned_models_int8_table_when_measured() -> None:
+    finetuned = {"task": "banking77", "k": 10, "seed": 101, "held_out_texts": 77, "served": "fp32",
+                 "held_out_agreement": 0.974, "training_text_agreement": 0.9925,
+                 "fp32": {"top1": 0.8071}, "int8": {"top1": 0.8016}}
+    results = {"commit": "abc", "seeds": [101], "runs": [_run(101, 0.86, 0.85, 1.0, 0.855)]}
+    assert "fine-tuned" not in markdown(results)
+    text = markdown({**results, "finetuned_runs": [finetuned]})
+    assert "## A fine-tuned model's own int8 graph" in text
+    assert "| banking77 | 10 | 101 | 80.71 | 80.16 | -0.55 | 99.25 % | 97.40 % (77) | fp32 |" in text
