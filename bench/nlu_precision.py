@@ -38,14 +38,16 @@ def quantised_files(encoder_folder: Path, out: Path) -> dict[str, Path]:
     """The fp32 encoder and its int8 variants (built in ``out``)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    files = {"fp32": encoder_folder / "encoder.onnx"}
+    from nlu_models.encoder_export import ENCODER_FP32
+
+    files = {"fp32": encoder_folder / ENCODER_FP32}
     for name, options in VARIANTS.items():
         files[name] = out / f"{name}.onnx"
         quantize_dynamic(str(files["fp32"]), str(files[name]), weight_type=QuantType.QInt8, **options)
     return files
 
 
-def run_draw(draw: dict[str, Any], files: dict[str, Path] | None, workdir: Path) -> tuple[dict[str, Any], dict[str, Path]]:
+def run_draw(draw: dict[str, Any], files: dict[str, Path]) -> dict[str, Any]:
     """Train the default probe on one draw; score its heads with every encoder file."""
     from nlu_models.encoder_pool import EncoderPool
     from nlu_models.onnx_export import TOKENIZER_FILE
@@ -55,7 +57,6 @@ def run_draw(draw: dict[str, Any], files: dict[str, Path] | None, workdir: Path)
 
     config = TrainingConfig(finetune="never")
     probe = ProbeFirstTrainer(config).fit(draw["train"], []).probe
-    files = files or quantised_files(probe.encoder_folder, workdir)
     test_texts = [e.text for e in draw["test"]]
     train = draw["train"]
     parity_texts = parity_texts_for(probe, train)  # the texts the export's check used to read
@@ -75,7 +76,7 @@ def run_draw(draw: dict[str, Any], files: dict[str, Path] | None, workdir: Path)
         if name != "fp32":
             row[name]["training_text_agreement"] = float(np.mean(parity_logits[name] == parity_logits["fp32"]))
             row[name]["old_gate_serves"] = row[name]["training_text_agreement"] >= OLD_GATE
-    return row, files
+    return row
 
 
 def run_finetuned_draw(draw: dict[str, Any], workdir: Path) -> dict[str, Any]:
@@ -90,7 +91,7 @@ def run_finetuned_draw(draw: dict[str, Any], workdir: Path) -> dict[str, Any]:
     trained = JointTrainer(TrainingConfig(finetune="always")).fit(train, [])
     folder = workdir / f"finetuned-{draw['task']}-{draw['seed']}"
     meta = export_classifier(trained, folder, data_hash(train, []), parity_texts_for(trained, train))
-    training_texts = [e.text for e in train[:: max(1, len(train) // 400)]][:400]
+    training_texts = parity_texts_for(None, train)  # what the export's check read before
     row: dict[str, Any] = {"task": draw["task"], "k": draw["k"], "seed": draw["seed"],
                            "held_out_texts": meta["parity_texts"], "served": meta["served_precision"],
                            "held_out_agreement": meta["parity"]["int8"]["top1_agreement_intent"],
@@ -159,6 +160,9 @@ def _write(results: dict[str, Any], out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
+    from nlu_models.encoder_export import export_encoder
+    from nlu_models.trainer import TrainingConfig
+
     parser = argparse.ArgumentParser(prog="python -m bench.nlu_precision", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=PROJECT_ROOT.parent / "shared" / "data")
@@ -174,12 +178,13 @@ def main(argv: list[str] | None = None) -> int:
                             text=True).stdout.strip()
     results: dict[str, Any] = {"commit": commit, "date": time.strftime("%Y-%m-%d"), "seeds": list(seeds), "runs": []}
     planned = draws(args.data, args.tasks, tuple(args.shots), seeds)
-    files: dict[str, Path] | None = None
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-precision-") as tmp:
+        # The encoder every probe of the default recipe reads (the export is cached: training reuses it).
+        files = quantised_files(export_encoder(TrainingConfig().resolved_encoder()), Path(tmp))
         for i, draw in enumerate(planned, start=1):
             print(f"[{i}/{len(planned)}] {draw['task']} k={draw['k']} seed {draw['seed']}", file=sys.stderr, flush=True)
-            row, files = run_draw(draw, files, Path(tmp))
+            row = run_draw(draw, files)
             results["runs"].append(row)
             print("    " + ", ".join(f"{n} {100 * row[n]['top1']:.2f}" for n in ["fp32", *VARIANTS]), file=sys.stderr,
                   flush=True)

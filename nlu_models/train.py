@@ -118,7 +118,7 @@ def parity_texts_for(model: Any, intent_examples: list[Example], limit: int = 40
 
     A fine-tuned model agrees with itself in int8 more often on what it memorised than on new
     messages, so its int8 graph is judged on the validation texts its weights never saw; a probe
-    (served in fp32 only) on its training texts.
+    (served in fp32 only), or a model whose data was too small to hold any out, on its training texts.
     """
     texts = list(getattr(model, "held_out_texts", None) or [e.text for e in intent_examples])
     return texts[:: max(1, len(texts) // limit)][:limit]
