@@ -30,6 +30,7 @@ from gateway.db.models import ConversationEvent, Message, Sender
 from gateway.db.session import create_db_engine, create_session_factory
 from gateway.message_router import TROUBLE_TEXT
 from gateway.production_stack import ProductionStack
+from gateway.replica_router import ReplicaRouter
 from tests.conftest import make_settings, postgres_database, service_up
 
 
@@ -229,12 +230,15 @@ def test_drill_a_rasa_replica_killed_mid_conversation_loses_and_repeats_nothing(
     for n in range(3):
         said.append(f"do you have a loyalty program {n}?")
         say(s.gateway_url, s.demo_widget_key, said[-1], conversation)
-    prod.process("rasa-1").process.kill()  # type: ignore[union-attr]  # SIGKILL: no goodbye
+    # Kill the replica serving this conversation (the gateways route each conversation to one).
+    serving = ReplicaRouter(s.rasa_urls).order(conversation["conversation_id"])[0]
+    victim = s.rasa_urls.index(serving) + 1
+    prod.process(f"rasa-{victim}").process.kill()  # type: ignore[union-attr]  # SIGKILL: no goodbye
     for n in range(6):
         said.append(f"is there a student discount {n}?")
         turn = say(s.gateway_url, s.demo_widget_key, said[-1], conversation)
         assert turn["replies"] and not any(TROUBLE_TEXT in t for t in texts(turn)), turn
-    assert tracker_user_texts(prod, conversation["conversation_id"], 2) == said
+    assert tracker_user_texts(prod, conversation["conversation_id"], 3 - victim) == said
     wait_until(lambda: logged(prod, conversation["conversation_id"]) == (said, said), what="gateway and broker logs")
 
 
