@@ -137,8 +137,13 @@ class WindowedSQLTrackerStore(SQLTrackerStore):
             held = self.memory.get(sender_id, last_id, self.domain)
             if held is not None:
                 return held
-        # One transaction for the window's statements: they read one state of the conversation.
-        with self.engine.begin() as connection:
+        # The caller holds the conversation's lock, so nothing writes it while its window is read. On
+        # PostgreSQL a READ COMMITTED transaction gave each statement its own snapshot anyway: autocommit
+        # reads the same and saves BEGIN and COMMIT, two round trips on every new conversation's first
+        # turn. SQLite keeps one read transaction (in process: nothing to save).
+        window_reads = (self._autocommit.connect() if self.engine.dialect.name == "postgresql"
+                        else self.engine.begin())
+        with window_reads as connection:
             rows = self._windowed_rows(connection, sender_id)
         if not rows or not self.domain:
             return None

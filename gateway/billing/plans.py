@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import PlanRow, utcnow
+from gateway.db.session import single_read_sessions
 
 
 class Unit(str, enum.Enum):
@@ -95,6 +96,7 @@ class PlanStore:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._reads = single_read_sessions(sessions)  # one-statement lookups: no BEGIN/ROLLBACK
 
     def seed(self) -> None:
         """Create the seed plans that do not exist yet (existing ones are left as edited).
@@ -125,7 +127,7 @@ class PlanStore:
         Raises:
             UnknownPlanError: No such plan.
         """
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.get(PlanRow, plan_id)
             if row is None:
                 raise UnknownPlanError(f"no plan {plan_id!r}")

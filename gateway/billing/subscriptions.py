@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.billing.periods import bounds
 from gateway.db.models import PlanRow, Subscription, Tenant, aware, utcnow
+from gateway.db.session import single_read_sessions
 
 
 class SubscriptionError(ValueError):
@@ -30,6 +31,7 @@ class SubscriptionStore:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._reads = single_read_sessions(sessions)  # one-statement lookups: no BEGIN/ROLLBACK
 
     def subscribe(self, tenant_id: str, plan_id: str, at: datetime | None = None, actor: str | None = None) -> None:
         """Put the tenant on ``plan_id`` from ``at`` (now by default).
@@ -55,7 +57,7 @@ class SubscriptionStore:
 
     def plan_at(self, tenant_id: str, at: datetime) -> str | None:
         """The tenant's plan at a moment (None: no subscription then)."""
-        with self._sessions() as session:
+        with self._reads() as session:
             return session.execute(select(Subscription.plan_id).where(
                 Subscription.tenant_id == tenant_id, Subscription.starts_at <= at,
                 or_(Subscription.ends_at.is_(None), Subscription.ends_at > at),

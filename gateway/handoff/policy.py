@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field, field_validator
 
 from gateway.db.models import HandoffPolicyRow, utcnow
+from gateway.db.session import single_read_sessions
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -157,6 +158,7 @@ class HandoffPolicyStore:
 
     def __init__(self, sessions) -> None:  # type: ignore[no-untyped-def]
         self._sessions = sessions
+        self._reads = single_read_sessions(sessions)  # the cache's refresh: one statement, no BEGIN/ROLLBACK
         self._cache: dict[str, tuple[float, HandoffPolicy]] = {}
 
     def get(self, tenant_id: str) -> HandoffPolicy:
@@ -165,7 +167,7 @@ class HandoffPolicyStore:
         hit = self._cache.get(tenant_id)
         if hit is not None and now - hit[0] < POLICY_CACHE_S:
             return hit[1].model_copy(deep=True)
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.get(HandoffPolicyRow, tenant_id)
             policy = HandoffPolicy.model_validate(row.config) if row else HandoffPolicy()
         if len(self._cache) > 10_000:

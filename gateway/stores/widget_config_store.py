@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.web.config import WidgetConfig
 from gateway.db.models import WidgetConfigRow, utcnow
+from gateway.db.session import single_read_sessions
 
 _CACHE_S = 5.0
 
@@ -18,6 +19,7 @@ class WidgetConfigStore:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._reads = single_read_sessions(sessions)  # the cache's refresh: one statement, no BEGIN/ROLLBACK
         self._cache: dict[str, tuple[float, WidgetConfig]] = {}
         self._lock = threading.Lock()
 
@@ -33,7 +35,7 @@ class WidgetConfigStore:
         cached = self.cached(tenant_id)
         if cached is not None:
             return cached
-        with self._sessions() as session:
+        with self._reads() as session:
             row = session.get(WidgetConfigRow, tenant_id)
             config = WidgetConfig.model_validate(row.config) if row else WidgetConfig()
         with self._lock:

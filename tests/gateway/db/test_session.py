@@ -1,5 +1,5 @@
-"""The gateway's PostgreSQL engine pings a pooled connection only after it sat idle, and still survives a
-connection the server dropped."""
+"""The gateway's PostgreSQL engine pings a pooled connection only when the server said something on it,
+and so replaces a connection the server dropped before any statement meets it."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from tests.conftest import postgres_database
 
 
 @pytest.fixture
-def engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    monkeypatch.setattr(db_session, "PING_AFTER_IDLE_S", 0.3)
+def engine() -> Iterator[Engine]:
     urls = postgres_database("sb_session")
     engine = db_session.create_db_engine(next(urls))
     yield engine
@@ -46,33 +45,38 @@ def _terminate(pid: int) -> None:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
-def test_a_connection_used_a_moment_ago_is_not_pinged(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_live_connection_is_not_pinged_however_long_it_sat_idle(engine: Engine,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     pings = _pings(engine, monkeypatch)
     first = _backend_pid(engine)
     for _ in range(5):
         assert _backend_pid(engine) == first  # the same pooled connection, reused
-    assert pings == []
-    time.sleep(0.4)
+    time.sleep(1.2)  # longer than the old rule's one second of idleness
     assert _backend_pid(engine) == first
-    assert len(pings) == 1  # idle past the threshold: pinged once, found alive
+    assert pings == []
 
 
-def test_an_idle_connection_the_server_dropped_is_replaced_before_use(engine: Engine,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_connection_the_server_dropped_is_replaced_before_any_statement_meets_it(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     pings = _pings(engine, monkeypatch)
-    dropped = _backend_pid(engine)
-    _terminate(dropped)
-    time.sleep(0.4)
-    # The ping finds the dead connection; the pool opens a new one and the statement succeeds.
-    assert _backend_pid(engine) != dropped
-    assert len(pings) == 1
+    for pause in (0.05, 0.5):  # used a moment later, or after sitting idle
+        dropped = _backend_pid(engine)
+        _terminate(dropped)
+        time.sleep(pause)
+        # The server's goodbye made the socket readable: the ping finds the connection dead and the
+        # pool opens a new one, so the statement succeeds.
+        assert _backend_pid(engine) != dropped
+    assert len(pings) == 2
 
 
-def test_a_dropped_connection_used_at_once_fails_one_statement_only(engine: Engine) -> None:
+def test_a_connection_that_dies_without_a_word_fails_one_statement_only(engine: Engine,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     dropped = _backend_pid(engine)
+    # A cut network: the socket stays silent, so nothing on this side can know before a statement.
+    monkeypatch.setattr(db_session, "_server_spoke", lambda _connection: False)
     _terminate(dropped)
     time.sleep(0.05)
-    with pytest.raises(Exception):  # trusted (used a moment ago): this statement meets the dead connection
+    with pytest.raises(Exception):
         _backend_pid(engine)
     assert _backend_pid(engine) != dropped  # and the pool has already let it go
 
