@@ -11,6 +11,8 @@ library. Rasa's own ``rest`` channel accepts anyone and returns only the bot mes
   the tracker already holds is not run again; its stored replies are returned instead. The check runs
   under the conversation's lock (Redis across replicas), so a retry after a replica died mid-turn, or
   one racing a slow first attempt, never duplicates events,
+* parses the message in a worker thread while the turn waits for its lock and tracker, which the NLU
+  does not read (``connectors/early_parse.py``),
 * runs each turn on the agent of the turn's tenant (``metadata.tenant_id``): its production model,
   loaded lazily and cached per tenant (``connectors/tenant_agents.py``); a tenant without one gets
   ``404 {"error": "no_assistant"}``, never another tenant's bot,
@@ -32,6 +34,7 @@ from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, Us
 from sanic import Blueprint, response
 
 from connectors import rasa_speedups
+from connectors.early_parse import start_parse
 from connectors.tenant_agents import NoAssistantError, TenantAgentCache
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -206,6 +209,8 @@ class GatewayInput(InputChannel):
                 agent = await self._agents(request).agent_for(tenant_id)
             except NoAssistantError as exc:
                 return response.json({"error": "no_assistant", "detail": str(exc)}, status=404)
+            # The NLU needs neither the lock nor the tracker: it runs while the turn waits for both.
+            parsing = start_parse(agent.processor, message)
             try:
                 # Agent.handle_message's own steps, with the "already ran?" check inside the lock.
                 async with agent.lock_store.lock(sender_id):
@@ -215,6 +220,8 @@ class GatewayInput(InputChannel):
                         if stored is not None:
                             logger.info("turn %s of %s already ran: returning its stored replies", message_id, sender_id)
                             return response.json({**stored, "model_id": agent.model_id, "replayed": True})
+                    if parsing is not None:
+                        message.parse_data = await parsing
                     nlu = await self._run_turn(agent, message, tracker)
             except Exception as exc:  # noqa: BLE001 - report instead of returning a half turn as success
                 logger.exception("turn failed for %s", sender_id)

@@ -64,6 +64,7 @@ async def main(conversation):
     async with store.lock(conversation) as lock:
         waited = time.monotonic() - started
         mine = lock.tickets[0].number
+    store.flush()  # the ticket is given back from a worker thread
     print(dead, mine, round(waited, 2), store.red.zcard(store._tickets(conversation)))
 
 asyncio.run(main(sys.argv[1]))
