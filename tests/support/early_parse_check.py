@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import UserMessage
 
+from connectors import rasa_speedups
 from connectors.early_parse import start_parse
 
 TEXTS = ["hello", "where is my order A1234?", "/greet", "do you have a loyalty program?", "qwpoeiru zzz",
@@ -28,6 +29,7 @@ def _message(text: str, n: int) -> UserMessage:
 
 
 async def main(model: str) -> None:
+    rasa_speedups.install()  # the graph runner the Rasa server runs (the channel installs it)
     agent = Agent()
     agent.load_model(model)
     processor = agent.processor
