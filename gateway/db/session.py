@@ -48,11 +48,11 @@ def create_db_engine(database_url: str) -> Engine:
 
         return engine
     engine = create_engine(database_url)
-    _ping_when_idle(engine)
+    _ping_when_the_server_spoke(engine)
     return engine
 
 
-def _ping_when_idle(engine: Engine) -> None:
+def _ping_when_the_server_spoke(engine: Engine) -> None:
     """Ping a pooled connection on checkout only when the server said something on it.
 
     ``pool_pre_ping`` pings on every checkout: a round trip per transaction, several a turn, and a
@@ -131,7 +131,7 @@ def autocommit_engine(engine: Engine) -> Engine:
 def _new_autocommit_engine(engine: Engine) -> Engine:
     sibling = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_use_lifo=True,
                             pool_size=AUTOCOMMIT_POOL_SIZE, max_overflow=AUTOCOMMIT_POOL_OVERFLOW)
-    _ping_when_idle(sibling)
+    _ping_when_the_server_spoke(sibling)
 
     @event.listens_for(engine, "engine_disposed")
     def _dispose_sibling(_engine: Engine) -> None:
